@@ -1,0 +1,134 @@
+/**
+ * Every error s3db raises on purpose is an {@link S3dbError} with a stable
+ * {@link S3dbError.code}. Match on `code` (or `instanceof` the subclass); messages
+ * are for humans and may change.
+ *
+ * @module
+ */
+
+/** Stable machine-readable error codes. */
+export type S3dbErrorCode =
+  | 'NotFound'
+  | 'PreconditionFailed'
+  | 'InvalidArgument'
+  | 'StoreUnavailable'
+  | 'Aborted'
+  | 'WriteConflict'
+  | 'CommitIndeterminate'
+  | 'SchemaTooNew'
+  | 'FormatTooNew'
+  | 'Corrupt'
+  | 'NoPrimaryKey'
+  | 'ApplyConflict'
+  | 'LocalCacheLocked'
+  | 'SeqMismatch'
+  | 'AlreadyExists'
+  | 'Closed'
+  | 'ReentrantTransaction'
+  | 'ReadOnly'
+  | 'MigrationFailed'
+
+/** Options shared by every s3db error constructor. */
+export interface S3dbErrorOptions {
+  cause?: unknown
+}
+
+/** Base class of all errors s3db raises on purpose. */
+export class S3dbError extends Error {
+  readonly code: S3dbErrorCode
+
+  constructor(code: S3dbErrorCode, message: string, options?: S3dbErrorOptions) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause })
+    this.code = code
+    this.name = new.target.name
+  }
+}
+
+/** The key does not exist in the store. */
+export class NotFoundError extends S3dbError {
+  readonly key: string
+  constructor(key: string, options?: S3dbErrorOptions) {
+    super('NotFound', `object not found: ${key}`, options)
+    this.key = key
+  }
+}
+
+/**
+ * A conditional write lost: the object's ETag no longer matched `ifMatch`, or an
+ * `ifNoneMatch` create found the key already present. S3's 412 and its 409
+ * ConditionalRequestConflict both map here.
+ */
+export class PreconditionFailedError extends S3dbError {
+  readonly key: string
+  constructor(key: string, options?: S3dbErrorOptions) {
+    super('PreconditionFailed', `conditional write lost on ${key}: the object changed`, options)
+    this.key = key
+  }
+}
+
+/** A caller passed something s3db cannot accept (bad key, prefix, URL, option). */
+export class InvalidArgumentError extends S3dbError {
+  constructor(message: string, options?: S3dbErrorOptions) {
+    super('InvalidArgument', message, options)
+  }
+}
+
+/**
+ * The store failed in a way that may be transient (network, 5xx, throttling).
+ * `maybeApplied` is true when the request had been sent and the store may have
+ * applied it although no success was seen: callers must not assume it failed.
+ */
+export class StoreUnavailableError extends S3dbError {
+  readonly maybeApplied: boolean
+  readonly retryable: boolean
+  constructor(
+    message: string,
+    options: S3dbErrorOptions & { maybeApplied: boolean; retryable?: boolean },
+  ) {
+    super('StoreUnavailable', message, options)
+    this.maybeApplied = options.maybeApplied
+    this.retryable = options.retryable ?? true
+  }
+}
+
+/** The operation was cancelled through its AbortSignal. */
+export class AbortedError extends S3dbError {
+  constructor(message = 'operation aborted', options?: S3dbErrorOptions) {
+    super('Aborted', message, options)
+  }
+}
+
+/** Stored data is malformed: a manifest, snapshot or changeset that cannot be trusted. */
+export class CorruptError extends S3dbError {
+  constructor(message: string, options?: S3dbErrorOptions) {
+    super('Corrupt', message, options)
+  }
+}
+
+/** A transaction wrote to a table that has no PRIMARY KEY; nothing was published. */
+export class NoPrimaryKeyError extends S3dbError {
+  readonly table: string
+  constructor(table: string, options?: S3dbErrorOptions) {
+    super(
+      'NoPrimaryKey',
+      `table "${table}" has no PRIMARY KEY, so its rows cannot be replicated; add a PRIMARY KEY (or make it WITHOUT ROWID with one) before writing to it`,
+      options,
+    )
+    this.table = table
+  }
+}
+
+/** Throws {@link AbortedError} when `signal` is aborted. */
+export function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) {
+    throw new AbortedError(
+      signal.reason instanceof Error ? signal.reason.message : 'operation aborted',
+      { cause: signal.reason },
+    )
+  }
+}
+
+/** True when `err` is an {@link S3dbError}, optionally with the given code. */
+export function isS3dbError(err: unknown, code?: S3dbErrorCode): err is S3dbError {
+  return err instanceof S3dbError && (code === undefined || err.code === code)
+}

@@ -1,0 +1,2 @@
+// Placeholder until the MinIO harness lands (same session).
+export default async function setup(): Promise<void> {}
