@@ -20,6 +20,8 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 120_000,
     pool: 'forks',
+    // Memory-bound tests call gc() so they measure retained memory, not garbage.
+    execArgv: ['--expose-gc'],
     reporters: ['default', './test/support/summary-reporter.ts'],
   },
 })

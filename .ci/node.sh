@@ -20,7 +20,5 @@ if ! node_ok; then
     }
   fi
   export PATH="$dir/package/bin:$PATH"
-  # Native addons (better-sqlite3) build against these headers, never downloaded ones.
-  export npm_config_nodedir="$dir/package"
 fi
 echo "ci: using node $(node --version) at $(command -v node)"

@@ -12,6 +12,8 @@ export type S3dbErrorCode =
   | 'PreconditionFailed'
   | 'InvalidArgument'
   | 'StoreUnavailable'
+  | 'AccessDenied'
+  | 'BucketNotFound'
   | 'Aborted'
   | 'WriteConflict'
   | 'CommitIndeterminate'
@@ -88,6 +90,26 @@ export class StoreUnavailableError extends S3dbError {
     super('StoreUnavailable', message, options)
     this.maybeApplied = options.maybeApplied
     this.retryable = options.retryable ?? true
+  }
+}
+
+/** The store refused the credentials or the request (HTTP 403 and the like). */
+export class AccessDeniedError extends S3dbError {
+  constructor(message: string, options?: S3dbErrorOptions) {
+    super('AccessDenied', message, options)
+  }
+}
+
+/** The bucket does not exist (or is not visible with these credentials). */
+export class BucketNotFoundError extends S3dbError {
+  readonly bucket: string
+  constructor(bucket: string, options?: S3dbErrorOptions) {
+    super(
+      'BucketNotFound',
+      `bucket "${bucket}" does not exist; create it or fix the bucket name`,
+      options,
+    )
+    this.bucket = bucket
   }
 }
 

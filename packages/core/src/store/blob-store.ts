@@ -1,0 +1,109 @@
+/**
+ * The storage contract s3db needs: an object store with compare-and-swap on
+ * ETags. S3, MinIO and R2 provide it natively; the filesystem and memory stores
+ * emulate it exactly.
+ *
+ * @module
+ */
+
+/** Options every store call accepts. */
+export interface CallOptions {
+  /** Cancels the call; it then rejects with an `AbortedError`. */
+  signal?: AbortSignal | undefined
+}
+
+/** A byte range; `end` is exclusive. Omit `end` to read to the end of the object. */
+export interface ByteRange {
+  start: number
+  end?: number | undefined
+}
+
+/** Options of {@link BlobStore.get} and {@link BlobStore.getStream}. */
+export interface GetOptions extends CallOptions {
+  /** Return `{ notModified: true }` instead of the body when the ETag still equals this one. */
+  ifNoneMatch?: string | undefined
+  /** Read only these bytes. Ranges past the end are clamped, as S3 does. */
+  range?: ByteRange | undefined
+}
+
+/** The object has not changed since the ETag given as `ifNoneMatch`. */
+export interface NotModified {
+  notModified: true
+  etag: string
+}
+
+/** Metadata of a stored object. */
+export interface BlobInfo {
+  /** Normalised ETag (no quotes, no `W/`). */
+  etag: string
+  /** Size of the whole object in bytes (not of the range read). */
+  size: number
+  lastModified?: Date | undefined
+}
+
+/** A whole (or ranged) object read into memory. */
+export interface BlobData extends BlobInfo {
+  notModified: false
+  body: Uint8Array
+}
+
+/** An object read as a stream; consume or `destroy()` it to release resources. */
+export interface BlobStream extends BlobInfo {
+  notModified: false
+  body: AsyncIterable<Uint8Array> & { destroy?: (err?: Error) => void }
+}
+
+/**
+ * A body to upload. A `Uint8Array` is sent as is; a {@link BodySource} streams
+ * `size` bytes and can be reopened, so a store may re-send it.
+ */
+export type PutBody = Uint8Array | BodySource
+
+/** A re-openable streaming body of known length (e.g. a file). */
+export interface BodySource {
+  readonly size: number
+  open(): AsyncIterable<Uint8Array>
+}
+
+/** Conditions for {@link BlobStore.put}. At most one may be given. */
+export interface PutOptions extends CallOptions {
+  /** Write only if the current ETag equals this (compare-and-swap). A missing key fails. */
+  ifMatch?: string | undefined
+  /** Write only if the key does not exist yet (create-only). */
+  ifNoneMatch?: boolean | undefined
+  /** Optional MIME type recorded where the store supports it. */
+  contentType?: string | undefined
+}
+
+/** One entry of {@link BlobStore.list}. */
+export interface ListEntry {
+  key: string
+  size: number
+  etag?: string | undefined
+  lastModified?: Date | undefined
+}
+
+/**
+ * An object store with conditional writes. Keys are `/`-separated strings;
+ * implementations map failures to typed errors: `NotFoundError` for a missing
+ * key, `PreconditionFailedError` for a lost condition, `StoreUnavailableError`
+ * for transient or ambiguous failures (see its `maybeApplied`), `AbortedError`.
+ */
+export interface BlobStore {
+  /** Reads an object into memory. Throws `NotFoundError` if it does not exist. */
+  get(key: string, options?: GetOptions): Promise<BlobData | NotModified>
+  /** Reads an object as a stream (for large objects). Throws `NotFoundError` if missing. */
+  getStream(key: string, options?: GetOptions): Promise<BlobStream | NotModified>
+  /** Reads an object's metadata. Throws `NotFoundError` if it does not exist. */
+  stat(key: string, options?: CallOptions): Promise<BlobInfo>
+  /** Writes an object, optionally conditionally. Returns the new ETag. */
+  put(key: string, body: PutBody, options?: PutOptions): Promise<{ etag: string }>
+  /** Lists objects whose key starts with `prefix`, in key order, across all pages. */
+  list(prefix: string, options?: CallOptions): AsyncIterable<ListEntry>
+  /** Deletes an object; deleting a missing key succeeds. */
+  delete(key: string, options?: CallOptions): Promise<void>
+  /** Deletes many objects (batched where the store can); fails if any single delete failed. */
+  deleteMany(keys: readonly string[], options?: CallOptions): Promise<void>
+  /** Deletes every object under `prefix`; returns how many were deleted. */
+  deletePrefix(prefix: string, options?: CallOptions): Promise<number>
+}

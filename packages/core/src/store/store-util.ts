@@ -1,0 +1,15 @@
+import { InvalidArgumentError } from '../errors.js'
+import type { PutOptions } from './blob-store.js'
+
+/** Rejects a put that names both conditions: no store can honour both at once. */
+export function assertOneCondition(options: PutOptions): void {
+  if (options.ifMatch !== undefined && options.ifNoneMatch) {
+    throw new InvalidArgumentError('put accepts ifMatch or ifNoneMatch, not both')
+  }
+  if (options.ifMatch === '') throw new InvalidArgumentError('ifMatch must be a non-empty ETag')
+}
+
+/** Orders keys by their UTF-8 bytes, as S3 lists them. */
+export function compareKeys(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'))
+}

@@ -1,0 +1,38 @@
+import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3'
+import { inject } from 'vitest'
+import type { S3Endpoint } from './minio.js'
+
+/** The S3 endpoint of this run, or undefined when none could be provided (reason printed). */
+export function s3Endpoint(): S3Endpoint | undefined {
+  const s3 = inject('s3')
+  return 'unavailable' in s3 ? undefined : s3
+}
+
+/** Why S3 tests are skipped in this run ('' when they run). */
+export function s3SkipReason(): string {
+  const s3 = inject('s3')
+  return 'unavailable' in s3 ? s3.unavailable : ''
+}
+
+/** An S3 client for the test endpoint (path-style, as MinIO needs). */
+export function s3Client(endpoint: S3Endpoint, overrides: { maxAttempts?: number } = {}): S3Client {
+  return new S3Client({
+    endpoint: endpoint.endpoint,
+    region: endpoint.region,
+    forcePathStyle: true,
+    credentials: { accessKeyId: endpoint.accessKeyId, secretAccessKey: endpoint.secretAccessKey },
+    ...overrides,
+  })
+}
+
+let counter = 0
+
+/** Creates a fresh bucket with a unique name so test files never share state. */
+export async function freshBucket(client: S3Client, label: string): Promise<string> {
+  const name = `t-${label}-${process.pid}-${Date.now().toString(36)}-${counter++}`
+    .toLowerCase()
+    .replace(/[^a-z0-9-]/g, '-')
+    .slice(0, 63)
+  await client.send(new CreateBucketCommand({ Bucket: name }))
+  return name
+}
