@@ -5,15 +5,18 @@
  * Servers started here listen on 127.0.0.1 only and are stopped by PID.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process'
-import { existsSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { mkdir, mkdtemp, rm } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { homedir, tmpdir } from 'node:os'
 import { delimiter, join } from 'node:path'
 import { promisify } from 'node:util'
 
-/** The MinIO commit CI builds (module pseudo-version for `go install`). */
-export const MINIO_VERSION = 'v0.0.0-20260212201848-7aac2a2c5b7c'
+/** The MinIO commit CI builds (module pseudo-version for `go install`), shared with .ci/minio.sh. */
+export const MINIO_VERSION = readFileSync(
+  new URL('../../.ci/minio.version', import.meta.url),
+  'utf8',
+).trim()
 const MINIO_IMAGE = 'minio/minio:RELEASE.2025-09-07T16-13-09Z'
 
 /** Connection details of an S3 endpoint for tests. */

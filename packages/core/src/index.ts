@@ -20,6 +20,12 @@ export type {
   PutOptions,
 } from './store/blob-store.js'
 export { fileBody } from './store/body.js'
+export {
+  type CheckStoreOptions,
+  checkStore,
+  type StoreCheck,
+  type StoreCheckReport,
+} from './store/check-store.js'
 export { FileSystemBlobStore } from './store/filesystem-store.js'
 export { MemoryBlobStore } from './store/memory-store.js'
 export { S3BlobStore, type S3BlobStoreOptions } from './store/s3-store.js'
