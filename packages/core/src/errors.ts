@@ -140,6 +140,33 @@ export class NoPrimaryKeyError extends S3dbError {
   }
 }
 
+/**
+ * Kinds of changeset apply conflicts: sqlite3changeset_apply's five conflict types, and
+ * SCHEMA for a changeset table that is missing in the target or laid out differently.
+ */
+export type ApplyConflictKind =
+  | 'DATA'
+  | 'NOTFOUND'
+  | 'CONFLICT'
+  | 'CONSTRAINT'
+  | 'FOREIGN_KEY'
+  | 'SCHEMA'
+
+/**
+ * Applying a changeset met a conflict its policy did not resolve (by default every
+ * conflict aborts); the apply was rolled back, nothing changed.
+ */
+export class ApplyConflictError extends S3dbError {
+  readonly kind: ApplyConflictKind
+  /** The table of the conflicting change ('' for FOREIGN_KEY, which is changeset-wide). */
+  readonly table: string
+  constructor(kind: ApplyConflictKind, table: string, message: string, options?: S3dbErrorOptions) {
+    super('ApplyConflict', message, options)
+    this.kind = kind
+    this.table = table
+  }
+}
+
 /** Throws {@link AbortedError} when `signal` is aborted. */
 export function throwIfAborted(signal: AbortSignal | undefined): void {
   if (signal?.aborted) {

@@ -1,0 +1,234 @@
+/**
+ * Runs one scenario (schema, starting data, a transaction) on better-sqlite3 with our
+ * capture and on SQLite's own session extension (wasm), and cross-checks everything:
+ * the workload behaves the same, the changesets mean the same, each side's changeset
+ * applied by the other side's apply reproduces the final database.
+ */
+
+import Database from 'better-sqlite3'
+import { expect } from 'vitest'
+import { ApplyConflictError } from '../../src/errors.js'
+import {
+  type Changeset,
+  decodeChangeset,
+  encodeChangeset,
+  type Field,
+  RawText,
+  applyChangeset,
+} from '../../src/changeset/index.js'
+import { BetterEngine, type ConflictRecord, type Engine, loadWasm, type Param, type Policy, WasmEngine } from './engines.js'
+
+export interface Stmt {
+  sql: string
+  params?: Param[]
+}
+
+export interface Scenario {
+  /** Tables and indexes. */
+  schema: string
+  /** User triggers (dropped on apply targets: their effects are in the changeset). */
+  triggers?: string
+  /** Starting data (failures are fine, they happen identically everywhere). */
+  setup?: Stmt[]
+  /** The transaction under test. */
+  work: Stmt[]
+}
+
+export interface ScenarioResult {
+  ours: Uint8Array | null
+  theirs: Uint8Array
+  /** Ours equals theirs byte for byte once their indirect flags are cleared. */
+  sameBytes: boolean
+  /** Their changeset had indirect changes (user triggers / FK actions). */
+  theirsIndirect: boolean
+  outcomes: boolean[]
+  final: string
+}
+
+const hex = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex')
+
+function fieldKey(v: Field): string {
+  if (v === undefined) return 'u'
+  if (v === null) return 'n'
+  if (typeof v === 'bigint') return `i${v}`
+  if (typeof v === 'number') return `r${Object.is(v, -0) ? '-0' : String(v)}`
+  if (typeof v === 'string') return `t${Buffer.from(v, 'utf8').toString('hex')}`
+  if (v instanceof RawText) return `t${hex(v.bytes)}`
+  return `b${hex(v)}`
+}
+
+/** Changeset as a comparable structure: per table (by name) its header and sorted changes. */
+export function normalize(cs: Changeset): Record<string, { pk: string; changes: string[] }> {
+  const out: Record<string, { pk: string; changes: string[] }> = {}
+  for (const t of cs.tables) {
+    const entry = (out[t.name] ??= { pk: t.pk.join(','), changes: [] })
+    for (const c of t.changes) {
+      const old = c.op === 'INSERT' ? [] : c.old
+      const neu = c.op === 'DELETE' ? [] : c.new
+      entry.changes.push(`${c.op} old=${old.map(fieldKey).join(',')} new=${neu.map(fieldKey).join(',')}`)
+    }
+  }
+  for (const e of Object.values(out)) e.changes.sort()
+  return out
+}
+
+/** Their changeset with every indirect flag cleared (we always write 0). */
+export function clearIndirect(bytes: Uint8Array): { bytes: Uint8Array; had: boolean } {
+  const cs = decodeChangeset(bytes)
+  let had = false
+  const tables = cs.tables.map((t) => ({
+    ...t,
+    changes: t.changes.map((c) => {
+      if (c.indirect) had = true
+      return { ...c, indirect: false }
+    }),
+  }))
+  return { bytes: encodeChangeset({ tables }), had }
+}
+
+function runAll(e: Engine, stmts: readonly Stmt[]): boolean[] {
+  return stmts.map((s) => e.run(s.sql, s.params).ok)
+}
+
+function triggerNames(e: BetterEngine): string[] {
+  return e.db.prepare("SELECT name FROM sqlite_schema WHERE type = 'trigger'").pluck().all() as string[]
+}
+
+/** A database in the scenario's starting state, without user triggers and FK enforcement. */
+function startState<E extends Engine>(e: E, s: Scenario, triggers: readonly string[]): E {
+  e.exec(s.schema)
+  if (s.triggers) e.exec(s.triggers)
+  runAll(e, s.setup ?? [])
+  for (const t of triggers) e.exec(`DROP TRIGGER "${t.replaceAll('"', '""')}"`)
+  e.exec('PRAGMA foreign_keys = OFF')
+  return e
+}
+
+/** Runs the scenario everywhere and asserts every cross-check; returns what it saw. */
+export async function checkScenario(s: Scenario): Promise<ScenarioResult> {
+  const sqlite3 = await loadWasm()
+  const ours = new BetterEngine()
+  const theirs = new WasmEngine(sqlite3)
+  const engines: Engine[] = [ours, theirs]
+  try {
+    ours.exec(s.schema)
+    theirs.exec(s.schema)
+    if (s.triggers) {
+      ours.exec(s.triggers)
+      theirs.exec(s.triggers)
+    }
+    theirs.exec('PRAGMA recursive_triggers = ON')
+    expect(runAll(theirs, s.setup ?? [])).toEqual(runAll(ours, s.setup ?? []))
+    const start = ours.dump()
+    expect(theirs.dump()).toEqual(start)
+    const triggers = triggerNames(ours)
+
+    const capture = ours.startCapture()
+    ours.exec('BEGIN IMMEDIATE')
+    capture.reset()
+    const outcomes = runAll(ours, s.work)
+    const ourBytes = capture.changeset()
+    ours.exec('COMMIT')
+    const final = ours.dump()
+
+    theirs.startSession()
+    theirs.exec('BEGIN IMMEDIATE')
+    const theirOutcomes = runAll(theirs, s.work)
+    theirs.exec('COMMIT')
+    const theirBytes = theirs.sessionChangeset()
+    expect(theirOutcomes, 'statements succeed and fail alike').toEqual(outcomes)
+    expect(theirs.dump(), 'the workload ends in the same state').toEqual(final)
+
+    // (a) same meaning
+    if (ourBytes === null) expect(theirBytes.length, 'empty net effect').toBe(0)
+    const ourCs = decodeChangeset(ourBytes ?? new Uint8Array())
+    expect(normalize(ourCs)).toEqual(normalize(decodeChangeset(theirBytes)))
+    const cleared = clearIndirect(theirBytes)
+    const sameBytes = hex(ourBytes ?? new Uint8Array()) === hex(cleared.bytes)
+
+    // (b) SQLite applies ours and gets the final state
+    if (ourBytes !== null) {
+      const target = startState(new WasmEngine(sqlite3), s, triggers)
+      engines.push(target)
+      const r = target.apply(ourBytes, () => 'abort')
+      expect(r.conflicts, 'SQLite applies our changeset without conflicts').toEqual([])
+      expect(r.rc).toBe(0)
+      expect(target.dump(), 'SQLite applying ours reproduces the result').toEqual(final)
+    }
+    // (c) we apply theirs (and ours) and get the final state
+    for (const bytes of [theirBytes, ourBytes]) {
+      if (bytes === null || bytes.length === 0) continue
+      const target = startState(new BetterEngine(), s, triggers)
+      engines.push(target)
+      applyChangeset(target.db, bytes)
+      expect(target.dump(), 'our apply reproduces the result').toEqual(final)
+    }
+    expect(start === final || ourBytes !== null, 'a change was captured').toBe(true)
+    return { ours: ourBytes, theirs: theirBytes, sameBytes, theirsIndirect: cleared.had, outcomes, final }
+  } finally {
+    for (const e of engines) e.close()
+  }
+}
+
+export type ApplyOutcome = 'ok' | 'abort' | 'misuse' | 'constraint' | `error:${string}`
+
+export interface DivergentResult {
+  conflicts: ConflictRecord[]
+  outcome: ApplyOutcome
+}
+
+/**
+ * Applies `bytes` to the scenario's starting state changed by `mutations` (user
+ * triggers and foreign keys on, as on a real replica), once with SQLite's apply and once
+ * with ours, under the same policy; asserts both report the same conflicts in the same
+ * order, end the same way and leave the same database.
+ */
+export async function checkDivergent(
+  s: Scenario,
+  mutations: readonly Stmt[],
+  bytes: Uint8Array,
+  policy: Policy,
+): Promise<DivergentResult> {
+  const sqlite3 = await loadWasm()
+  const theirs = new WasmEngine(sqlite3)
+  const ours = new BetterEngine()
+  try {
+    for (const e of [theirs, ours] as Engine[]) {
+      e.exec(s.schema)
+      if (s.triggers) e.exec(s.triggers)
+      e.exec('PRAGMA recursive_triggers = ON')
+      runAll(e, s.setup ?? [])
+    }
+    expect(runAll(theirs, mutations)).toEqual(runAll(ours, mutations))
+    const r = theirs.apply(bytes, policy)
+    const theirOutcome: ApplyOutcome = r.rc === 0 ? 'ok' : r.rc === 4 ? 'abort' : r.rc === 21 ? 'misuse' : r.rc === 19 ? 'constraint' : `error:${r.rc}`
+
+    const conflicts: ConflictRecord[] = []
+    let outcome: ApplyOutcome = 'ok'
+    try {
+      applyChangeset(ours.db, bytes, {
+        onConflict: (c) => {
+          const op = c.change?.op ?? ''
+          conflicts.push(`${c.kind}:${c.table}:${op}`)
+          return policy(c.kind, c.table, op)
+        },
+      })
+    } catch (e) {
+      if (e instanceof ApplyConflictError) outcome = e.kind === 'FOREIGN_KEY' ? 'constraint' : 'abort'
+      else if ((e as { code?: string }).code === 'InvalidArgument') outcome = 'misuse'
+      else outcome = `error:${(e as Error).message}`
+    }
+    expect(conflicts, 'same conflicts in the same order').toEqual(r.conflicts)
+    expect(outcome).toEqual(theirOutcome)
+    expect(ours.dump(), 'same resulting database').toEqual(theirs.dump())
+    return { conflicts, outcome }
+  } finally {
+    theirs.close()
+    ours.close()
+  }
+}
+
+/** A plain better-sqlite3 database for unit tests. */
+export function memoryDb(): Database.Database {
+  return new Database(':memory:')
+}
