@@ -181,3 +181,98 @@ export function throwIfAborted(signal: AbortSignal | undefined): void {
 export function isS3dbError(err: unknown, code?: S3dbErrorCode): err is S3dbError {
   return err instanceof S3dbError && (code === undefined || err.code === code)
 }
+
+/** Another writer kept winning: the transaction was retried `maxRetries` times and never committed. */
+export class WriteConflictError extends S3dbError {
+  readonly attempts: number
+  constructor(attempts: number, message?: string, options?: S3dbErrorOptions) {
+    super(
+      'WriteConflict',
+      message ??
+        `write lost the commit race ${attempts} times to other writers and was not committed; retry later, raise maxRetries, or reduce contention on the same rows`,
+      options,
+    )
+    this.attempts = attempts
+  }
+}
+
+/**
+ * The store failed in a way that leaves it unknowable whether the write
+ * committed (the outcome was already compacted away, or the store stayed
+ * unreachable). Check the data before retrying a non-idempotent write.
+ */
+export class CommitIndeterminateError extends S3dbError {
+  constructor(message: string, options?: S3dbErrorOptions) {
+    super('CommitIndeterminate', message, options)
+  }
+}
+
+/** The database's schema is newer than this app's migrations know. */
+export class SchemaTooNewError extends S3dbError {
+  readonly databaseVersion: number
+  readonly appVersion: number
+  constructor(databaseVersion: number, appVersion: number) {
+    super(
+      'SchemaTooNew',
+      `the database is at schema version ${databaseVersion} but this app's migrations stop at ${appVersion}; deploy the newer app (or mark the newer migrations compatible)`,
+    )
+    this.databaseVersion = databaseVersion
+    this.appVersion = appVersion
+  }
+}
+
+/** The database moved since the copy being pushed was pulled. */
+export class SeqMismatchError extends S3dbError {
+  readonly expectedSeq: number
+  readonly actualSeq: number
+  constructor(expectedSeq: number, actualSeq: number) {
+    super(
+      'SeqMismatch',
+      `the database is at seq ${actualSeq}, not ${expectedSeq} as when this copy was pulled: someone wrote since; pull again and redo the edit, or push with force to overwrite their writes`,
+    )
+    this.expectedSeq = expectedSeq
+    this.actualSeq = actualSeq
+  }
+}
+
+/** A database already exists at this prefix. */
+export class AlreadyExistsError extends S3dbError {
+  constructor(message: string, options?: S3dbErrorOptions) {
+    super('AlreadyExists', message, options)
+  }
+}
+
+/** The S3db instance was closed. */
+export class ClosedError extends S3dbError {
+  constructor() {
+    super('Closed', 'this S3db instance is closed')
+  }
+}
+
+/** An update or view was started from inside another one's callback on the same database. */
+export class ReentrantTransactionError extends S3dbError {
+  constructor(message: string) {
+    super('ReentrantTransaction', message)
+  }
+}
+
+/** A write was attempted in a read-only context (a view). */
+export class ReadOnlyError extends S3dbError {
+  constructor(message: string, options?: S3dbErrorOptions) {
+    super('ReadOnly', message, options)
+  }
+}
+
+/** A migration failed; nothing of it was committed. */
+export class MigrationFailedError extends S3dbError {
+  readonly version: number
+  constructor(version: number, name: string, options?: S3dbErrorOptions) {
+    const cause = options?.cause instanceof Error ? `: ${options.cause.message}` : ''
+    super(
+      'MigrationFailed',
+      `migration ${version} (${name}) failed and was not applied${cause}`,
+      options,
+    )
+    this.version = version
+  }
+}

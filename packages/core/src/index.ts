@@ -4,7 +4,21 @@
  *
  * @module
  */
+
+export type { CompactResult } from './compact.js'
 export * from './errors.js'
+export type * from './events.js'
+export { FormatTooNewError } from './format/manifest.js'
+export type { GcResult } from './gc.js'
+export type { Migration } from './migrate.js'
+export { LocalCacheLockedError } from './replica/local-replica.js'
+export {
+  type ReadConsistency,
+  S3db,
+  type S3dbOptions,
+  type S3dbStats,
+  type TransactionOptions,
+} from './s3db.js'
 export type {
   BlobData,
   BlobInfo,
@@ -26,6 +40,12 @@ export {
   type StoreCheck,
   type StoreCheckReport,
 } from './store/check-store.js'
+export type { RequestCounts } from './store/counting-store.js'
 export { FileSystemBlobStore } from './store/filesystem-store.js'
 export { MemoryBlobStore } from './store/memory-store.js'
 export { S3BlobStore, type S3BlobStoreOptions } from './store/s3-store.js'
+export type { PulledSeq, PushGuard, TransferOptions, TransferResult } from './transfer.js'
+export { seqFileFor } from './transfer.js'
+export type { ColumnInfo, RunResult, SqlParams, Statement, Tx } from './tx.js'
+export { TransactionEndedError } from './tx.js'
+export type { Isolation } from './write-queue.js'

@@ -4,5 +4,17 @@
  *
  * @module
  */
+
+export * from './changeset/index.js'
+export {
+  DatabaseKeys,
+  epochOf,
+  type Manifest,
+  parseManifest,
+  serializeManifest,
+} from './format/manifest.js'
+export { validateDatabasePrefix } from './format/prefix.js'
 export { bodyBytes, md5Hex, normalizeEtag } from './store/body.js'
+export { CountingBlobStore, diffCounts, totalRequests, zeroCounts } from './store/counting-store.js'
 export { validateKey, validatePrefix } from './store/keys.js'
+export { insideTransaction } from './write-queue.js'

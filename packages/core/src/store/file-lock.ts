@@ -91,3 +91,29 @@ export class FileLock {
     }
   }
 }
+
+/** A held flock; `release()` unlocks and closes it. */
+export interface HeldLock {
+  release(): Promise<void>
+}
+
+/**
+ * Takes an exclusive flock on `path` (created 0600) without waiting: returns
+ * undefined when another process (or another open in this one) holds it.
+ */
+export async function tryLockFile(path: string): Promise<HeldLock | undefined> {
+  const flock = loadFlock()
+  const handle = await open(path, 'a', 0o600)
+  if (flock.call(handle.fd, LOCK_EX | LOCK_NB) !== 0) {
+    const errno = flock.errno()
+    await handle.close()
+    if (errno === EWOULDBLOCK || errno === EAGAIN_DARWIN) return undefined
+    throw new Error(`flock(${path}) failed with errno ${errno}`)
+  }
+  return {
+    release: async () => {
+      flock.call(handle.fd, LOCK_UN)
+      await handle.close()
+    },
+  }
+}

@@ -1,0 +1,153 @@
+/**
+ * Compaction: fold the log into a new snapshot. Writers are never blocked
+ * remotely: if others commit while the snapshot uploads, the new manifest keeps
+ * their entries as its log (under their epoch), so compaction does not lose its
+ * CAS to ordinary writes.
+ *
+ * @module
+ */
+import { stat, unlink } from 'node:fs/promises'
+import { adoptRemote, type EngineContext, measure } from './context.js'
+import { isS3dbError } from './errors.js'
+import { newId } from './format/ids.js'
+import { headKey, type Manifest, serializeManifest } from './format/manifest.js'
+import { vacuumInto } from './sqlite-file.js'
+import { fileBody } from './store/body.js'
+import { refreshManifest, reloadManifest, syncReplica } from './sync.js'
+
+/** What {@link compact} did. */
+export interface CompactResult {
+  /** False when there was nothing to fold, or another process compacted first. */
+  compacted: boolean
+  seq: number
+  snapshotKey: string
+  snapshotBytes: number
+  /** Log entries folded into the snapshot. */
+  folded: number
+}
+
+const CAS_ATTEMPTS = 10
+
+export async function compact(ctx: EngineContext, signal?: AbortSignal): Promise<CompactResult> {
+  const done = measure(ctx.store)
+  // Snapshot the replica at a known position, holding the writer only for VACUUM INTO.
+  const taken = await ctx.writerLock.run(async () => {
+    await refreshManifest(ctx, signal)
+    await syncReplica(ctx, signal)
+    const manifest = ctx.remote.manifest
+    if (manifest.log.length === 0) return undefined
+    const file = await vacuumInto(ctx.replica.writer, ctx.replica.dir)
+    return { file, seq: manifest.seq, head: headKey(manifest), folded: manifest.log.length }
+  })
+  const current = ctx.remote.manifest
+  if (!taken)
+    return {
+      compacted: false,
+      seq: current.seq,
+      snapshotKey: current.snapshot.key,
+      snapshotBytes: current.snapshot.size,
+      folded: 0,
+    }
+  try {
+    const size = (await stat(taken.file)).size
+    const key = ctx.keys.snapshot(newId())
+    const uploadedAt = Date.now()
+    const body = await fileBody(taken.file)
+    ctx.emit({
+      type: 'progress',
+      operation: 'snapshot-upload',
+      key,
+      bytesDone: 0,
+      bytesTotal: size,
+    })
+    await ctx.store.put(key, body, { signal, contentType: 'application/vnd.sqlite3' })
+    ctx.emit({
+      type: 'progress',
+      operation: 'snapshot-upload',
+      key,
+      bytesDone: size,
+      bytesTotal: size,
+    })
+    for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
+      // An old upload could already count as an orphan for GC: do not publish it.
+      if (Date.now() - uploadedAt > ctx.settings.gcGracePeriodMs / 2) break
+      const base = ctx.remote
+      if (base.manifest.snapshot.key === key) {
+        // An earlier attempt whose answer was lost did land.
+        ctx.emit({
+          type: 'compaction',
+          seq: taken.seq,
+          snapshotKey: key,
+          snapshotBytes: size,
+          folded: taken.folded,
+          ...done(),
+        })
+        return {
+          compacted: true,
+          seq: taken.seq,
+          snapshotKey: key,
+          snapshotBytes: size,
+          folded: taken.folded,
+        }
+      }
+      const next = folded(base.manifest, taken.seq, taken.head, { key, seq: taken.seq, size })
+      if (!next) break
+      try {
+        const { etag } = await ctx.store.put(ctx.keys.manifest, serializeManifest(next), {
+          ifMatch: base.etag,
+          signal,
+          contentType: 'application/json',
+        })
+        adoptRemote(ctx, next, etag)
+        ctx.emit({
+          type: 'compaction',
+          seq: taken.seq,
+          snapshotKey: key,
+          snapshotBytes: size,
+          folded: taken.folded,
+          ...done(),
+        })
+        return {
+          compacted: true,
+          seq: taken.seq,
+          snapshotKey: key,
+          snapshotBytes: size,
+          folded: taken.folded,
+        }
+      } catch (err) {
+        if (!isS3dbError(err, 'PreconditionFailed') && !isS3dbError(err, 'StoreUnavailable'))
+          throw err
+        await reloadManifest(ctx, signal)
+      }
+    }
+    // Someone else compacted or replaced the snapshot: harmless, our upload is
+    // an orphan that GC removes.
+    const now = ctx.remote.manifest
+    return {
+      compacted: false,
+      seq: now.seq,
+      snapshotKey: now.snapshot.key,
+      snapshotBytes: now.snapshot.size,
+      folded: 0,
+    }
+  } finally {
+    await unlink(taken.file).catch(() => {})
+  }
+}
+
+/**
+ * The manifest `base` with everything up to `seq` replaced by `snapshot`, or
+ * undefined when `base` no longer contains the history we compacted.
+ */
+function folded(
+  base: Manifest,
+  seq: number,
+  head: string,
+  snapshot: { key: string; seq: number; size: number },
+): Manifest | undefined {
+  if (base.seq < seq || base.snapshot.seq >= seq) return undefined
+  const at = base.log[seq - base.snapshot.seq - 1]
+  if (at?.key !== head) return undefined
+  const log = base.log.filter((e) => e.seq > seq)
+  return { ...base, seq: base.seq, snapshot, log }
+}

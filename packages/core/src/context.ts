@@ -1,0 +1,75 @@
+import type { EventHandler, S3dbEvent } from './events.js'
+import type { DatabaseKeys, Manifest } from './format/manifest.js'
+import type { LocalReplica } from './replica/local-replica.js'
+import type { CountingBlobStore, RequestCounts } from './store/counting-store.js'
+import { diffCounts } from './store/counting-store.js'
+import type { Mutex } from './util/mutex.js'
+import type { ReadWriteLock } from './util/rw-lock.js'
+
+/** The newest manifest this process knows, with its ETag. */
+export interface RemoteState {
+  manifest: Manifest
+  etag: string
+  /** When the store last confirmed this is current (ms since epoch). */
+  confirmedAt: number
+}
+
+/** Tunables of downloads. */
+export interface TransferSettings {
+  /** Parallel GETs for changesets and snapshot ranges. */
+  fetchConcurrency: number
+  /** Snapshots larger than this download as parallel ranged GETs. */
+  rangedDownloadThreshold: number
+  rangedPartSize: number
+}
+
+/** Tunables the protocol steps read. */
+export interface EngineSettings extends TransferSettings {
+  maxRetries: number
+  gcGracePeriodMs: number
+}
+
+/** Everything a protocol step needs: shared by open, sync, commit, compact, gc. */
+export interface EngineContext {
+  readonly store: CountingBlobStore
+  readonly keys: DatabaseKeys
+  readonly replica: LocalReplica
+  readonly settings: EngineSettings
+  /** Serialises use of the writer connection: commits, syncs, compaction's snapshot. */
+  readonly writerLock: Mutex
+  /** Views hold it shared; replacing the replica file takes it exclusively. */
+  readonly readLock: ReadWriteLock
+  remote: RemoteState
+  emit(event: S3dbEvent): void
+}
+
+/** Calls the user's handler, never letting it break the database. */
+export function safeEmitter(handler: EventHandler | undefined): (event: S3dbEvent) => void {
+  return (event) => {
+    if (!handler) return
+    try {
+      handler(event)
+    } catch {
+      // A broken logger must not break a write.
+    }
+  }
+}
+
+/** Measures an operation: its duration and the store requests it sent. */
+export function measure(
+  store: CountingBlobStore,
+): () => { durationMs: number; requests: RequestCounts } {
+  const start = performance.now()
+  const before = store.snapshot()
+  return () => ({
+    durationMs: performance.now() - start,
+    requests: diffCounts(store.snapshot(), before),
+  })
+}
+
+/** Adopts `manifest` as the newest known one unless we already know a newer one. */
+export function adoptRemote(ctx: EngineContext, manifest: Manifest, etag: string): boolean {
+  if (manifest.seq < ctx.remote.manifest.seq) return false
+  ctx.remote = { manifest, etag, confirmedAt: Date.now() }
+  return true
+}

@@ -1,0 +1,204 @@
+/**
+ * manifest.json: parsing with full validation, serialisation, and the key layout
+ * of FORMAT.md. The manifest is the only object ever overwritten (by CAS).
+ *
+ * @module
+ */
+import { CorruptError, S3dbError } from '../errors.js'
+
+/** Highest manifest format this client understands. */
+export const FORMAT_VERSION = 1
+
+/** Largest manifest we accept: a runaway or hostile object must not exhaust memory. */
+export const MAX_MANIFEST_BYTES = 64 * 1024 * 1024
+
+/** A reference to an immutable object (snapshot or changeset). */
+export interface BlobRef {
+  /** Full store key (includes the database prefix). */
+  key: string
+  seq: number
+  /** Byte length; 0 when unknown. */
+  size: number
+}
+
+/** The parsed manifest. */
+export interface Manifest {
+  formatVersion: number
+  seq: number
+  schemaVersion: number
+  /**
+   * s3db-ts extension (optional field `compat_schema_version`): the lowest schema
+   * version an app must know to use this database. Additive migrations leave it
+   * alone, so apps one migration behind keep working during a rolling deploy.
+   * Absent means "equal to schemaVersion".
+   */
+  compatSchemaVersion?: number | undefined
+  snapshot: BlobRef
+  log: BlobRef[]
+}
+
+/** The database was written by a newer s3db format than this client understands. */
+export class FormatTooNewError extends S3dbError {
+  readonly formatVersion: number
+  constructor(formatVersion: number) {
+    super(
+      'FormatTooNew',
+      `the database uses manifest format_version ${formatVersion}, newer than the ${FORMAT_VERSION} this s3db understands; upgrade @s3db/core (nothing was written)`,
+    )
+    this.formatVersion = formatVersion
+  }
+}
+
+/** Store keys of one database, all under its prefix. */
+export class DatabaseKeys {
+  readonly prefix: string
+  readonly manifest: string
+  constructor(prefix: string) {
+    this.prefix = prefix
+    this.manifest = `${prefix}manifest.json`
+  }
+
+  snapshot(id: string): string {
+    return `${this.prefix}snapshots/snap-${id}.sqlite`
+  }
+
+  changeset(epoch: string, id: string): string {
+    return `${this.prefix}changesets/${epoch}/cs-${id}.bin`
+  }
+
+  /** Folder of one epoch's changesets. */
+  epochDir(epoch: string): string {
+    return `${this.prefix}changesets/${epoch}/`
+  }
+}
+
+/** The epoch of a snapshot key: its basename without extension. */
+export function epochOf(snapshotKey: string): string {
+  const base = snapshotKey.slice(snapshotKey.lastIndexOf('/') + 1)
+  const dot = base.lastIndexOf('.')
+  return dot > 0 ? base.slice(0, dot) : base
+}
+
+/** The key of the object that materialises `manifest.seq` (last log entry, else snapshot). */
+export function headKey(manifest: Manifest): string {
+  return manifest.log.at(-1)?.key ?? manifest.snapshot.key
+}
+
+function corrupt(key: string, why: string): CorruptError {
+  return new CorruptError(
+    `manifest ${key} is invalid: ${why}; the database cannot be used until it is repaired`,
+  )
+}
+
+function seqField(value: unknown, name: string, key: string): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+    throw corrupt(key, `${name} must be a non-negative integer, got ${JSON.stringify(value)}`)
+  }
+  return value
+}
+
+function refField(value: unknown, name: string, key: string, prefix: string): BlobRef {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw corrupt(key, `${name} must be an object`)
+  }
+  const v = value as Record<string, unknown>
+  if (typeof v.key !== 'string' || v.key === '')
+    throw corrupt(key, `${name}.key must be a non-empty string`)
+  // Every referenced object must live under this database's prefix: never read
+  // (or later delete) anything outside it, whatever the manifest says.
+  if (!v.key.startsWith(prefix) || v.key.includes('..') || v.key.includes('\0')) {
+    throw corrupt(
+      key,
+      `${name}.key ${JSON.stringify(v.key)} is outside the database prefix ${JSON.stringify(prefix)}`,
+    )
+  }
+  const size = v.size === undefined || v.size === null ? 0 : seqField(v.size, `${name}.size`, key)
+  return { key: v.key, seq: seqField(v.seq, `${name}.seq`, key), size }
+}
+
+/**
+ * Parses and validates manifest bytes (FORMAT.md invariants). Throws
+ * {@link FormatTooNewError} for a newer format and `CorruptError` otherwise.
+ */
+export function parseManifest(bytes: Uint8Array, key: string, prefix: string): Manifest {
+  if (bytes.byteLength > MAX_MANIFEST_BYTES)
+    throw corrupt(key, `it is larger than ${MAX_MANIFEST_BYTES} bytes`)
+  let raw: unknown
+  try {
+    raw = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes))
+  } catch (err) {
+    throw corrupt(key, `not JSON (${(err as Error).message})`)
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
+    throw corrupt(key, 'not a JSON object')
+  const m = raw as Record<string, unknown>
+  const formatVersion =
+    m.format_version === undefined || m.format_version === null || m.format_version === 0
+      ? 1
+      : seqField(m.format_version, 'format_version', key)
+  if (formatVersion > FORMAT_VERSION) throw new FormatTooNewError(formatVersion)
+  const seq = seqField(m.seq, 'seq', key)
+  const schemaVersion = seqField(m.schema_version ?? 0, 'schema_version', key)
+  const compatSchemaVersion =
+    m.compat_schema_version === undefined || m.compat_schema_version === null
+      ? undefined
+      : seqField(m.compat_schema_version, 'compat_schema_version', key)
+  const snapshot = refField(m.snapshot, 'snapshot', key, prefix)
+  // The Go client writes a nil log as null.
+  if (m.log !== undefined && m.log !== null && !Array.isArray(m.log))
+    throw corrupt(key, 'log must be an array')
+  const log = ((m.log as unknown[] | null | undefined) ?? []).map((e, i) =>
+    refField(e, `log[${i}]`, key, prefix),
+  )
+  log.forEach((e, i) => {
+    if (e.seq !== snapshot.seq + 1 + i) {
+      throw corrupt(
+        key,
+        `log[${i}].seq is ${e.seq}, expected ${snapshot.seq + 1 + i} (gap or out of order)`,
+      )
+    }
+  })
+  const expected = log.at(-1)?.seq ?? snapshot.seq
+  if (seq !== expected)
+    throw corrupt(key, `seq is ${seq} but the snapshot and log end at ${expected}`)
+  if (compatSchemaVersion !== undefined && compatSchemaVersion > schemaVersion) {
+    throw corrupt(
+      key,
+      `compat_schema_version ${compatSchemaVersion} exceeds schema_version ${schemaVersion}`,
+    )
+  }
+  return { formatVersion, seq, schemaVersion, compatSchemaVersion, snapshot, log }
+}
+
+/** Serialises a manifest in the shared on-store form. */
+export function serializeManifest(m: Manifest): Uint8Array {
+  const ref = (r: BlobRef) =>
+    r.size > 0 ? { key: r.key, seq: r.seq, size: r.size } : { key: r.key, seq: r.seq }
+  const out: Record<string, unknown> = {
+    format_version: FORMAT_VERSION,
+    seq: m.seq,
+    schema_version: m.schemaVersion,
+  }
+  if (m.compatSchemaVersion !== undefined && m.compatSchemaVersion !== m.schemaVersion) {
+    out.compat_schema_version = m.compatSchemaVersion
+  }
+  out.snapshot = ref(m.snapshot)
+  out.log = m.log.map(ref)
+  return new TextEncoder().encode(JSON.stringify(out))
+}
+
+/** A manifest with `entry` appended (seq + 1). */
+export function appendLog(
+  m: Manifest,
+  key: string,
+  size: number,
+  schemaVersion = m.schemaVersion,
+): Manifest {
+  const seq = m.seq + 1
+  return { ...m, seq, schemaVersion, log: [...m.log, { key, seq, size }] }
+}
+
+/** A manifest whose state is the snapshot alone (compaction, DDL commits, push). */
+export function withSnapshot(m: Manifest, snapshot: BlobRef, log: BlobRef[] = []): Manifest {
+  return { ...m, seq: log.at(-1)?.seq ?? snapshot.seq, snapshot, log }
+}

@@ -1,0 +1,89 @@
+/**
+ * Garbage collection: delete snapshots and changesets no manifest references,
+ * once they have been unreachable longer than a grace period, so that a reader
+ * still working from an older manifest finds what it needs.
+ *
+ * When did an object become unreachable? Only a snapshot switch (compaction, DDL
+ * commit, push) drops objects, and the current switch happened before the
+ * current manifest was written and before any changeset of the current epoch
+ * (writers append under the epoch they saw). The earliest of those times bounds
+ * every drop from above, so `now - max(bound, created) >= grace` is safe for
+ * every unreferenced object, including orphans of lost or crashed commits.
+ * Writers never publish an upload older than half the grace period.
+ *
+ * @module
+ */
+
+import type { DatabaseKeys } from './format/manifest.js'
+import { epochOf } from './format/manifest.js'
+import type { BlobStore, ListEntry } from './store/blob-store.js'
+import { readManifest } from './sync.js'
+
+/** Options of {@link collectGarbage}. */
+export interface GcOptions {
+  /** Minimum time unreachable before deletion (ms). */
+  gracePeriodMs: number
+  /** List what would be deleted without deleting. */
+  dryRun?: boolean | undefined
+  signal?: AbortSignal | undefined
+  /** Clock, for tests. */
+  now?: (() => number) | undefined
+}
+
+/** What {@link collectGarbage} found and did. */
+export interface GcResult {
+  /** Keys deleted (or, in a dry run, that would be). */
+  deleted: string[]
+  /** Unreachable keys kept because their grace period has not passed. */
+  retained: string[]
+  /** Bytes freed (or that would be). */
+  bytes: number
+}
+
+const SNAPSHOT = /^snapshots\/snap-[^/]+\.sqlite$/
+const CHANGESET = /^changesets\/[^/]+\/cs-[^/]+\.bin$/
+
+export async function collectGarbage(
+  store: BlobStore,
+  keys: DatabaseKeys,
+  options: GcOptions,
+): Promise<GcResult> {
+  const { signal } = options
+  const now = options.now ?? Date.now
+  const { manifest, lastModified } = await readManifest(store, keys.manifest, keys.prefix, signal)
+  const reachable = new Set<string>([manifest.snapshot.key, ...manifest.log.map((e) => e.key)])
+  const currentEpochDir = keys.epochDir(epochOf(manifest.snapshot.key))
+
+  const candidates: ListEntry[] = []
+  let bound = lastModified?.getTime() ?? now()
+  for (const dir of ['snapshots/', 'changesets/']) {
+    for await (const entry of store.list(keys.prefix + dir, { signal })) {
+      const rel = entry.key.slice(keys.prefix.length)
+      // Only objects s3db itself names are ever deleted; anything else is left alone.
+      if (!SNAPSHOT.test(rel) && !CHANGESET.test(rel)) continue
+      if (entry.key.startsWith(currentEpochDir) && reachable.has(entry.key) && entry.lastModified) {
+        bound = Math.min(bound, entry.lastModified.getTime())
+      }
+      if (!reachable.has(entry.key)) candidates.push(entry)
+    }
+  }
+  const deleted: ListEntry[] = []
+  const retained: string[] = []
+  for (const entry of candidates) {
+    // Without a creation time we cannot prove anything: keep it.
+    const created = entry.lastModified?.getTime() ?? Number.POSITIVE_INFINITY
+    if (now() - Math.max(bound, created) >= options.gracePeriodMs) deleted.push(entry)
+    else retained.push(entry.key)
+  }
+  if (!options.dryRun && deleted.length > 0) {
+    await store.deleteMany(
+      deleted.map((e) => e.key),
+      { signal },
+    )
+  }
+  return {
+    deleted: deleted.map((e) => e.key),
+    retained,
+    bytes: deleted.reduce((n, e) => n + e.size, 0),
+  }
+}

@@ -1,0 +1,460 @@
+/**
+ * `S3db`: a SQLite database that lives in an object store. Many processes read
+ * and write one database at once with serializable transactions; each process
+ * keeps a local replica and publishes its writes as changesets with a
+ * compare-and-swap on the manifest.
+ *
+ * @module
+ */
+import { type CompactResult, compact } from './compact.js'
+import { type EngineContext, type EngineSettings, measure, safeEmitter } from './context.js'
+import {
+  ClosedError,
+  InvalidArgumentError,
+  isS3dbError,
+  ReentrantTransactionError,
+  throwIfAborted,
+} from './errors.js'
+import type { EventHandler } from './events.js'
+import { DatabaseKeys, type Manifest } from './format/manifest.js'
+import { validateDatabasePrefix } from './format/prefix.js'
+import { collectGarbage, type GcResult } from './gc.js'
+import {
+  assertSchemaKnown,
+  compatAfter,
+  type Migration,
+  migrationError,
+  planMigrations,
+} from './migrate.js'
+import { LocalReplica } from './replica/local-replica.js'
+import type { BlobStore } from './store/blob-store.js'
+import { CountingBlobStore, type RequestCounts } from './store/counting-store.js'
+import { FileSystemBlobStore } from './store/filesystem-store.js'
+import { MemoryBlobStore } from './store/memory-store.js'
+import { S3BlobStore } from './store/s3-store.js'
+import { readManifest, refreshManifest, syncReplica } from './sync.js'
+import {
+  initDatabase,
+  type PushGuard,
+  pullDatabase,
+  pushDatabase,
+  type TransferOptions,
+  type TransferResult,
+} from './transfer.js'
+import { ConnectionTx, StatementCache, type Tx } from './tx.js'
+import { Mutex } from './util/mutex.js'
+import { ReadWriteLock } from './util/rw-lock.js'
+import { type Isolation, insideTransaction, WriteQueue } from './write-queue.js'
+
+/** How fresh a `view` must be. */
+export type ReadConsistency = 'strong' | { maxStalenessMs: number }
+
+/** Options of {@link S3db.open}. */
+export interface S3dbOptions {
+  /**
+   * Path of the local replica file. Reused across restarts (only what is missing
+   * is fetched). Default: a temp file removed on close. One process per path.
+   */
+  localPath?: string | undefined
+  /** Schema migrations applied on open, each once, safely under concurrent openers. */
+  migrations?: readonly Migration[] | undefined
+  /**
+   * Compact in the background once a commit leaves this many log entries
+   * (default 200); `false` disables it.
+   */
+  autoCompact?: number | false | undefined
+  /**
+   * 'serializable' (default): on conflict, callbacks re-run on the newer state.
+   * 'snapshot': on conflict, the changeset is first rebased onto the newer state
+   * and published without re-running when no row it wrote changed (allows write skew).
+   */
+  isolation?: Isolation | undefined
+  /**
+   * 'strong' (default): every view asks the store whether there is something new
+   * (one conditional GET). `{ maxStalenessMs }`: skip that within the window.
+   */
+  readConsistency?: ReadConsistency | undefined
+  /** Commit attempts after a lost race before WriteConflict (default 50). */
+  maxRetries?: number | undefined
+  /** Minimum time an object stays after it became unreachable, for gc (default 5 min). */
+  gcGracePeriod?: number | undefined
+  /** Receives sync, commit, conflict, compaction, gc and progress events. */
+  onEvent?: EventHandler | undefined
+  /** Most update callbacks published together in one commit (default 256). */
+  maxBatch?: number | undefined
+  /** Cancels opening. */
+  signal?: AbortSignal | undefined
+}
+
+/** Options of `update` and `view`. */
+export interface TransactionOptions {
+  signal?: AbortSignal | undefined
+}
+
+/** What {@link S3db.stats} reports. */
+export interface S3dbStats {
+  seq: number
+  schemaVersion: number
+  snapshot: { key: string; seq: number; size: number }
+  logLength: number
+  /** Bytes of the log's changesets (as recorded in the manifest). */
+  logBytes: number
+  /** Seq the local replica is at (undefined while it is being rebuilt). */
+  localSeq: number | undefined
+  /** Store requests this instance sent, by kind. */
+  requests: RequestCounts
+}
+
+const DEFAULTS = {
+  autoCompact: 200,
+  maxRetries: 50,
+  gcGracePeriod: 5 * 60_000,
+  maxBatch: 256,
+}
+
+const identities = new WeakMap<BlobStore, string>()
+let nextIdentity = 0
+
+/** A stable name for the store, so a replica file is never reused for another database. */
+function storeIdentity(store: BlobStore): string {
+  if (store instanceof FileSystemBlobStore) return `file://${store.root}`
+  if (store instanceof S3BlobStore) return `s3://${store.bucket}`
+  let id = identities.get(store)
+  if (!id) {
+    id = `${store instanceof MemoryBlobStore ? 'memory' : 'store'}:${process.pid}:${nextIdentity++}:${Date.now()}`
+    identities.set(store, id)
+  }
+  return id
+}
+
+function validateOptions(options: S3dbOptions): void {
+  const { autoCompact, maxRetries, gcGracePeriod, isolation, readConsistency, maxBatch } = options
+  if (
+    autoCompact !== undefined &&
+    autoCompact !== false &&
+    !(Number.isSafeInteger(autoCompact) && autoCompact > 0)
+  ) {
+    throw new InvalidArgumentError('autoCompact must be a positive integer or false')
+  }
+  if (maxRetries !== undefined && !(Number.isSafeInteger(maxRetries) && maxRetries >= 0)) {
+    throw new InvalidArgumentError('maxRetries must be a non-negative integer')
+  }
+  if (gcGracePeriod !== undefined && !(Number.isFinite(gcGracePeriod) && gcGracePeriod >= 0)) {
+    throw new InvalidArgumentError('gcGracePeriod must be a non-negative number of milliseconds')
+  }
+  if (isolation !== undefined && isolation !== 'serializable' && isolation !== 'snapshot') {
+    throw new InvalidArgumentError(`isolation must be 'serializable' or 'snapshot'`)
+  }
+  if (
+    readConsistency !== undefined &&
+    readConsistency !== 'strong' &&
+    !(
+      typeof readConsistency === 'object' &&
+      Number.isFinite(readConsistency.maxStalenessMs) &&
+      readConsistency.maxStalenessMs >= 0
+    )
+  ) {
+    throw new InvalidArgumentError(`readConsistency must be 'strong' or { maxStalenessMs: number }`)
+  }
+  if (maxBatch !== undefined && !(Number.isSafeInteger(maxBatch) && maxBatch > 0)) {
+    throw new InvalidArgumentError('maxBatch must be a positive integer')
+  }
+}
+
+/** Reads the manifest, creating an empty database when there is none (one creator wins). */
+async function loadOrCreate(store: BlobStore, keys: DatabaseKeys, signal?: AbortSignal) {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await readManifest(store, keys.manifest, keys.prefix, signal)
+    } catch (err) {
+      if (!isS3dbError(err, 'NotFound') || attempt > 2) throw err
+    }
+    try {
+      await initDatabase(store, keys.prefix, { signal })
+    } catch (err) {
+      if (!isS3dbError(err, 'AlreadyExists')) throw err
+    }
+  }
+}
+
+/**
+ * A database in an object store. Open with {@link S3db.open}; write with
+ * {@link S3db.update}, read with {@link S3db.view}.
+ */
+export class S3db implements AsyncDisposable {
+  readonly prefix: string
+  readonly #ctx: EngineContext
+  readonly #queue: WriteQueue
+  readonly #readConsistency: ReadConsistency
+  readonly #autoCompact: number | false
+  readonly #appSchemaVersion: number | undefined
+  #compacting: Promise<unknown> | undefined
+  #closed = false
+  #readerStatements = new WeakMap<object, StatementCache>()
+
+  private constructor(
+    ctx: EngineContext,
+    options: S3dbOptions,
+    appSchemaVersion: number | undefined,
+  ) {
+    this.prefix = ctx.keys.prefix
+    this.#ctx = ctx
+    this.#readConsistency = options.readConsistency ?? 'strong'
+    this.#autoCompact = options.autoCompact ?? DEFAULTS.autoCompact
+    this.#appSchemaVersion = appSchemaVersion
+    this.#queue = new WriteQueue(
+      ctx,
+      {
+        isolation: options.isolation ?? 'serializable',
+        maxBatch: options.maxBatch ?? DEFAULTS.maxBatch,
+        checkWritable: (m) => assertSchemaKnown(m, this.#appSchemaVersion),
+        afterCommit: (m) => this.#maybeCompact(m),
+      },
+      this,
+    )
+  }
+
+  /**
+   * Opens the database at `prefix` in `store`, creating it when absent, brings
+   * the local replica up to date and applies pending migrations.
+   *
+   * @param prefix - folder of the database in the store, ending in `/` (e.g. `"myapp/db/"`).
+   */
+  static async open(store: BlobStore, prefix: string, options: S3dbOptions = {}): Promise<S3db> {
+    validateDatabasePrefix(prefix)
+    validateOptions(options)
+    const { signal } = options
+    const plan = options.migrations ? planMigrations(options.migrations) : undefined
+    const counting = store instanceof CountingBlobStore ? store : new CountingBlobStore(store)
+    const keys = new DatabaseKeys(prefix)
+    const fetched = await loadOrCreate(counting, keys, signal)
+    const replica = await LocalReplica.open(options.localPath, `${storeIdentity(store)}#${prefix}`)
+    const settings: EngineSettings = {
+      maxRetries: options.maxRetries ?? DEFAULTS.maxRetries,
+      gcGracePeriodMs: options.gcGracePeriod ?? DEFAULTS.gcGracePeriod,
+      fetchConcurrency: 8,
+      rangedDownloadThreshold: 16 * 1024 * 1024,
+      rangedPartSize: 8 * 1024 * 1024,
+    }
+    const ctx: EngineContext = {
+      store: counting,
+      keys,
+      replica,
+      settings,
+      writerLock: new Mutex(),
+      readLock: new ReadWriteLock(),
+      remote: { manifest: fetched.manifest, etag: fetched.etag, confirmedAt: Date.now() },
+      emit: safeEmitter(options.onEvent),
+    }
+    const db = new S3db(ctx, options, plan?.latest)
+    try {
+      await ctx.writerLock.run(() => syncReplica(ctx, signal))
+      if (plan) await db.#migrate(plan.sorted, signal)
+      assertSchemaKnown(ctx.remote.manifest, plan?.latest)
+      return db
+    } catch (err) {
+      await db.close()
+      throw err
+    }
+  }
+
+  /**
+   * Runs `fn` as a serializable read-write transaction and publishes its
+   * changes. Resolves with `fn`'s value once the commit is durable in the store.
+   *
+   * `fn` may run more than once: when another writer commits first, it is
+   * re-run on the newer state. Keep side effects (HTTP calls, emails) out of it.
+   * If `fn` throws, nothing is published and the error is rethrown.
+   */
+  update<T>(fn: (tx: Tx) => T | Promise<T>, options: TransactionOptions = {}): Promise<T> {
+    try {
+      this.#assertUsable('update')
+    } catch (err) {
+      return Promise.reject(err)
+    }
+    return this.#queue.submit(fn, { signal: options.signal })
+  }
+
+  /**
+   * Runs `fn` as a read-only transaction over a consistent snapshot that
+   * includes every commit finished before the call (with the default 'strong'
+   * consistency). Writes inside fail with ReadOnlyError.
+   */
+  async view<T>(fn: (tx: Tx) => T | Promise<T>, options: TransactionOptions = {}): Promise<T> {
+    this.#assertUsable('view')
+    const { signal } = options
+    throwIfAborted(signal)
+    await this.#freshen(signal)
+    const ctx = this.#ctx
+    return ctx.readLock.shared(async () => {
+      const reader = ctx.replica.acquireReader()
+      let statements = this.#readerStatements.get(reader)
+      if (!statements) {
+        statements = new StatementCache(reader)
+        this.#readerStatements.set(reader, statements)
+      }
+      const tx = new ConnectionTx(reader, statements, true)
+      reader.exec('BEGIN')
+      try {
+        return await insideTransaction.run({ db: this, mode: 'view' }, () => fn(tx))
+      } finally {
+        tx.end()
+        if (reader.inTransaction) reader.exec('COMMIT')
+        ctx.replica.releaseReader(reader)
+      }
+    })
+  }
+
+  /** Folds the log into a new snapshot (readers then start faster). */
+  async compact(options: TransactionOptions = {}): Promise<CompactResult> {
+    this.#assertUsable('compact')
+    return compact(this.#ctx, options.signal)
+  }
+
+  /**
+   * Deletes snapshots and changesets that no manifest references any more, once
+   * unreachable for longer than the grace period.
+   */
+  async gc(
+    options: { gracePeriod?: number; dryRun?: boolean; signal?: AbortSignal } = {},
+  ): Promise<GcResult> {
+    this.#assertUsable('gc')
+    const done = measure(this.#ctx.store)
+    const result = await collectGarbage(this.#ctx.store, this.#ctx.keys, {
+      gracePeriodMs: options.gracePeriod ?? this.#ctx.settings.gcGracePeriodMs,
+      dryRun: options.dryRun,
+      signal: options.signal,
+    })
+    this.#ctx.emit({
+      type: 'gc',
+      deleted: result.deleted.length,
+      retained: result.retained.length,
+      ...done(),
+    })
+    return result
+  }
+
+  /** The database's position and this instance's store traffic. */
+  stats(): S3dbStats {
+    const m = this.#ctx.remote.manifest
+    return {
+      seq: m.seq,
+      schemaVersion: m.schemaVersion,
+      snapshot: { ...m.snapshot },
+      logLength: m.log.length,
+      logBytes: m.log.reduce((n, e) => n + e.size, 0),
+      localSeq: this.#ctx.replica.position?.seq,
+      requests: this.#ctx.store.snapshot(),
+    }
+  }
+
+  /** Waits for queued writes and background compaction, then releases the replica. */
+  async close(): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    await this.#queue.idle()
+    await this.#compacting
+    await this.#ctx.writerLock.run(() =>
+      this.#ctx.readLock.exclusive(() => this.#ctx.replica.close()),
+    )
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close()
+  }
+
+  /** Creates a database at `prefix` (empty, or from a SQLite file); refuses to overwrite one. */
+  static init(
+    store: BlobStore,
+    prefix: string,
+    options?: TransferOptions & { from?: string },
+  ): Promise<TransferResult> {
+    return initDatabase(store, prefix, options)
+  }
+
+  /** Writes the current database to the SQLite file `file` (and its seq to `<file>.s3db-seq`). */
+  static pull(
+    store: BlobStore,
+    prefix: string,
+    file: string,
+    options?: TransferOptions,
+  ): Promise<TransferResult> {
+    return pullDatabase(store, prefix, file, options)
+  }
+
+  /** Publishes the SQLite file `file` as the database's new state, if it did not move since `expectedSeq`. */
+  static push(
+    store: BlobStore,
+    prefix: string,
+    file: string,
+    guard: PushGuard,
+    options?: TransferOptions,
+  ): Promise<TransferResult> {
+    return pushDatabase(store, prefix, file, guard, options)
+  }
+
+  async #freshen(signal: AbortSignal | undefined): Promise<void> {
+    const ctx = this.#ctx
+    const rc = this.#readConsistency
+    const fresh = rc !== 'strong' && Date.now() - ctx.remote.confirmedAt <= rc.maxStalenessMs
+    if (!fresh) await refreshManifest(ctx, signal)
+    if (
+      ctx.replica.position?.seq !== ctx.remote.manifest.seq ||
+      ctx.replica.position === undefined
+    ) {
+      await ctx.writerLock.run(() => syncReplica(ctx, signal))
+    }
+  }
+
+  async #migrate(migrations: Migration[], signal: AbortSignal | undefined): Promise<void> {
+    const ctx = this.#ctx
+    for (const migration of migrations) {
+      if (ctx.remote.manifest.schemaVersion >= migration.version) continue
+      const pending = (m: Manifest) => m.schemaVersion < migration.version
+      try {
+        await this.#queue.submit(
+          async (tx) => {
+            // Re-evaluated on every run: a concurrent opener may have applied it.
+            if (pending(ctx.remote.manifest)) await migration.up(tx)
+          },
+          {
+            signal,
+            foreignKeysOff: migration.foreignKeys === false,
+            schema: (m) =>
+              pending(m)
+                ? { version: migration.version, compatVersion: compatAfter(migration, m) }
+                : undefined,
+          },
+        )
+      } catch (err) {
+        throw migrationError(migration, err)
+      }
+    }
+  }
+
+  #maybeCompact(manifest: Manifest): void {
+    if (this.#autoCompact === false || this.#compacting || this.#closed) return
+    if (manifest.log.length < this.#autoCompact) return
+    this.#compacting = compact(this.#ctx)
+      .catch((error: unknown) => {
+        this.#ctx.emit({
+          type: 'error',
+          operation: 'auto-compact',
+          error: error instanceof Error ? error : new Error(String(error)),
+        })
+      })
+      .finally(() => {
+        this.#compacting = undefined
+      })
+  }
+
+  #assertUsable(operation: string): void {
+    if (this.#closed) throw new ClosedError()
+    const inside = insideTransaction.getStore()
+    if (inside?.db === this && (operation !== 'view' || inside.mode === 'update')) {
+      throw new ReentrantTransactionError(
+        `db.${operation}() was called inside a db.${inside.mode}() callback of the same database, which would deadlock: use the tx argument of the callback instead`,
+      )
+    }
+  }
+}

@@ -1,0 +1,263 @@
+/**
+ * Sync: learn the current manifest (conditionally) and bring the local replica
+ * to it, by applying new changesets or, when the log no longer reaches back to
+ * the replica, by downloading the snapshot.
+ *
+ * @module
+ */
+import { unlink } from 'node:fs/promises'
+import Database from 'better-sqlite3'
+import { applyChangeset } from './changeset/index.js'
+import { adoptRemote, type EngineContext, measure, type TransferSettings } from './context.js'
+import { CorruptError, isS3dbError, S3dbError } from './errors.js'
+import { type BlobRef, headKey, type Manifest, parseManifest } from './format/manifest.js'
+import { downloadSnapshot } from './snapshot-download.js'
+import type { BlobStore } from './store/blob-store.js'
+
+/** A manifest read from the store, with its ETag. */
+export interface FetchedManifest {
+  manifest: Manifest
+  etag: string
+  lastModified?: Date | undefined
+}
+
+/** Reads and validates the manifest. Throws NotFoundError when there is none. */
+export async function readManifest(
+  store: BlobStore,
+  key: string,
+  prefix: string,
+  signal?: AbortSignal,
+): Promise<FetchedManifest> {
+  const res = await store.get(key, { signal })
+  if (res.notModified) throw new Error('unexpected notModified')
+  return {
+    manifest: parseManifest(res.body, key, prefix),
+    etag: res.etag,
+    lastModified: res.lastModified,
+  }
+}
+
+/**
+ * Asks the store whether the manifest changed since the one we know (one
+ * conditional GET) and adopts the newer one. Returns true when it changed.
+ */
+export async function refreshManifest(ctx: EngineContext, signal?: AbortSignal): Promise<boolean> {
+  const res = await ctx.store.get(ctx.keys.manifest, { ifNoneMatch: ctx.remote.etag, signal })
+  if (res.notModified) {
+    ctx.remote.confirmedAt = Date.now()
+    return false
+  }
+  adoptRemote(ctx, parseManifest(res.body, ctx.keys.manifest, ctx.keys.prefix), res.etag)
+  return true
+}
+
+/** Reads the manifest unconditionally and adopts it. */
+export async function reloadManifest(
+  ctx: EngineContext,
+  signal?: AbortSignal,
+): Promise<FetchedManifest> {
+  const fetched = await readManifest(ctx.store, ctx.keys.manifest, ctx.keys.prefix, signal)
+  adoptRemote(ctx, fetched.manifest, fetched.etag)
+  return fetched
+}
+
+/** Fetches changesets in parallel (bounded), returned in order; sizes checked. */
+export async function fetchChangesets(
+  store: BlobStore,
+  refs: readonly BlobRef[],
+  concurrency: number,
+  signal?: AbortSignal,
+): Promise<Uint8Array[]> {
+  const out: Uint8Array[] = new Array(refs.length)
+  let next = 0
+  const worker = async () => {
+    while (next < refs.length) {
+      const i = next++
+      const ref = refs[i]!
+      const res = await store.get(ref.key, { signal })
+      if (res.notModified) throw new Error('unexpected notModified')
+      if (ref.size > 0 && res.body.byteLength !== ref.size) {
+        throw new CorruptError(
+          `changeset ${ref.key} is ${res.body.byteLength} bytes but the manifest says ${ref.size}`,
+        )
+      }
+      out[i] = res.body
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(concurrency, refs.length) }, worker))
+  return out
+}
+
+/**
+ * The replica's committed state diverged from the log (a changeset did not apply
+ * cleanly). The replica is discarded and rebuilt from the snapshot.
+ */
+class DivergedError extends S3dbError {
+  constructor(cause: unknown) {
+    super('Corrupt', 'local replica diverged from the log', { cause })
+  }
+}
+
+/**
+ * Brings the replica to `manifest` (which must be the newest known). Caller holds
+ * the writer lock. A referenced object that vanished (GC after compaction) makes
+ * it re-read the manifest and try again.
+ */
+export async function syncReplica(ctx: EngineContext, signal?: AbortSignal): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await syncOnce(ctx, ctx.remote.manifest, signal)
+      return
+    } catch (err) {
+      if (err instanceof DivergedError) {
+        const done = measure(ctx.store)
+        await ctx.replica.invalidate()
+        await syncOnce(ctx, ctx.remote.manifest, signal)
+        ctx.emit({
+          type: 'rebuild',
+          reason: `a changeset did not apply cleanly (${(err.cause as Error)?.message})`,
+          ...done(),
+        })
+        return
+      }
+      if (isS3dbError(err, 'NotFound') && attempt < 3) {
+        // Compaction and GC may have replaced what our manifest referenced.
+        const before = ctx.remote.etag
+        await reloadManifest(ctx, signal)
+        if (ctx.remote.etag !== before) continue
+      }
+      throw err
+    }
+  }
+}
+
+async function syncOnce(
+  ctx: EngineContext,
+  manifest: Manifest,
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  const pos = ctx.replica.position
+  const head = headKey(manifest)
+  if (pos && pos.seq === manifest.seq && (pos.head === head || pos.seq === manifest.snapshot.seq))
+    return
+  const done = measure(ctx.store)
+  const fromSeq = pos?.seq ?? -1
+  const tail = replicaTail(manifest, pos)
+  if (tail) {
+    const bytes = await fetchChangesets(ctx.store, tail, ctx.settings.fetchConcurrency, signal)
+    const writer = ctx.replica.writer
+    try {
+      await ctx.replica.advance({ seq: manifest.seq, head }, () => {
+        writer.transaction(() => {
+          for (const cs of bytes) applyChangeset(writer, cs, { capture: ctx.replica.capture })
+        })()
+      })
+    } catch (err) {
+      if (isS3dbError(err, 'ApplyConflict') || isS3dbError(err, 'Corrupt'))
+        throw new DivergedError(err)
+      throw err
+    }
+    ctx.emit({
+      type: 'sync',
+      fromSeq,
+      toSeq: manifest.seq,
+      changesets: tail.length,
+      snapshot: false,
+      ...done(),
+    })
+    return
+  }
+  const file = await buildFromSnapshot(ctx.store, manifest, ctx.replica.dir, ctx, signal)
+  try {
+    await ctx.readLock.exclusive(() => ctx.replica.install(file, { seq: manifest.seq, head }))
+  } catch (err) {
+    await unlink(file).catch(() => {})
+    throw err
+  }
+  ctx.emit({
+    type: 'sync',
+    fromSeq,
+    toSeq: manifest.seq,
+    changesets: manifest.log.length,
+    snapshot: true,
+    ...done(),
+  })
+}
+
+/**
+ * The log entries the replica still needs, or undefined when the log does not
+ * reach back to it (it must be rebuilt from the snapshot).
+ */
+function replicaTail(
+  manifest: Manifest,
+  pos: { seq: number; head: string } | undefined,
+): BlobRef[] | undefined {
+  if (!pos || pos.seq < manifest.snapshot.seq || pos.seq > manifest.seq) return undefined
+  if (pos.seq === manifest.snapshot.seq) {
+    // Either the snapshot itself, or a compaction folded exactly our position:
+    // the state at a seq is the same whichever objects hold it.
+    return manifest.log
+  }
+  const at = manifest.log[pos.seq - manifest.snapshot.seq - 1]
+  if (at?.key !== pos.head) return undefined
+  return manifest.log.slice(pos.seq - manifest.snapshot.seq)
+}
+
+/**
+ * Downloads the snapshot and applies the whole log to it, in a temp file beside
+ * the replica. The replica stays readable meanwhile.
+ */
+export async function buildFromSnapshot(
+  store: BlobStore,
+  manifest: Manifest,
+  dir: string,
+  ctx: { settings: TransferSettings; emit: EngineContext['emit'] },
+  signal?: AbortSignal,
+): Promise<string> {
+  const [file, changesets] = await Promise.all([
+    downloadSnapshot(store, manifest.snapshot, dir, {
+      signal,
+      rangedThreshold: ctx.settings.rangedDownloadThreshold,
+      partSize: ctx.settings.rangedPartSize,
+      concurrency: ctx.settings.fetchConcurrency,
+      onProgress: ctx.emit,
+    }),
+    fetchChangesets(store, manifest.log, ctx.settings.fetchConcurrency, signal),
+  ])
+  try {
+    const db = new Database(file)
+    try {
+      assertSqlite(db, manifest.snapshot.key)
+      if (changesets.length > 0) {
+        db.pragma('journal_mode = WAL')
+        db.transaction(() => {
+          for (const cs of changesets) applyChangeset(db, cs)
+        })()
+      }
+    } finally {
+      db.close()
+    }
+    return file
+  } catch (err) {
+    await unlink(file).catch(() => {})
+    await unlink(`${file}-wal`).catch(() => {})
+    await unlink(`${file}-shm`).catch(() => {})
+    if (err instanceof S3dbError) throw err
+    throw new CorruptError(
+      `snapshot ${manifest.snapshot.key} and its log do not form a valid database: ${(err as Error).message}`,
+      { cause: err },
+    )
+  }
+}
+
+/** Proves the file opens as a database with a readable schema. */
+function assertSqlite(db: Database.Database, key: string): void {
+  try {
+    db.prepare('SELECT count(*) FROM sqlite_schema').get()
+  } catch (err) {
+    throw new CorruptError(
+      `snapshot ${key} is not a readable SQLite database: ${(err as Error).message}`,
+      { cause: err },
+    )
+  }
+}

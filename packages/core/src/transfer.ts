@@ -1,0 +1,268 @@
+/**
+ * Whole-database transfers: create a database (optionally from a SQLite file),
+ * pull it into a plain SQLite file, and push an edited file back as a new
+ * snapshot with a compare-and-swap on the seq it was pulled at.
+ *
+ * @module
+ */
+import { mkdtemp, rename, rm, stat, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { dirname, join, resolve } from 'node:path'
+import Database from 'better-sqlite3'
+import {
+  AlreadyExistsError,
+  InvalidArgumentError,
+  isS3dbError,
+  SeqMismatchError,
+} from './errors.js'
+import type { ProgressEvent } from './events.js'
+import { newId } from './format/ids.js'
+import { DatabaseKeys, type Manifest, serializeManifest } from './format/manifest.js'
+import { validateDatabasePrefix } from './format/prefix.js'
+import { cleanCopyOfUserFile, emptyDatabaseImage } from './sqlite-file.js'
+import type { BlobStore } from './store/blob-store.js'
+import { fileBody } from './store/body.js'
+import { buildFromSnapshot, readManifest } from './sync.js'
+
+/** Options shared by the transfer functions. */
+export interface TransferOptions {
+  signal?: AbortSignal | undefined
+  /** Progress of snapshot uploads and downloads. */
+  onProgress?: ((event: ProgressEvent) => void) | undefined
+}
+
+/** What init/pull/push report. */
+export interface TransferResult {
+  seq: number
+  snapshotKey: string
+  bytes: number
+}
+
+const DEFAULT_SETTINGS = {
+  fetchConcurrency: 8,
+  rangedDownloadThreshold: 16 * 1024 * 1024,
+  rangedPartSize: 8 * 1024 * 1024,
+}
+
+/** Name of the sidecar `pull` writes beside the file: the seq it was pulled at. */
+export function seqFileFor(file: string): string {
+  return `${file}.s3db-seq`
+}
+
+/** Contents of the `.s3db-seq` sidecar. */
+export interface PulledSeq {
+  prefix: string
+  seq: number
+}
+
+async function manifestExists(
+  store: BlobStore,
+  keys: DatabaseKeys,
+  signal?: AbortSignal,
+): Promise<boolean> {
+  try {
+    await store.stat(keys.manifest, { signal })
+    return true
+  } catch (err) {
+    if (isS3dbError(err, 'NotFound')) return false
+    throw err
+  }
+}
+
+/**
+ * Creates a database at `prefix`: empty, or seeded from the SQLite file `from`.
+ * Refuses to overwrite an existing database (AlreadyExistsError).
+ */
+export async function initDatabase(
+  store: BlobStore,
+  prefix: string,
+  options: TransferOptions & { from?: string | undefined } = {},
+): Promise<TransferResult> {
+  validateDatabasePrefix(prefix)
+  const keys = new DatabaseKeys(prefix)
+  const { signal } = options
+  if (await manifestExists(store, keys, signal)) {
+    throw new AlreadyExistsError(
+      `a database already exists at ${prefix}; use push to replace its contents`,
+    )
+  }
+  let snapshotKey: string
+  let size: number
+  if (options.from) {
+    const dir = await mkdtemp(join(tmpdir(), 's3db-init-'))
+    try {
+      const copy = await cleanCopyOfUserFile(resolve(options.from), dir)
+      size = (await stat(copy)).size
+      snapshotKey = keys.snapshot(newId())
+      await uploadFile(store, snapshotKey, copy, size, options)
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
+  } else {
+    const image = emptyDatabaseImage()
+    snapshotKey = keys.snapshot('init')
+    size = image.byteLength
+    try {
+      await store.put(snapshotKey, image, { ifNoneMatch: true, signal })
+    } catch (err) {
+      // A concurrent init wrote it first: use the object that is there.
+      if (!isS3dbError(err, 'PreconditionFailed')) throw err
+      size = (await store.stat(snapshotKey, { signal })).size
+    }
+  }
+  const manifest: Manifest = {
+    formatVersion: 1,
+    seq: 0,
+    schemaVersion: 0,
+    snapshot: { key: snapshotKey, seq: 0, size },
+    log: [],
+  }
+  try {
+    await store.put(keys.manifest, serializeManifest(manifest), {
+      ifNoneMatch: true,
+      signal,
+      contentType: 'application/json',
+    })
+  } catch (err) {
+    if (isS3dbError(err, 'PreconditionFailed')) {
+      throw new AlreadyExistsError(
+        `a database was created at ${prefix} concurrently; nothing was overwritten`,
+      )
+    }
+    throw err
+  }
+  return { seq: 0, snapshotKey, bytes: size }
+}
+
+/**
+ * Materialises the current database into the plain SQLite file `file`
+ * (replacing it) and records the seq in `<file>.s3db-seq` for a later push.
+ */
+export async function pullDatabase(
+  store: BlobStore,
+  prefix: string,
+  file: string,
+  options: TransferOptions = {},
+): Promise<TransferResult> {
+  validateDatabasePrefix(prefix)
+  const keys = new DatabaseKeys(prefix)
+  const target = resolve(file)
+  const { manifest } = await readManifest(store, keys.manifest, prefix, options.signal)
+  const built = await buildFromSnapshot(
+    store,
+    manifest,
+    dirname(target),
+    {
+      settings: DEFAULT_SETTINGS,
+      emit: (e) => {
+        if (e.type === 'progress') options.onProgress?.(e)
+      },
+    },
+    options.signal,
+  )
+  try {
+    // A plain rollback-journal file: what the sqlite3 shell and other tools expect.
+    const db = new Database(built)
+    db.pragma('journal_mode = DELETE')
+    db.close()
+    await rename(built, target)
+  } catch (err) {
+    await rm(built, { force: true })
+    throw err
+  }
+  const pulled: PulledSeq = { prefix, seq: manifest.seq }
+  await writeFile(seqFileFor(target), `${JSON.stringify(pulled)}\n`, { mode: 0o600 })
+  return { seq: manifest.seq, snapshotKey: manifest.snapshot.key, bytes: (await stat(target)).size }
+}
+
+/** How push decides whether it may replace the database. */
+export type PushGuard =
+  | { expectedSeq: number; force?: false | undefined }
+  | { force: true; expectedSeq?: undefined }
+
+/**
+ * Publishes the SQLite file `file` as the database's new state (a snapshot at
+ * seq + 1), with a CAS. Without `force`, throws SeqMismatchError when the
+ * database moved past `expectedSeq` (someone wrote since the pull).
+ */
+export async function pushDatabase(
+  store: BlobStore,
+  prefix: string,
+  file: string,
+  guard: PushGuard,
+  options: TransferOptions = {},
+): Promise<TransferResult> {
+  validateDatabasePrefix(prefix)
+  if (!guard.force && !Number.isSafeInteger(guard.expectedSeq)) {
+    throw new InvalidArgumentError(
+      'push needs the seq the file was pulled at (expectedSeq), or force',
+    )
+  }
+  const keys = new DatabaseKeys(prefix)
+  const { signal } = options
+  const dir = await mkdtemp(join(tmpdir(), 's3db-push-'))
+  try {
+    const copy = await cleanCopyOfUserFile(resolve(file), dir)
+    let current = await readManifest(store, keys.manifest, prefix, signal)
+    const check = (m: Manifest) => {
+      if (!guard.force && m.seq !== guard.expectedSeq)
+        throw new SeqMismatchError(guard.expectedSeq, m.seq)
+    }
+    check(current.manifest)
+    const size = (await stat(copy)).size
+    const snapshotKey = keys.snapshot(newId())
+    await uploadFile(store, snapshotKey, copy, size, options)
+    for (;;) {
+      const seq = current.manifest.seq + 1
+      const next: Manifest = {
+        ...current.manifest,
+        seq,
+        snapshot: { key: snapshotKey, seq, size },
+        log: [],
+      }
+      try {
+        await store.put(keys.manifest, serializeManifest(next), {
+          ifMatch: current.etag,
+          signal,
+          contentType: 'application/json',
+        })
+        return { seq, snapshotKey, bytes: size }
+      } catch (err) {
+        if (!isS3dbError(err, 'PreconditionFailed')) throw err
+        current = await readManifest(store, keys.manifest, prefix, signal)
+        if (current.manifest.snapshot.key === snapshotKey)
+          return { seq: current.manifest.snapshot.seq, snapshotKey, bytes: size }
+        check(current.manifest)
+      }
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true })
+  }
+}
+
+async function uploadFile(
+  store: BlobStore,
+  key: string,
+  path: string,
+  size: number,
+  options: TransferOptions,
+): Promise<void> {
+  options.onProgress?.({
+    type: 'progress',
+    operation: 'snapshot-upload',
+    key,
+    bytesDone: 0,
+    bytesTotal: size,
+  })
+  await store.put(key, await fileBody(path), {
+    signal: options.signal,
+    contentType: 'application/vnd.sqlite3',
+  })
+  options.onProgress?.({
+    type: 'progress',
+    operation: 'snapshot-upload',
+    key,
+    bytesDone: size,
+    bytesTotal: size,
+  })
+}

@@ -1,0 +1,85 @@
+import { writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { isS3dbError } from '../../src/errors.js'
+import type { S3dbEvent } from '../../src/events.js'
+import { S3db } from '../../src/s3db.js'
+import { CountingBlobStore, diffCounts } from '../../src/store/counting-store.js'
+import { MemoryBlobStore } from '../../src/store/memory-store.js'
+import { PREFIX, tempDir } from '../helpers.js'
+
+let dir: string
+let cleanup: () => Promise<void>
+beforeEach(async () => {
+  ;({ dir, cleanup } = await tempDir('cache'))
+})
+afterEach(async () => {
+  await cleanup()
+})
+
+describe('local replica cache', () => {
+  it('reuses a replica across restarts, fetching only what is missing', async () => {
+    const store = new CountingBlobStore(new MemoryBlobStore())
+    const localPath = join(dir, 'replica.sqlite')
+    const writer = await S3db.open(store, PREFIX, { autoCompact: false })
+    await writer.update((tx) => tx.exec('CREATE TABLE t (id INTEGER PRIMARY KEY)'))
+    await writer.update((tx) => tx.run('INSERT INTO t VALUES (1)'))
+    const a = await S3db.open(store, PREFIX, { localPath })
+    await a.close()
+    await writer.update((tx) => tx.run('INSERT INTO t VALUES (2)'))
+    const before = store.snapshot()
+    const events: S3dbEvent[] = []
+    const b = await S3db.open(store, PREFIX, { localPath, onEvent: (e) => events.push(e) })
+    const cost = diffCounts(store.snapshot(), before)
+    // Manifest + the one new changeset; no snapshot download.
+    expect(cost.get).toBe(2)
+    expect(events.find((e) => e.type === 'sync')).toMatchObject({ snapshot: false, changesets: 1 })
+    expect(await b.view((tx) => tx.all('SELECT id FROM t ORDER BY id'))).toEqual([
+      { id: 1 },
+      { id: 2 },
+    ])
+    await b.close()
+    await writer.close()
+  })
+
+  it('gives a second opener of the same localPath LocalCacheLocked at once', async () => {
+    const store = new MemoryBlobStore()
+    const localPath = join(dir, 'replica.sqlite')
+    const a = await S3db.open(store, PREFIX, { localPath })
+    const err = await S3db.open(store, PREFIX, { localPath }).catch((e: unknown) => e)
+    expect(isS3dbError(err, 'LocalCacheLocked')).toBe(true)
+    await a.close()
+    const b = await S3db.open(store, PREFIX, { localPath })
+    await b.close()
+  })
+
+  it('rebuilds a replica whose position record was left pending or damaged by a crash', async () => {
+    const store = new MemoryBlobStore()
+    const localPath = join(dir, 'replica.sqlite')
+    const a = await S3db.open(store, PREFIX, { localPath, autoCompact: false })
+    await a.update((tx) => tx.exec('CREATE TABLE t (id INTEGER PRIMARY KEY)'))
+    await a.update((tx) => tx.run('INSERT INTO t VALUES (1)'))
+    await a.close()
+    for (const damage of ['{"v":1,"pending":true,"position":null}\nbad\n', 'garbage']) {
+      await writeFile(`${localPath}.s3db-position`, damage)
+      const events: S3dbEvent[] = []
+      const b = await S3db.open(store, PREFIX, { localPath, onEvent: (e) => events.push(e) })
+      expect(events.find((e) => e.type === 'sync')).toMatchObject({ snapshot: true })
+      expect(await b.view((tx) => tx.all('SELECT id FROM t'))).toEqual([{ id: 1 }])
+      await b.close()
+    }
+  })
+
+  it('never reuses a replica of another database', async () => {
+    const store = new MemoryBlobStore()
+    const localPath = join(dir, 'replica.sqlite')
+    const a = await S3db.open(store, 'one/', { localPath })
+    await a.update((tx) => tx.exec('CREATE TABLE only_in_one (id INTEGER PRIMARY KEY)'))
+    await a.close()
+    const b = await S3db.open(store, 'two/', { localPath })
+    expect(
+      await b.view((tx) => tx.all("SELECT name FROM sqlite_schema WHERE type = 'table'")),
+    ).toEqual([])
+    await b.close()
+  })
+})

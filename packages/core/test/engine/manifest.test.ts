@@ -1,0 +1,111 @@
+import { describe, expect, it } from 'vitest'
+import { isS3dbError } from '../../src/errors.js'
+import { appendLog, epochOf, parseManifest, serializeManifest } from '../../src/format/manifest.js'
+import { validateDatabasePrefix } from '../../src/format/prefix.js'
+
+const P = 'app/db/'
+const enc = (v: unknown) => new TextEncoder().encode(typeof v === 'string' ? v : JSON.stringify(v))
+const valid = {
+  format_version: 1,
+  seq: 149,
+  schema_version: 3,
+  snapshot: { key: `${P}snapshots/snap-147.sqlite`, seq: 147, size: 40960 },
+  log: [
+    { key: `${P}changesets/snap-147/cs-a.bin`, seq: 148, size: 211 },
+    { key: `${P}changesets/snap-147/cs-b.bin`, seq: 149, size: 96 },
+  ],
+}
+
+function codeOf(fn: () => unknown): string {
+  try {
+    fn()
+    return 'ok'
+  } catch (err) {
+    return isS3dbError(err) ? err.code : String(err)
+  }
+}
+
+describe('manifest', () => {
+  it('parses the FORMAT.md example and round-trips it byte-compatibly', () => {
+    const m = parseManifest(enc(valid), 'k', P)
+    expect(m).toMatchObject({ formatVersion: 1, seq: 149, schemaVersion: 3 })
+    expect(m.log.map((e) => e.seq)).toEqual([148, 149])
+    expect(JSON.parse(new TextDecoder().decode(serializeManifest(m)))).toEqual(valid)
+  })
+
+  it('accepts what the Go client writes: no format_version, null log, no sizes, unknown fields', () => {
+    const go = {
+      seq: 0,
+      schema_version: 0,
+      snapshot: { key: `${P}snapshots/snap-init.sqlite`, seq: 0 },
+      log: null,
+      extra: 1,
+    }
+    const m = parseManifest(enc(go), 'k', P)
+    expect(m).toMatchObject({ formatVersion: 1, seq: 0, log: [], snapshot: { size: 0 } })
+    // Unknown fields are not preserved (as the Go writer does).
+    expect(JSON.parse(new TextDecoder().decode(serializeManifest(m)))).not.toHaveProperty('extra')
+  })
+
+  it('rejects a newer format_version with FormatTooNew', () => {
+    expect(codeOf(() => parseManifest(enc({ ...valid, format_version: 2 }), 'k', P))).toBe(
+      'FormatTooNew',
+    )
+  })
+
+  it.each([
+    ['not JSON', '{"seq": 1,'],
+    ['not an object', '[1,2]'],
+    ['invalid UTF-8', new Uint8Array([0x7b, 0xff, 0x7d])],
+    ['negative seq', { ...valid, seq: -1 }],
+    ['fractional seq', { ...valid, seq: 1.5 }],
+    ['string seq', { ...valid, seq: '149' }],
+    ['missing snapshot', { ...valid, snapshot: undefined }],
+    ['empty snapshot key', { ...valid, snapshot: { key: '', seq: 147 } }],
+    ['log not an array', { ...valid, log: {} }],
+    ['gap in the log', { ...valid, log: [valid.log[1]], seq: 149 }],
+    ['seq not matching the log', { ...valid, seq: 150 }],
+    ['empty log key', { ...valid, log: [{ key: '', seq: 148 }, valid.log[1]] }],
+    [
+      'key outside the prefix',
+      { ...valid, snapshot: { key: 'other/snapshots/snap.sqlite', seq: 147 } },
+    ],
+    ['key escaping the prefix', { ...valid, snapshot: { key: `${P}../evil.sqlite`, seq: 147 } }],
+    ['negative schema_version', { ...valid, schema_version: -2 }],
+  ])('rejects a manifest with %s as Corrupt', (_name, value) => {
+    const bytes = value instanceof Uint8Array ? value : enc(value)
+    expect(codeOf(() => parseManifest(bytes, 'k', P))).toBe('Corrupt')
+  })
+
+  it('rejects a huge manifest without parsing it', () => {
+    const huge = new Uint8Array(64 * 1024 * 1024 + 1)
+    expect(codeOf(() => parseManifest(huge, 'k', P))).toBe('Corrupt')
+  })
+
+  it('appends log entries with consecutive seqs and derives epochs', () => {
+    const m = appendLog(parseManifest(enc(valid), 'k', P), `${P}changesets/snap-147/cs-c.bin`, 10)
+    expect(m.seq).toBe(150)
+    expect(m.log.at(-1)).toEqual({ key: `${P}changesets/snap-147/cs-c.bin`, seq: 150, size: 10 })
+    expect(epochOf(`${P}snapshots/snap-147.sqlite`)).toBe('snap-147')
+  })
+})
+
+describe('database prefix', () => {
+  it.each(['db/', 'app/db/', 'a-b_c.d/e/'])('accepts %s', (p) => {
+    expect(codeOf(() => validateDatabasePrefix(p))).toBe('ok')
+  })
+  it.each([
+    '',
+    'db',
+    '/db/',
+    'a/../b/',
+    'a//b/',
+    './db/',
+    '../db/',
+    'a\0b/',
+    'a\\b/',
+    `${'x'.repeat(600)}/`,
+  ])('rejects %j', (p) => {
+    expect(codeOf(() => validateDatabasePrefix(p))).toBe('InvalidArgument')
+  })
+})

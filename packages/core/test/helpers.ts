@@ -1,0 +1,122 @@
+/** Shared helpers for engine tests. */
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import Database from 'better-sqlite3'
+import { expect } from 'vitest'
+import type { S3db } from '../src/s3db.js'
+import type { BlobStore } from '../src/store/blob-store.js'
+import { MemoryBlobStore } from '../src/store/memory-store.js'
+import { pullDatabase } from '../src/transfer.js'
+
+export const PREFIX = 'app/db/'
+
+/** A temp dir removed by the returned cleanup. */
+export async function tempDir(label = 'test'): Promise<{ dir: string; cleanup(): Promise<void> }> {
+  const dir = await mkdtemp(join(tmpdir(), `s3db-${label}-`))
+  return { dir, cleanup: () => rm(dir, { recursive: true, force: true }) }
+}
+
+/** Every user table's rows, sorted, as JSON-comparable values. */
+export function dumpDatabase(db: Database.Database): Record<string, unknown[]> {
+  const tables = db
+    .prepare(
+      "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name",
+    )
+    .pluck()
+    .all() as string[]
+  const out: Record<string, unknown[]> = {}
+  for (const t of tables) {
+    const rows = db
+      .prepare(`SELECT * FROM "${t.replaceAll('"', '""')}"`)
+      .raw(true)
+      .all() as unknown[][]
+    out[t] = rows
+      .map((r) =>
+        JSON.stringify(r, (_k, v) =>
+          typeof v === 'bigint' ? `${v}n` : v instanceof Buffer ? `x'${v.toString('hex')}'` : v,
+        ),
+      )
+      .sort()
+  }
+  return out
+}
+
+/** The database as a live S3db instance sees it (through a view). */
+export async function dumpLive(db: S3db): Promise<Record<string, unknown[]>> {
+  return db.view((tx) => {
+    const tables = tx
+      .all<{ name: string }>(
+        "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name",
+      )
+      .map((r) => r.name)
+    const out: Record<string, unknown[]> = {}
+    for (const t of tables) {
+      const rows = tx.prepare(`SELECT * FROM "${t.replaceAll('"', '""')}"`).values()
+      out[t] = rows
+        .map((r) =>
+          JSON.stringify(r, (_k, v) =>
+            typeof v === 'bigint' ? `${v}n` : v instanceof Buffer ? `x'${v.toString('hex')}'` : v,
+          ),
+        )
+        .sort()
+    }
+    return out
+  })
+}
+
+/**
+ * The replay check: a fresh replica built from snapshot + log in the store must
+ * equal every live replica, row for row.
+ */
+export async function expectReplayMatches(
+  store: BlobStore,
+  prefix: string,
+  live: S3db[],
+): Promise<Record<string, unknown[]>> {
+  const { dir, cleanup } = await tempDir('replay')
+  try {
+    const file = join(dir, 'fresh.sqlite')
+    await pullDatabase(store, prefix, file)
+    const db = new Database(file, { readonly: true })
+    const fresh = dumpDatabase(db)
+    db.close()
+    for (const instance of live) expect(await dumpLive(instance)).toEqual(fresh)
+    return fresh
+  } finally {
+    await cleanup()
+  }
+}
+
+/**
+ * A memory store whose next manifest PUTs can be made to misbehave: applied but
+ * reported as failed (a lost response), or preceded by someone else's write.
+ */
+export class ScriptedStore extends MemoryBlobStore {
+  /** Runs before the next manifest PUT is applied (once per entry). */
+  beforeManifestPut: Array<() => Promise<void>> = []
+  /** For each true entry, the next manifest PUT is applied, then an ambiguous error is thrown. */
+  loseResponse: boolean[] = []
+  /** Runs after a lost-response PUT was applied, before the error is thrown. */
+  afterLostResponse: (() => Promise<void>) | undefined
+
+  override async put(
+    key: string,
+    body: Parameters<MemoryBlobStore['put']>[1],
+    options: Parameters<MemoryBlobStore['put']>[2] = {},
+  ) {
+    if (key.endsWith('manifest.json') && options.ifMatch !== undefined) {
+      const before = this.beforeManifestPut.shift()
+      if (before) await before()
+      if (this.loseResponse.shift()) {
+        await super.put(key, body, options)
+        await this.afterLostResponse?.()
+        const { StoreUnavailableError } = await import('../src/errors.js')
+        throw new StoreUnavailableError('simulated: response lost after the write applied', {
+          maybeApplied: true,
+        })
+      }
+    }
+    return super.put(key, body, options)
+  }
+}
