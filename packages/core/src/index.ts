@@ -18,6 +18,7 @@ export {
   type S3dbOptions,
   type S3dbStats,
   type TransactionOptions,
+  type UpdateOptions,
 } from './s3db.js'
 export type {
   BlobData,

@@ -91,6 +91,17 @@ export interface TransactionOptions {
   signal?: AbortSignal | undefined
 }
 
+/** Options of `update`. */
+export interface UpdateOptions extends TransactionOptions {
+  /**
+   * `false`: run with foreign key enforcement off (table-rebuilding migrations;
+   * SQLite cannot switch it inside a transaction) and fail the update if
+   * `PRAGMA foreign_key_check` finds violations before commit. Such an update is
+   * never group-committed with others.
+   */
+  foreignKeys?: false | undefined
+}
+
 /** What {@link S3db.stats} reports. */
 export interface S3dbStats {
   seq: number
@@ -266,13 +277,13 @@ export class S3db implements AsyncDisposable {
    * re-run on the newer state. Keep side effects (HTTP calls, emails) out of it.
    * If `fn` throws, nothing is published and the error is rethrown.
    */
-  update<T>(fn: (tx: Tx) => T | Promise<T>, options: TransactionOptions = {}): Promise<T> {
+  update<T>(fn: (tx: Tx) => T | Promise<T>, options: UpdateOptions = {}): Promise<T> {
     try {
       this.#assertUsable('update')
     } catch (err) {
       return Promise.reject(err)
     }
-    return this.#queue.submit(fn, { signal: options.signal })
+    return this.#queue.submit(fn, { signal: options.signal, foreignKeysOff: options.foreignKeys === false })
   }
 
   /**
