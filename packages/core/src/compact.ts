@@ -29,7 +29,7 @@ export interface CompactResult {
 const CAS_ATTEMPTS = 10
 
 export async function compact(ctx: EngineContext, signal?: AbortSignal): Promise<CompactResult> {
-  const done = measure(ctx.store)
+  const done = measure(ctx.counter)
   // Snapshot the replica at a known position, holding the writer only for VACUUM INTO.
   const taken = await ctx.writerLock.run(async () => {
     await refreshManifest(ctx, signal)

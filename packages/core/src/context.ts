@@ -1,6 +1,7 @@
 import type { EventHandler, S3dbEvent } from './events.js'
 import type { DatabaseKeys, Manifest } from './format/manifest.js'
 import type { LocalReplica } from './replica/local-replica.js'
+import type { BlobStore } from './store/blob-store.js'
 import type { CountingBlobStore, RequestCounts } from './store/counting-store.js'
 import { diffCounts } from './store/counting-store.js'
 import type { Mutex } from './util/mutex.js'
@@ -31,7 +32,10 @@ export interface EngineSettings extends TransferSettings {
 
 /** Everything a protocol step needs: shared by open, sync, commit, compact, gc. */
 export interface EngineContext {
-  readonly store: CountingBlobStore
+  /** The store as the protocol uses it: transient failures of safe requests retried. */
+  readonly store: BlobStore
+  /** Counts the requests actually sent (for stats and events). */
+  readonly counter: CountingBlobStore
   readonly keys: DatabaseKeys
   readonly replica: LocalReplica
   readonly settings: EngineSettings

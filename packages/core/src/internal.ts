@@ -17,4 +17,11 @@ export { validateDatabasePrefix } from './format/prefix.js'
 export { bodyBytes, md5Hex, normalizeEtag } from './store/body.js'
 export { CountingBlobStore, diffCounts, totalRequests, zeroCounts } from './store/counting-store.js'
 export { validateKey, validatePrefix } from './store/keys.js'
+export { RetryingBlobStore } from './store/retrying-store.js'
+export {
+  FaultInjectingBlobStore,
+  type FaultKind,
+  type FaultOptions,
+} from './testing/fault-store.js'
+export { LatencyBlobStore, type LatencyOptions } from './testing/latency-store.js'
 export { insideTransaction } from './write-queue.js'

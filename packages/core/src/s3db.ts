@@ -31,6 +31,7 @@ import type { BlobStore } from './store/blob-store.js'
 import { CountingBlobStore, type RequestCounts } from './store/counting-store.js'
 import { FileSystemBlobStore } from './store/filesystem-store.js'
 import { MemoryBlobStore } from './store/memory-store.js'
+import { RetryingBlobStore } from './store/retrying-store.js'
 import { S3BlobStore } from './store/s3-store.js'
 import { readManifest, refreshManifest, syncReplica } from './sync.js'
 import {
@@ -236,9 +237,10 @@ export class S3db implements AsyncDisposable {
     validateOptions(options)
     const { signal } = options
     const plan = options.migrations ? planMigrations(options.migrations) : undefined
-    const counting = store instanceof CountingBlobStore ? store : new CountingBlobStore(store)
+    const counter = new CountingBlobStore(store)
+    const retrying = new RetryingBlobStore(counter)
     const keys = new DatabaseKeys(prefix)
-    const fetched = await loadOrCreate(counting, keys, signal)
+    const fetched = await loadOrCreate(retrying, keys, signal)
     const replica = await LocalReplica.open(options.localPath, `${storeIdentity(store)}#${prefix}`)
     const settings: EngineSettings = {
       maxRetries: options.maxRetries ?? DEFAULTS.maxRetries,
@@ -248,7 +250,8 @@ export class S3db implements AsyncDisposable {
       rangedPartSize: 8 * 1024 * 1024,
     }
     const ctx: EngineContext = {
-      store: counting,
+      store: retrying,
+      counter,
       keys,
       replica,
       settings,
@@ -283,7 +286,10 @@ export class S3db implements AsyncDisposable {
     } catch (err) {
       return Promise.reject(err)
     }
-    return this.#queue.submit(fn, { signal: options.signal, foreignKeysOff: options.foreignKeys === false })
+    return this.#queue.submit(fn, {
+      signal: options.signal,
+      foreignKeysOff: options.foreignKeys === false,
+    })
   }
 
   /**
@@ -330,7 +336,7 @@ export class S3db implements AsyncDisposable {
     options: { gracePeriod?: number; dryRun?: boolean; signal?: AbortSignal } = {},
   ): Promise<GcResult> {
     this.#assertUsable('gc')
-    const done = measure(this.#ctx.store)
+    const done = measure(this.#ctx.counter)
     const result = await collectGarbage(this.#ctx.store, this.#ctx.keys, {
       gracePeriodMs: options.gracePeriod ?? this.#ctx.settings.gcGracePeriodMs,
       dryRun: options.dryRun,
@@ -355,7 +361,7 @@ export class S3db implements AsyncDisposable {
       logLength: m.log.length,
       logBytes: m.log.reduce((n, e) => n + e.size, 0),
       localSeq: this.#ctx.replica.position?.seq,
-      requests: this.#ctx.store.snapshot(),
+      requests: this.#ctx.counter.snapshot(),
     }
   }
 

@@ -12,6 +12,7 @@ import { CorruptError } from './errors.js'
 import type { ProgressEvent } from './events.js'
 import type { BlobRef } from './format/manifest.js'
 import type { BlobStore } from './store/blob-store.js'
+import { retryTransient } from './util/retry.js'
 
 /** The 16 bytes every SQLite database file starts with. */
 const SQLITE_HEADER = Buffer.from('SQLite format 3\0', 'latin1')
@@ -35,10 +36,18 @@ export async function downloadSnapshot(
   const path = join(dir, `.s3db-download-${randomBytes(8).toString('hex')}.sqlite`)
   const handle = await open(path, 'wx+', 0o600)
   try {
+    // A body cut off half way is retried (from the start, or per range).
     const size =
       ref.size > options.rangedThreshold
         ? await rangedDownload(store, ref, handle, options)
-        : await streamDownload(store, ref, handle, options)
+        : await retryTransient(
+            async () => {
+              await handle.truncate(0)
+              return streamDownload(store, ref, handle, options)
+            },
+            5,
+            options.signal,
+          )
     if (ref.size > 0 && size !== ref.size) {
       throw new CorruptError(
         `snapshot ${ref.key} is ${size} bytes but the manifest says ${ref.size}`,
@@ -112,23 +121,30 @@ async function rangedDownload(
   const worker = async () => {
     while (next < parts.length) {
       const part = parts[next++]!
-      const res = await store.getStream(ref.key, { signal: options.signal, range: part })
-      if (res.notModified) throw new Error('unexpected notModified')
-      // Objects are immutable; differing ETags mean the key was replaced mid-download.
-      if (etag !== undefined && res.etag !== etag)
-        throw new CorruptError(`snapshot ${ref.key} changed during download`)
-      etag = res.etag
-      total = res.size
-      let pos = part.start
-      for await (const chunk of res.body) {
-        await writeFully(handle, chunk, pos)
-        pos += chunk.byteLength
-      }
-      if (pos !== part.end) {
-        throw new CorruptError(
-          `snapshot ${ref.key}: range ${part.start}-${part.end} returned ${pos - part.start} bytes`,
-        )
-      }
+      await retryTransient(
+        async () => {
+          const res = await store.getStream(ref.key, { signal: options.signal, range: part })
+          if (res.notModified) throw new Error('unexpected notModified')
+          // Objects are immutable; differing ETags mean the key was replaced mid-download.
+          if (etag !== undefined && res.etag !== etag) {
+            throw new CorruptError(`snapshot ${ref.key} changed during download`)
+          }
+          etag = res.etag
+          total = res.size
+          let pos = part.start
+          for await (const chunk of res.body) {
+            await writeFully(handle, chunk, pos)
+            pos += chunk.byteLength
+          }
+          if (pos !== part.end) {
+            throw new CorruptError(
+              `snapshot ${ref.key}: range ${part.start}-${part.end} returned ${pos - part.start} bytes`,
+            )
+          }
+        },
+        5,
+        options.signal,
+      )
       done += part.end - part.start
       options.onProgress?.({
         type: 'progress',

@@ -110,7 +110,7 @@ export async function syncReplica(ctx: EngineContext, signal?: AbortSignal): Pro
       return
     } catch (err) {
       if (err instanceof DivergedError) {
-        const done = measure(ctx.store)
+        const done = measure(ctx.counter)
         await ctx.replica.invalidate()
         await syncOnce(ctx, ctx.remote.manifest, signal)
         ctx.emit({
@@ -140,7 +140,7 @@ async function syncOnce(
   const head = headKey(manifest)
   if (pos && pos.seq === manifest.seq && (pos.head === head || pos.seq === manifest.snapshot.seq))
     return
-  const done = measure(ctx.store)
+  const done = measure(ctx.counter)
   const fromSeq = pos?.seq ?? -1
   const tail = replicaTail(manifest, pos)
   if (tail) {

@@ -146,7 +146,7 @@ export class WriteQueue {
     const writer = () => ctx.replica.writer
     const options = batch[0]!.options
     const signal = batch.length === 1 ? options.signal : undefined
-    const done = measure(ctx.store)
+    const done = measure(ctx.counter)
     let uploaded: { key: string; bytes: Uint8Array; at: number } | undefined
     let rebased: Uint8Array | undefined
     // Whether the base state was confirmed current by the store during this commit.
