@@ -142,7 +142,8 @@ class TableApply {
     const cols = L.columns.map(quoteIdent)
     this.insert = new ValueStatement(
       db,
-      (p) => `INSERT INTO ${t} (${cols.join(', ')}) VALUES (${cols.map((_, i) => p(i)).join(', ')})`,
+      (p) =>
+        `INSERT INTO ${t} (${cols.join(', ')}) VALUES (${cols.map((_, i) => p(i)).join(', ')})`,
     )
     const nonPk = cols.map((_, i) => i).filter((i) => !L.pk[i])
     this.del = new ValueStatement(db, (p) => {
@@ -162,7 +163,14 @@ class TableApply {
     const L = this.layout
     let mask = keyOnly ? 'k' : ''
     for (let i = 0; i < this.nCol; i++) {
-      mask += c.new[i] !== undefined ? (!keyOnly && c.old[i] !== undefined ? 'b' : 'n') : !keyOnly && c.old[i] !== undefined ? 'o' : '.'
+      mask +=
+        c.new[i] !== undefined
+          ? !keyOnly && c.old[i] !== undefined
+            ? 'b'
+            : 'n'
+          : !keyOnly && c.old[i] !== undefined
+            ? 'o'
+            : '.'
     }
     let st = this.updates.get(mask)
     if (st === undefined) {
@@ -228,7 +236,13 @@ class Applier {
         // Outermost RELEASE commits; it fails on outstanding DEFERRABLE FK violations.
         db.exec('ROLLBACK TO _s3db_apply')
         db.exec('RELEASE _s3db_apply')
-        if (ok) throw new ApplyConflictError('FOREIGN_KEY', '', `changeset apply could not commit: ${(e as Error).message}`, { cause: e })
+        if (ok)
+          throw new ApplyConflictError(
+            'FOREIGN_KEY',
+            '',
+            `changeset apply could not commit: ${(e as Error).message}`,
+            { cause: e },
+          )
       }
     }
     return { applied: this.applied, omitted: this.omitted }
@@ -240,7 +254,11 @@ class Applier {
     if (t !== undefined) return t
     const layout = readTableLayout(this.db, name)
     if (layout === undefined) {
-      throw new ApplyConflictError('SCHEMA', name, `changeset table "${name}" does not exist in the target database`)
+      throw new ApplyConflictError(
+        'SCHEMA',
+        name,
+        `changeset table "${name}" does not exist in the target database`,
+      )
     }
     const nCol = pk.length
     if (layout.columns.length < nCol) {
@@ -316,7 +334,9 @@ class Applier {
       } else if (change.op === 'UPDATE') {
         const st = t.update(change, !first)
         if (st === undefined) {
-          throw new InvalidArgumentError(`UPDATE of table "${t.layout.name}" sets no non-key column`)
+          throw new InvalidArgumentError(
+            `UPDATE of table "${t.layout.name}" sets no non-key column`,
+          )
         }
         this.fill(2 * nCol, (i) => (i % 2 === 0 ? change.new[i >> 1] : change.old[i >> 1]))
         changes = st.run(this.values)
@@ -339,9 +359,16 @@ class Applier {
   private actualOld: readonly Value[] | undefined
 
   /** sessionConflictHandler(). */
-  private conflict(kind: 'DATA' | 'CONFLICT', t: TableApply, change: Change, seek: boolean): OpResult {
+  private conflict(
+    kind: 'DATA' | 'CONFLICT',
+    t: TableApply,
+    change: Change,
+    seek: boolean,
+  ): OpResult {
     if (seek) {
-      const key = t.layout.pkColumns.map((i) => (change.op === 'INSERT' ? change.new[i] : change.old[i]) as Value)
+      const key = t.layout.pkColumns.map(
+        (i) => (change.op === 'INSERT' ? change.new[i] : change.old[i]) as Value,
+      )
       const current = t.reader.read(key)
       if (current !== undefined) {
         const action = this.ask({ kind, table: t.layout.name, change, current })
@@ -413,7 +440,11 @@ function mergeTables(tables: readonly TableChanges[]): TableChanges[] {
   const out: TableChanges[] = []
   for (const t of tables) {
     const last = out[out.length - 1]
-    if (last !== undefined && foldIdent(last.name) === foldIdent(t.name) && last.pk.length === t.pk.length) {
+    if (
+      last !== undefined &&
+      foldIdent(last.name) === foldIdent(t.name) &&
+      last.pk.length === t.pk.length
+    ) {
       out[out.length - 1] = { ...last, changes: [...last.changes, ...t.changes] }
     } else {
       out.push(t)

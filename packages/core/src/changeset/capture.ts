@@ -115,7 +115,9 @@ export class ChangeCapture {
     this.prefix = `_s3db_cap_${n}_`
     this.maxArgs = options?.maxFunctionArgs ?? MAX_FUNCTION_ARGS
     if (!Number.isInteger(this.maxArgs) || this.maxArgs < 3 || this.maxArgs > MAX_FUNCTION_ARGS) {
-      throw new InvalidArgumentError(`maxFunctionArgs must be an integer in 3..${MAX_FUNCTION_ARGS}`)
+      throw new InvalidArgumentError(
+        `maxFunctionArgs must be an integer in 3..${MAX_FUNCTION_ARGS}`,
+      )
     }
     this.versionStmt = db.prepare('PRAGMA main.schema_version').pluck().safeIntegers(false)
     this.previousRecursiveTriggers = Number(db.pragma('recursive_triggers', { simple: true }))
@@ -310,14 +312,17 @@ export class ChangeCapture {
    */
   private migrate(t: TableState, from: TableLayout | undefined, to: TableLayout): void {
     if (t.order.size === 0) return
-    const keyNames = (L: TableLayout) => L.pkColumns.map((i) => `${L.pk[i]}:${L.columns[i]}`).join(',')
+    const keyNames = (L: TableLayout) =>
+      L.pkColumns.map((i) => `${L.pk[i]}:${L.columns[i]}`).join(',')
     if (from === undefined || keyNames(from) !== keyNames(to)) {
       t.rows.clear()
       t.order.clear()
       return
     }
     const src = to.columns.map((c) => from.columns.indexOf(c))
-    const defaults = to.columns.map((_, j) => (src[j]! < 0 ? this.evalDefault(to.defaults[j]!) : null))
+    const defaults = to.columns.map((_, j) =>
+      src[j]! < 0 ? this.evalDefault(to.defaults[j]!) : null,
+    )
     t.order.forEach((e) => {
       if (e.original === null) return
       const old = e.original
@@ -398,7 +403,13 @@ export class ChangeCapture {
   }
 
   /** AFTER INSERT: values are the new row's PRIMARY KEY (column order). */
-  private onInsert(t: TableState, L: TableLayout, values: unknown[], off: number, exact: boolean): number {
+  private onInsert(
+    t: TableState,
+    L: TableLayout,
+    values: unknown[],
+    off: number,
+    exact: boolean,
+  ): number {
     const nPk = L.pkColumns.length
     if (!exact && anyLossy(values, off, nPk)) return this.wantExact()
     this.list(t)
@@ -445,7 +456,13 @@ export class ChangeCapture {
    * BEFORE UPDATE that moves a row to another key: values are the new key, a flag
    * telling whether a row holds that key now, and that row's values.
    */
-  private onNewKey(t: TableState, L: TableLayout, values: unknown[], off: number, exact: boolean): number {
+  private onNewKey(
+    t: TableState,
+    L: TableLayout,
+    values: unknown[],
+    off: number,
+    exact: boolean,
+  ): number {
     const nPk = L.pkColumns.length
     if (!exact && anyLossy(values, off, nPk)) return this.wantExact()
     t.order.grow()
@@ -481,7 +498,12 @@ function anyLossy(values: readonly unknown[], off: number, n: number): boolean {
 }
 
 /** Turns the exact form of a call's arguments back into values (same layout as plain). */
-function decodePairs(values: readonly unknown[], off: number, kind: number, L: TableLayout): unknown[] {
+function decodePairs(
+  values: readonly unknown[],
+  off: number,
+  kind: number,
+  L: TableLayout,
+): unknown[] {
   const out: unknown[] = []
   let i = off
   const pairs = (n: number) => {

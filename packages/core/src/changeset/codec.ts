@@ -143,7 +143,9 @@ class Decoder {
   }
 
   private fail(what: string, at = this.cur.pos): never {
-    throw new CorruptError(`malformed ${this.patchset ? 'patchset' : 'changeset'}: ${what} at byte ${at}`)
+    throw new CorruptError(
+      `malformed ${this.patchset ? 'patchset' : 'changeset'}: ${what} at byte ${at}`,
+    )
   }
 
   run(): Changeset {
@@ -155,14 +157,20 @@ class Decoder {
       const b = this.buf[this.cur.pos++]!
       if (b === 0x54 || b === 0x50) {
         if (b !== headerByte) {
-          this.fail(this.patchset ? 'changeset table header in a patchset' : 'patchset table header in a changeset', at)
+          this.fail(
+            this.patchset
+              ? 'changeset table header in a patchset'
+              : 'patchset table header in a changeset',
+            at,
+          )
         }
         table = this.tableHeader()
         tables.push(table)
         continue
       }
       if (table === undefined) this.fail('change before any table header', at)
-      if (b !== OP_INSERT && b !== OP_UPDATE && b !== OP_DELETE) this.fail(`unknown op byte 0x${b.toString(16)}`, at)
+      if (b !== OP_INSERT && b !== OP_UPDATE && b !== OP_DELETE)
+        this.fail(`unknown op byte 0x${b.toString(16)}`, at)
       if (this.cur.pos >= this.end) this.fail('truncated change (no indirect flag)')
       const flag = this.buf[this.cur.pos++]!
       if (flag > 1) this.fail(`invalid indirect flag ${flag}`, this.cur.pos - 1)
@@ -209,7 +217,8 @@ class Decoder {
     if (op === OP_DELETE) {
       const old = this.record(nCol, this.patchset ? pk : null)
       for (let i = 0; i < nCol; i++) {
-        if (old[i] === undefined && (pk[i] || !this.patchset)) this.fail('DELETE with an undefined value', at)
+        if (old[i] === undefined && (pk[i] || !this.patchset))
+          this.fail('DELETE with an undefined value', at)
       }
       return { op: 'DELETE', indirect, old }
     }

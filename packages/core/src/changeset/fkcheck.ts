@@ -81,7 +81,9 @@ export class ForeignKeys {
                 .sort((a, b) => parent.pk[a]! - parent.pk[b]!)
                 .map((i) => parent.columns[i]!)
             : g.map((r) => r.to!)
-        const to = toNames.map((n) => parent.columns.findIndex((c) => foldIdent(c) === foldIdent(n)))
+        const to = toNames.map((n) =>
+          parent.columns.findIndex((c) => foldIdent(c) === foldIdent(n)),
+        )
         if (from.some((i) => i < 0) || to.some((i) => i < 0) || from.length !== to.length) continue
         const fk = this.makeKey(child, parent, from, to)
         push(this.byChild, foldIdent(child.name), fk)
@@ -104,7 +106,12 @@ export class ForeignKeys {
     return L
   }
 
-  private makeKey(child: TableLayout, parent: TableLayout, from: number[], to: number[]): ForeignKey {
+  private makeKey(
+    child: TableLayout,
+    parent: TableLayout,
+    from: number[],
+    to: number[],
+  ): ForeignKey {
     const pCols = to.map((i) => quoteIdent(parent.columns[i]!))
     const cCols = from.map((i) => quoteIdent(child.columns[i]!))
     const parentExists = new ValueStatement(

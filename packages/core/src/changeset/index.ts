@@ -5,8 +5,16 @@
  * @module
  */
 
-export { type DecodeOptions, decodeChangeset, encodeChangeset } from './codec.js'
+export {
+  type ApplyOptions,
+  type ApplyResult,
+  applyChangeset,
+  type ConflictAction,
+  type ConflictInfo,
+  type ConflictKind,
+} from './apply.js'
 export { ChangeCapture, type ChangeCaptureOptions } from './capture.js'
+export { type DecodeOptions, decodeChangeset, encodeChangeset } from './codec.js'
 export {
   type Change,
   type Changeset,
@@ -19,11 +27,3 @@ export {
   type Value,
   valueEquals,
 } from './types.js'
-export {
-  type ApplyOptions,
-  type ApplyResult,
-  applyChangeset,
-  type ConflictAction,
-  type ConflictInfo,
-  type ConflictKind,
-} from './apply.js'

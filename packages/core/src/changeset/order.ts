@@ -159,7 +159,11 @@ function partKey(v: unknown): string {
  * one of them is NULL (such rows are not recorded, as in the session extension).
  * Integers and strings of a single-column key are used as is (no allocation).
  */
-export function rowKey(values: readonly unknown[], offset: number, idx: readonly number[]): RowKey | null {
+export function rowKey(
+  values: readonly unknown[],
+  offset: number,
+  idx: readonly number[],
+): RowKey | null {
   if (idx.length === 1) {
     const v = values[offset + idx[0]!]
     if (v === null) return null

@@ -38,7 +38,9 @@ export class RowReader {
       const pk = L.pkColumns.map((i) => quoteIdent(L.columns[i]!))
       const params = L.pkColumns.map((_, i) => (mask[i] === '1' ? 'CAST(? AS TEXT)' : '?'))
       st = this.db
-        .prepare(`SELECT ${cols} FROM main.${quoteIdent(L.name)} WHERE ${rowValue(pk)} IS ${rowValue(params)}`)
+        .prepare(
+          `SELECT ${cols} FROM main.${quoteIdent(L.name)} WHERE ${rowValue(pk)} IS ${rowValue(params)}`,
+        )
         .raw(true)
         .safeIntegers(true)
       cache.set(key, st)
@@ -65,7 +67,9 @@ export class RowReader {
       if (maybeLossy(row[i])) (lossy ??= []).push(i)
     }
     if (lossy !== undefined) {
-      const cols = lossy.map((i) => `CAST(${quoteIdent(this.layout.columns[i]!)} AS BLOB)`).join(', ')
+      const cols = lossy
+        .map((i) => `CAST(${quoteIdent(this.layout.columns[i]!)} AS BLOB)`)
+        .join(', ')
       const bytes = this.statement(mask, cols).get(...this.params) as Buffer[]
       lossy.forEach((col, j) => {
         row[col] = textFromBytes(bytes[j]!)

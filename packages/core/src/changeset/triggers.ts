@@ -74,7 +74,10 @@ function calls(
     const c = i < plainParts.length - 1 ? code | F_PARTIAL : code
     out.push(`SELECT ${fn}(${c}, ${part.join(', ')})${from}${w}`)
   })
-  const need = where === null ? ` WHERE ${fn}(${Q_NEED_EXACT})` : ` WHERE (${where}) AND ${fn}(${Q_NEED_EXACT})`
+  const need =
+    where === null
+      ? ` WHERE ${fn}(${Q_NEED_EXACT})`
+      : ` WHERE (${where}) AND ${fn}(${Q_NEED_EXACT})`
   const exactParts = chunks(exactArgs, maxArgs - 1)
   exactParts.forEach((part, i) => {
     const c = i < exactParts.length - 1 ? code | F_EXACT | F_PARTIAL : code | F_EXACT
@@ -127,8 +130,14 @@ export function captureTriggers(
       base + K_NEWKEY,
       [...newPk, exists, ...curAll],
       [...newPkExact, exists, ...curAll.flatMap(exact)],
-      ` FROM (SELECT 1) LEFT JOIN main.${quoteIdent(t)} AS ${CUR} ON ${rowValue(pkCols.map(ref(CUR)))} IS ${rowValue(newPk)}`,
-      `${rowValue(newPk)} IS NOT ${rowValue(pkCols.map(ref('OLD')))}`,
+      // The row holding the new key now, other than the row being updated (a key may
+      // change type or case yet still compare equal to the old one).
+      ` FROM (SELECT 1) LEFT JOIN main.${quoteIdent(t)} AS ${CUR} ON ${rowValue(pkCols.map(ref(CUR)))} IS ${rowValue(newPk)} AND NOT ${rowValue(pkCols.map(ref(CUR)))} IS ${rowValue(pkCols.map(ref('OLD')))}`,
+      // The key changes when any key value changes type or bytes: the session
+      // extension compares keys that way, not with SQL equality.
+      pkCols
+        .map((c) => `typeof(NEW.${c}) IS NOT typeof(OLD.${c}) OR CAST(NEW.${c} AS BLOB) IS NOT CAST(OLD.${c} AS BLOB)`)
+        .join(' OR '),
       maxArgs,
     ),
   ]

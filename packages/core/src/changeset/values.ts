@@ -19,7 +19,9 @@ export function maybeLossy(v: unknown): boolean {
 
 /** The TEXT value whose exact bytes are `bytes` (string when valid UTF-8). */
 export function textFromBytes(bytes: Uint8Array): string | RawText {
-  const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length)
+  const buf = Buffer.isBuffer(bytes)
+    ? bytes
+    : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length)
   return isUtf8(buf) ? buf.toString('utf8') : new RawText(Buffer.from(buf))
 }
 

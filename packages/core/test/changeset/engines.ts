@@ -31,8 +31,12 @@ export type Policy = (kind: string, table: string, op: string) => Action
 export interface Engine {
   exec(sql: string): void
   run(sql: string, params?: readonly Param[]): Outcome
-  /** Canonical text of every table's rows (sorted), comparable across engines. */
-  dump(): string
+  /**
+   * Canonical text of every table's rows (sorted), comparable across engines. With
+   * `keyedOnly`, rows whose PRIMARY KEY has a NULL are left out and -0.0 reads as 0.0
+   * (changesets skip the former and consider the latter equal).
+   */
+  dump(keyedOnly?: boolean): string
   close(): void
 }
 
@@ -44,7 +48,7 @@ function fmtReal(v: number): string {
 }
 
 /** Canonical dump given a query function returning rows as arrays. */
-export function dumpWith(query: (sql: string) => unknown[][]): string {
+export function dumpWith(query: (sql: string) => unknown[][], keyedOnly = false): string {
   const tables = query(
     "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name",
   ).map((r) => String(r[0]))
@@ -54,16 +58,21 @@ export function dumpWith(query: (sql: string) => unknown[][]): string {
     const cols = query(`SELECT name FROM pragma_table_xinfo(${`'${t.replaceAll("'", "''")}'`}) WHERE hidden IN (0, 2, 3) ORDER BY cid`).map(
       (r) => String(r[0]),
     )
+    const keys = query(`SELECT name FROM pragma_table_xinfo(${`'${t.replaceAll("'", "''")}'`}) WHERE pk > 0`).map(
+      (r) => `${q(String(r[0]))} IS NOT NULL`,
+    )
+    const where = keyedOnly && keys.length > 0 ? ` WHERE ${keys.join(' AND ')}` : ''
     const exprs = cols.map((c) => {
       const x = q(c)
       return `typeof(${x}), CASE typeof(${x}) WHEN 'integer' THEN CAST(${x} AS TEXT) WHEN 'real' THEN ${x} WHEN 'text' THEN hex(CAST(${x} AS BLOB)) WHEN 'blob' THEN hex(${x}) END`
     })
-    const rows = query(`SELECT ${exprs.join(', ')} FROM main.${q(t)}`).map((r) => {
+    const rows = query(`SELECT ${exprs.join(', ')} FROM main.${q(t)}${where}`).map((r) => {
       const parts: string[] = []
       for (let i = 0; i < r.length; i += 2) {
         const type = String(r[i])
         const v = r[i + 1]
-        parts.push(`${type[0]}:${type === 'real' ? fmtReal(Number(v)) : v === null ? '' : String(v)}`)
+        const real = keyedOnly ? String(Number(v)) : fmtReal(Number(v))
+        parts.push(`${type[0]}:${type === 'real' ? real : v === null ? '' : String(v)}`)
       }
       return parts.join('|')
     })
@@ -105,8 +114,8 @@ export class BetterEngine implements Engine {
     }
   }
 
-  dump(): string {
-    return dumpWith((sql) => this.db.prepare(sql).raw(true).safeIntegers(true).all() as unknown[][])
+  dump(keyedOnly = false): string {
+    return dumpWith((sql) => this.db.prepare(sql).raw(true).safeIntegers(true).all() as unknown[][], keyedOnly)
   }
 
   close(): void {
@@ -122,7 +131,11 @@ let wasmModule: Promise<Sqlite3> | undefined
 
 /** The wasm SQLite module (loaded once per test file). */
 export function loadWasm(): Promise<Sqlite3> {
-  wasmModule ??= sqlite3InitModule()
+  wasmModule ??= sqlite3InitModule().then((m) => {
+    // oo1 warns on every failing step; failing statements are part of the workloads.
+    m.config.warn = () => {}
+    return m
+  })
   return wasmModule
 }
 
@@ -162,8 +175,11 @@ export class WasmEngine implements Engine {
     }
   }
 
-  dump(): string {
-    return dumpWith((sql) => this.db.exec({ sql, returnValue: 'resultRows', rowMode: 'array' }) as unknown[][])
+  dump(keyedOnly = false): string {
+    return dumpWith(
+      (sql) => this.db.exec({ sql, returnValue: 'resultRows', rowMode: 'array' }) as unknown[][],
+      keyedOnly,
+    )
   }
 
   /** Starts a session recording every table of main. */
@@ -274,13 +290,13 @@ export class NodeEngine implements Engine {
     }
   }
 
-  dump(): string {
+  dump(keyedOnly = false): string {
     return dumpWith((sql) => {
       const st = this.db.prepare(sql)
       st.setReadBigInts(true)
       st.setReturnArrays(true)
       return st.all() as unknown[][]
-    })
+    }, keyedOnly)
   }
 
   startSession(): void {
