@@ -12,10 +12,18 @@ export type Row = Record<string, string | number>
 export function report(name: string, rows: Row[], meta: Record<string, unknown> = {}): void {
   const columns = [...new Set(rows.flatMap((r) => Object.keys(r)))]
   const cell = (v: string | number | undefined) =>
-    v === undefined ? '' : typeof v === 'number' ? (Number.isInteger(v) ? String(v) : v.toFixed(v < 10 ? 3 : 1)) : v
+    v === undefined
+      ? ''
+      : typeof v === 'number'
+        ? Number.isInteger(v)
+          ? String(v)
+          : v.toFixed(v < 10 ? 3 : 1)
+        : v
   const widths = columns.map((c) => Math.max(c.length, ...rows.map((r) => cell(r[c]).length)))
   const line = (values: string[]) => values.map((v, i) => v.padStart(widths[i] ?? 0)).join('  ')
-  process.stdout.write(`\n## ${name}\n${line(columns)}\n${line(widths.map((w) => '-'.repeat(w)))}\n`)
+  process.stdout.write(
+    `\n## ${name}\n${line(columns)}\n${line(widths.map((w) => '-'.repeat(w)))}\n`,
+  )
   for (const r of rows) process.stdout.write(`${line(columns.map((c) => cell(r[c])))}\n`)
   const dir = join(import.meta.dirname, '..', 'results')
   mkdirSync(dir, { recursive: true })
