@@ -4,6 +4,7 @@
  * one can be provided, to include real S3 numbers.
  */
 import { execFile } from 'node:child_process'
+import { existsSync } from 'node:fs'
 import { parseArgs, promisify } from 'node:util'
 import { provideS3 } from '../test/support/minio.ts'
 import type { BenchOptions } from './lib/measure.ts'
@@ -51,6 +52,10 @@ try {
   for (const name of external) {
     if (only && !only.includes(name)) continue
     const script = new URL(`./${name}.ts`, import.meta.url).pathname
+    if (!existsSync(script)) {
+      console.log(`bench: ${name} not present, skipped`)
+      continue
+    }
     const { stdout, stderr } = await promisify(execFile)(
       process.execPath,
       [script, ...(opts.quick ? ['--quick'] : [])],
