@@ -1,0 +1,52 @@
+import type { CommandSpec } from '../command.js'
+import { openDatabase, resolveTarget } from '../database.js'
+import { parseDuration } from '../duration.js'
+import { formatBytes } from '../output.js'
+import { JSON_OPTION, report } from '../print.js'
+
+export const gc: CommandSpec = {
+  name: 'gc',
+  summary: 'Delete snapshots and changesets no longer referenced by the manifest.',
+  usage: 'gc <target> [--grace DURATION] [--dry-run]',
+  details: `An object is deleted only once it has been unreachable for longer than the grace
+period (default 5m), so readers still working from an older manifest are safe.
+DURATION: 0, 500ms, 30s, 5m, 1h, 2d. Only objects s3db itself names are touched.`,
+  options: {
+    grace: { type: 'string', value: 'DURATION', description: 'grace period (default 5m)' },
+    'dry-run': { type: 'boolean', description: 'list what would be deleted, delete nothing' },
+    ...JSON_OPTION,
+  },
+  positionals: { min: 1, max: 1 },
+  async run(ctx) {
+    const grace =
+      ctx.values.grace === undefined
+        ? undefined
+        : parseDuration(ctx.values.grace as string, '--grace', 'gc')
+    const dryRun = ctx.values['dry-run'] === true
+    const r = await resolveTarget(ctx)
+    const db = await openDatabase(r, ctx)
+    try {
+      const result = await db.gc({
+        ...(grace === undefined ? {} : { gracePeriod: grace }),
+        dryRun,
+        signal: ctx.signal,
+      })
+      const n = result.deleted.length
+      const lines = [
+        dryRun
+          ? `would delete ${n} object${n === 1 ? '' : 's'} (${formatBytes(result.bytes)})${n > 0 ? ':' : ''}`
+          : `deleted ${n} object${n === 1 ? '' : 's'} (${formatBytes(result.bytes)})`,
+      ]
+      if (dryRun) for (const key of result.deleted) lines.push(`  ${key}`)
+      if (result.retained.length > 0) {
+        lines.push(
+          `kept ${result.retained.length} unreferenced object${result.retained.length === 1 ? '' : 's'} still inside the grace period`,
+        )
+      }
+      report(ctx, lines.join('\n'), { target: r.target.display, dryRun, ...result })
+      return 0
+    } finally {
+      await db.close()
+    }
+  },
+}

@@ -1,0 +1,94 @@
+import { readFile } from 'node:fs/promises'
+import type { CommandSpec } from '../command.js'
+import { openDatabase, resolveTarget } from '../database.js'
+import { UsageError } from '../errors.js'
+import { renderData, renderTable } from '../render.js'
+import { execute, firstWrite } from '../sql-exec.js'
+import { statementsOf, txControl } from '../sql-split.js'
+
+/** Drops a BEGIN ... COMMIT wrapper: an invocation is one transaction anyway. */
+function unwrap(statements: string[]): string[] {
+  let list = statements
+  if (list.length >= 2 && txControl(list[0]!) === 'begin' && txControl(list.at(-1)!) === 'commit') {
+    list = list.slice(1, -1)
+  }
+  for (const s of list) {
+    if (txControl(s)) {
+      throw new UsageError(
+        `${JSON.stringify(s)} is not allowed here: all statements of one \`s3db sql\` run as one transaction already (use \`s3db shell\` for BEGIN ... COMMIT blocks)`,
+        'sql',
+      )
+    }
+  }
+  return list
+}
+
+export const sql: CommandSpec = {
+  name: 'sql',
+  summary: 'Run SQL: reads as a consistent view, writes (with --write) as one transaction.',
+  usage: 'sql <target> "SQL" [--write] [--json | --csv]',
+  details: `SQLite decides what is a read (the statement is read-only). Read queries print as
+a table (default), JSON (--json: an array of row objects) or CSV (--csv). Several
+statements separated by ";" run together in one view or one update; --json and --csv
+print the rows of the last statement that returns rows. Statements that write need
+--write; the update re-runs on the newer state if another writer commits first.
+Use "-" as SQL (or --file FILE) to read the SQL from stdin (or a file).
+
+Examples:
+  s3db sql ./data/mydb "SELECT * FROM users LIMIT 10"
+  s3db sql ./data/mydb "UPDATE users SET name = 'x' WHERE id = 1" --write
+  s3db sql s3://my-bucket/mydb/ "SELECT count(*) AS n FROM users" --json`,
+  options: {
+    write: { type: 'boolean', short: 'w', description: 'allow statements that write' },
+    file: { type: 'string', value: 'FILE', description: 'read the SQL from FILE' },
+    json: { type: 'boolean', description: 'print rows as JSON' },
+    csv: { type: 'boolean', description: 'print rows as CSV' },
+  },
+  positionals: { min: 1, max: 2 },
+  async run(ctx) {
+    if (ctx.values.json && ctx.values.csv) {
+      throw new UsageError('--json and --csv cannot be combined', 'sql')
+    }
+    const given = ctx.positionals[1]
+    const file = ctx.values.file as string | undefined
+    if ((given === undefined) === (file === undefined)) {
+      throw new UsageError('give the SQL either as the second argument or with --file', 'sql')
+    }
+    let text: string
+    if (file !== undefined) text = await readFile(file, 'utf8')
+    else if (given === '-') text = await readStdin(ctx.io.stdin)
+    else text = given!
+    const statements = unwrap(statementsOf(text))
+    if (statements.length === 0) throw new UsageError('no SQL statement given', 'sql')
+
+    const r = await resolveTarget(ctx)
+    const db = await openDatabase(r, ctx)
+    try {
+      const write = await firstWrite(db, statements, ctx.signal)
+      if (write !== undefined && !ctx.values.write) {
+        throw new UsageError(
+          `${JSON.stringify(write.length > 60 ? `${write.slice(0, 57)}...` : write)} writes to the database: add --write to run it`,
+          'sql',
+        )
+      }
+      const { results, seq } = await execute(db, statements, write !== undefined, ctx.signal)
+      const mode = ctx.values.json ? 'json' : ctx.values.csv ? 'csv' : 'table'
+      if (mode === 'table') {
+        const parts = results.map(renderTable)
+        if (seq !== undefined) parts.push(`committed at seq ${seq}\n`)
+        ctx.io.stdout.write(parts.join('\n'))
+      } else {
+        ctx.io.stdout.write(renderData(mode, results, seq))
+      }
+      return 0
+    } finally {
+      await db.close()
+    }
+  },
+}
+
+async function readStdin(stdin: NodeJS.ReadableStream): Promise<string> {
+  const chunks: Buffer[] = []
+  for await (const chunk of stdin) chunks.push(Buffer.from(chunk as Buffer))
+  return Buffer.concat(chunks).toString('utf8')
+}

@@ -1,0 +1,110 @@
+/**
+ * CLI-level errors and how every error becomes one line on stderr with a hint.
+ * Exit codes: 0 success, 1 failure, 2 usage error, 130 interrupted.
+ *
+ * @module
+ */
+import { isS3dbError } from '@s3db/core'
+
+export const EXIT_OK = 0
+export const EXIT_FAILURE = 1
+export const EXIT_USAGE = 2
+export const EXIT_INTERRUPTED = 130
+
+/** The command line is wrong: exit 2 and point at --help. */
+export class UsageError extends Error {
+  readonly command: string | undefined
+  constructor(message: string, command?: string) {
+    super(message)
+    this.name = 'UsageError'
+    this.command = command
+  }
+}
+
+/** A failure the CLI itself detected, with what to do about it. */
+export class CliError extends Error {
+  readonly hint: string | undefined
+  constructor(message: string, hint?: string) {
+    super(message)
+    this.name = 'CliError'
+    this.hint = hint
+  }
+}
+
+/** Exit code for an error thrown by a command. */
+export function exitCodeFor(err: unknown): number {
+  if (err instanceof UsageError) return EXIT_USAGE
+  if (isS3dbError(err, 'Aborted')) return EXIT_INTERRUPTED
+  return EXIT_FAILURE
+}
+
+/** A hint for the typed errors of @s3db/core (their messages already say what happened). */
+function hintFor(err: unknown): string | undefined {
+  if (err instanceof CliError) return err.hint
+  if (!isS3dbError(err)) {
+    const code = (err as NodeJS.ErrnoException)?.code
+    if (code === 'ENOENT') return 'check the path'
+    if (code === 'EACCES' || code === 'EPERM') return 'check the file permissions'
+    return undefined
+  }
+  switch (err.code) {
+    case 'AccessDenied':
+      return 'check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (or AWS_PROFILE) and the bucket policy'
+    case 'BucketNotFound':
+      return 'check the bucket name in the target URL, the region, and AWS_ENDPOINT_URL'
+    case 'StoreUnavailable':
+      return /region is missing/i.test(err.message)
+        ? 'set AWS_REGION (or a region in your AWS profile)'
+        : 'check the network and AWS_ENDPOINT_URL; the store may be down, retry later'
+    case 'SeqMismatch':
+      return 'pull again and redo your edit, or push with --force to overwrite their writes'
+    case 'AlreadyExists':
+      return 'use `s3db push` to replace its contents'
+    case 'NotFound':
+      return 'no such object: is the target right? `s3db init` creates a database'
+    case 'Corrupt':
+      return 'run `s3db doctor <target>` for details'
+    case 'FormatTooNew':
+      return 'upgrade @s3db/cli'
+    case 'WriteConflict':
+      return 'other writers kept winning; retry later'
+    case 'NoPrimaryKey':
+      return 'every table s3db writes to needs a PRIMARY KEY'
+    case 'LocalCacheLocked':
+      return 'another process uses the same local cache file'
+    default:
+      return undefined
+  }
+}
+
+/** Removes credentials from text that may reach the terminal. */
+export function redact(text: string, env: NodeJS.ProcessEnv = process.env): string {
+  let out = text
+  for (const name of ['AWS_SECRET_ACCESS_KEY', 'AWS_ACCESS_KEY_ID', 'AWS_SESSION_TOKEN']) {
+    const value = env[name]
+    if (value && value.length >= 4) out = out.split(value).join('[redacted]')
+  }
+  return out
+}
+
+/** The lines to print for an error: one line and a hint, or the full stack with `debug`. */
+export function formatError(err: unknown, debug: boolean): string {
+  const message = err instanceof Error ? err.message : String(err)
+  const lines = [`s3db: error: ${message.replace(/\s*\n\s*/g, ' ')}`]
+  if (err instanceof UsageError) {
+    lines.push(`Run 's3db ${err.command ? `${err.command} ` : ''}--help' for usage.`)
+  } else {
+    const hint = hintFor(err)
+    if (hint) lines.push(`hint: ${hint}`)
+  }
+  if (debug && err instanceof Error) {
+    let e: unknown = err
+    while (e instanceof Error) {
+      lines.push(e.stack ?? String(e))
+      e = e.cause
+      if (e !== undefined) lines.push('caused by:')
+    }
+    if (e !== undefined && !(e instanceof Error)) lines.push(String(e))
+  }
+  return redact(`${lines.join('\n')}\n`)
+}

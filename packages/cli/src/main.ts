@@ -1,0 +1,122 @@
+/**
+ * The `s3db` command: dispatches to one command, maps every outcome to an exit
+ * code (0 ok, 1 failure, 2 usage, 130 interrupted) and prints errors as one line
+ * with a hint (full stack with --debug).
+ *
+ * @module
+ */
+import { readFileSync } from 'node:fs'
+import {
+  type CommandContext,
+  type CommandSpec,
+  commandHelp,
+  type Io,
+  parseCommandArgs,
+} from './command.js'
+import { compact } from './commands/compact.js'
+import { doctor } from './commands/doctor.js'
+import { gc } from './commands/gc.js'
+import { init } from './commands/init.js'
+import { migrate } from './commands/migrate.js'
+import { pull } from './commands/pull.js'
+import { push } from './commands/push.js'
+import { shell } from './commands/shell.js'
+import { sql } from './commands/sql.js'
+import { status } from './commands/status.js'
+import { EXIT_OK, EXIT_USAGE, exitCodeFor, formatError, UsageError } from './errors.js'
+import { TARGET_HELP } from './target.js'
+
+export const COMMANDS: readonly CommandSpec[] = [
+  init,
+  pull,
+  push,
+  status,
+  sql,
+  shell,
+  compact,
+  gc,
+  doctor,
+  migrate,
+]
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+    version: string
+  }
+  return pkg.version
+}
+
+function mainHelp(): string {
+  const width = Math.max(...COMMANDS.map((c) => c.name.length))
+  return `s3db: a SQLite database that lives in S3 (or a directory)
+
+Usage: s3db <command> <target> [options]
+
+Commands:
+${COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`).join('\n')}
+
+Run 's3db <command> --help' for a command's options.
+
+${TARGET_HELP}
+
+S3 settings come from the standard AWS environment and profiles (AWS_PROFILE,
+AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION, ...). AWS_ENDPOINT_URL selects
+an S3-compatible server (MinIO, R2) and turns on path-style addressing
+(S3DB_S3_PATH_STYLE=0/1 or --path-style override).
+
+Exit codes: 0 success, 1 failure, 2 usage error, 130 interrupted.
+`
+}
+
+export interface MainOptions {
+  io?: Io
+  env?: NodeJS.ProcessEnv
+  signal?: AbortSignal
+}
+
+/** Runs the CLI with `argv` (without node and script); resolves with the exit code. */
+export async function main(argv: string[], options: MainOptions = {}): Promise<number> {
+  const io: Io = options.io ?? {
+    stdout: process.stdout,
+    stderr: process.stderr,
+    stdin: process.stdin,
+  }
+  const env = options.env ?? process.env
+  const debug = argv.includes('--debug')
+  const [name, ...rest] = argv
+  try {
+    if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+      if (name === 'help' && rest[0]) return main([rest[0], '--help'], options)
+      io.stdout.write(mainHelp())
+      return name === undefined ? EXIT_USAGE : EXIT_OK
+    }
+    if (name === '--version' || name === '-v') {
+      io.stdout.write(`${version()}\n`)
+      return EXIT_OK
+    }
+    const spec = COMMANDS.find((c) => c.name === name)
+    if (!spec) {
+      throw new UsageError(
+        `unknown command ${JSON.stringify(name)}; commands: ${COMMANDS.map((c) => c.name).join(', ')}`,
+      )
+    }
+    const { values, positionals } = parseCommandArgs(spec, rest)
+    if (values.help) {
+      io.stdout.write(commandHelp(spec))
+      return EXIT_OK
+    }
+    const ctx: CommandContext = {
+      values,
+      positionals,
+      io,
+      env,
+      signal: options.signal ?? new AbortController().signal,
+    }
+    return (await spec.run(ctx)) ?? EXIT_OK
+  } catch (err) {
+    io.stderr.write(formatError(err, debug))
+    return exitCodeFor(err)
+  }
+}
+
+export { EXIT_USAGE }
