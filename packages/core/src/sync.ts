@@ -9,7 +9,7 @@ import { unlink } from 'node:fs/promises'
 import Database from 'better-sqlite3'
 import { applyChangeset } from './changeset/index.js'
 import { adoptRemote, type EngineContext, measure, type TransferSettings } from './context.js'
-import { CorruptError, isS3dbError, S3dbError } from './errors.js'
+import { CorruptError, isS3dbError, type NotFoundError, S3dbError } from './errors.js'
 import { type BlobRef, headKey, type Manifest, parseManifest } from './format/manifest.js'
 import { downloadSnapshot } from './snapshot-download.js'
 import type { BlobStore } from './store/blob-store.js'
@@ -125,6 +125,11 @@ export async function syncReplica(ctx: EngineContext, signal?: AbortSignal): Pro
         const before = ctx.remote.etag
         await reloadManifest(ctx, signal)
         if (ctx.remote.etag !== before) continue
+        // The current manifest itself points at an object that does not exist.
+        throw new CorruptError(
+          `the manifest references ${(err as NotFoundError).key}, which does not exist in the store; the database is damaged (restore the object or push a good copy)`,
+          { cause: err },
+        )
       }
       throw err
     }
@@ -242,7 +247,8 @@ export async function buildFromSnapshot(
     await unlink(file).catch(() => {})
     await unlink(`${file}-wal`).catch(() => {})
     await unlink(`${file}-shm`).catch(() => {})
-    if (err instanceof S3dbError) throw err
+    // A log that does not apply to its own snapshot means the stored database is damaged.
+    if (err instanceof S3dbError && err.code !== 'ApplyConflict') throw err
     throw new CorruptError(
       `snapshot ${manifest.snapshot.key} and its log do not form a valid database: ${(err as Error).message}`,
       { cause: err },
