@@ -36,7 +36,7 @@ import { RowReader } from './rowreader.js'
 import { readTableLayout, type TableLayout } from './schema.js'
 import { foldIdent, quoteIdent } from './sql.js'
 import { ValueStatement } from './stmt.js'
-import type { Change, Changeset, TableChanges, Value } from './types.js'
+import { type Change, type Changeset, RawText, type TableChanges, type Value } from './types.js'
 
 /** sqlite3changeset_apply's conflict types. */
 export type ConflictKind = 'DATA' | 'NOTFOUND' | 'CONFLICT' | 'CONSTRAINT' | 'FOREIGN_KEY'
@@ -154,6 +154,39 @@ class TableApply {
     this.reader = new RowReader(db, L)
   }
 
+  private unique: boolean[] | undefined
+
+  /**
+   * sessionUniqueColumns(): per column, whether it is part of a UNIQUE index (the
+   * PRIMARY KEY's included); every column when a unique index is partial or on an
+   * expression.
+   */
+  uniqueColumns(): boolean[] {
+    if (this.unique !== undefined) return this.unique
+    const out: boolean[] = new Array(this.nCol).fill(false)
+    const indexes = this.db
+      .prepare('SELECT name, "unique", partial FROM pragma_index_list(?)')
+      .safeIntegers(false)
+      .all(this.layout.name) as { name: string; unique: number; partial: number }[]
+    for (const idx of indexes) {
+      if (!idx.unique) continue
+      const cols = this.db
+        .prepare('SELECT cid, name, key FROM pragma_index_xinfo(?)')
+        .safeIntegers(false)
+        .all(idx.name) as { cid: number; name: string | null; key: number }[]
+      for (const c of cols) {
+        if (!c.key) continue
+        for (let i = 0; i < this.nCol; i++) {
+          if (idx.partial || c.cid === -2 || (c.name !== null && foldIdent(c.name) === foldIdent(this.layout.columns[i]!))) {
+            out[i] = true
+          }
+        }
+      }
+    }
+    this.unique = out
+    return out
+  }
+
   /**
    * The UPDATE for this change (sessionUpdateFind): SET the non-key columns with a new
    * value, WHERE the key and (unless `keyOnly`) every recorded old value match.
@@ -224,7 +257,7 @@ class Applier {
     let ok = false
     try {
       db.pragma('defer_foreign_keys = ON')
-      for (const group of mergeTables(cs.tables)) this.applyTable(group)
+      for (const table of cs.tables) this.applyTable(table)
       if (fkOn) this.checkForeignKeys()
       ok = true
     } finally {
@@ -286,13 +319,162 @@ class Applier {
     this.deferConstraints = true
     this.deferred = []
     for (const change of table.changes) this.applyWithRetry(t, change)
-    // sessionRetryConstraints(): retry while a round makes progress, then report.
+    this.retryConstraints(t)
+  }
+
+  /** Applies `changes` (all but index `skip`), deferring constraint failures again. */
+  private applyRetryBuffer(t: TableApply, changes: readonly Change[], skip: number): void {
+    changes.forEach((change, i) => {
+      if (i !== skip) this.applyWithRetry(t, change)
+    })
+  }
+
+  /**
+   * sessionRetryConstraints() (SQLite 3.54): (1) retry the deferred changes while a
+   * round makes progress; (2) for each deferred UPDATE, move its row out of the way
+   * (random values in its UNIQUE columns), retry the others, then set the UPDATE's
+   * values, keeping the attempt only if all of that worked (this resolves swaps of
+   * unique values); (3) a last round in which failures go to the conflict policy.
+   */
+  private retryConstraints(t: TableApply): void {
     while (this.deferred.length > 0) {
       const round = this.deferred
       this.deferred = []
-      for (const change of round) this.applyWithRetry(t, change)
-      if (this.deferred.length >= round.length) this.deferConstraints = false
+      this.applyRetryBuffer(t, round, -1)
+      if (this.deferred.length >= round.length) break
     }
+    let iUpdate = 0
+    while (this.deferred.length > 0) {
+      let iThis = -1
+      let skip = 0
+      for (const c of this.deferred) {
+        if (c.op === 'UPDATE') iThis++
+        if (iThis === iUpdate) break
+        skip++
+      }
+      if (iThis !== iUpdate) break
+      const mark = this.mark()
+      this.db.exec('SAVEPOINT _s3db_update_op')
+      const cons = this.deferred
+      const update = cons[skip]!
+      let constraint = false
+      let finish: ValueStatement | undefined
+      let finishValues: Value[] | undefined
+      try {
+        const prepared = this.updateToUpdate(t, update as Change & { op: 'UPDATE' })
+        if (prepared === undefined) constraint = true
+        else [finish, finishValues] = prepared
+        if (constraint) this.deferred = []
+        while (this.deferred.length > 0) {
+          const app = this.deferred
+          this.deferred = []
+          this.applyRetryBuffer(t, app, skip)
+          if (this.deferred.length >= app.length) break
+          skip = -1
+        }
+        iUpdate++
+        if (!constraint) {
+          try {
+            finish!.run(finishValues!)
+          } catch (e) {
+            if (!isConstraintError(e)) throw e
+            constraint = true
+          }
+        }
+      } catch (e) {
+        this.db.exec('ROLLBACK TO _s3db_update_op')
+        this.db.exec('RELEASE _s3db_update_op')
+        throw e
+      }
+      if (constraint) {
+        this.db.exec('ROLLBACK TO _s3db_update_op')
+        this.restore(mark)
+        this.deferred = cons
+      } else {
+        // The UPDATE took effect through `finish`.
+        this.applied++
+        this.log.push({ table: t.layout.name, change: update })
+        iUpdate = 0
+      }
+      this.db.exec('RELEASE _s3db_update_op')
+    }
+    if (this.deferred.length > 0) {
+      const last = this.deferred
+      this.deferred = []
+      this.deferConstraints = false
+      this.applyRetryBuffer(t, last, -1)
+    }
+  }
+
+  /**
+   * sessionUpdateToUpdate(): sets the UPDATE's UNIQUE columns of the row to random
+   * values of the same type and returns the statement (and values) that will set the
+   * UPDATE's new values; undefined when that is a constraint failure (or the UPDATE
+   * touches no UNIQUE column, so moving the row cannot help).
+   */
+  private updateToUpdate(
+    t: TableApply,
+    c: Change & { op: 'UPDATE' },
+  ): [ValueStatement, Value[]] | undefined {
+    const L = t.layout
+    const unique = t.uniqueColumns()
+    const cols = L.columns.map(quoteIdent)
+    const where: string[] = []
+    const rand: string[] = []
+    const set: string[] = []
+    const values: Value[] = []
+    const whereValues: Value[] = []
+    for (let i = 0; i < t.nCol; i++) {
+      const v = c.new[i]
+      if (L.pk[i]) {
+        where.push(`${cols[i]} IS ?`)
+        whereValues.push(c.old[i] as Value)
+      } else if (v !== undefined) {
+        if (unique[i]) {
+          const r =
+            v === null
+              ? 'NULL'
+              : typeof v === 'string' || v instanceof RawText
+                ? 'CAST(random() AS TEXT)'
+                : v instanceof Uint8Array
+                  ? 'unhex(hex(random()))'
+                  : 'random()'
+          rand.push(`${cols[i]} = ${r}`)
+        }
+        set.push(`${cols[i]} = ?`)
+        values.push(v)
+      }
+    }
+    if (rand.length === 0) return undefined
+    const table = `main.${quoteIdent(L.name)}`
+    try {
+      const randStmt = new ValueStatement(this.db, (p) => {
+        let k = 0
+        return `UPDATE ${table} SET ${rand.join(', ')} WHERE ${where.map((x) => x.replace('?', p(k++))).join(' AND ')}`
+      })
+      randStmt.run(whereValues)
+    } catch (e) {
+      if (isConstraintError(e)) return undefined
+      throw e
+    }
+    const finish = new ValueStatement(this.db, (p) => {
+      let k = 0
+      const s = set.map((x) => x.replace('?', p(k++)))
+      const wh = where.map((x) => x.replace('?', p(k++)))
+      return `UPDATE ${table} SET ${s.join(', ')} WHERE ${wh.join(' AND ')}`
+    })
+    return [finish, [...values, ...whereValues]]
+  }
+
+  /** Counters and FK log position, to undo an abandoned step-2 attempt. */
+  private mark(): [number, number, number] {
+    return [this.applied, this.omitted, this.log.length]
+  }
+
+  private restore([applied, omitted, log]: [number, number, number]): void {
+    this.applied = applied
+    this.omitted = omitted
+    this.log.length = log
   }
 
   private applyWithRetry(t: TableApply, change: Change): void {
@@ -433,22 +615,4 @@ function describe(c: ConflictInfo): string {
 function isConstraintError(e: unknown): boolean {
   const code = (e as { code?: unknown } | null)?.code
   return typeof code === 'string' && code.startsWith('SQLITE_CONSTRAINT')
-}
-
-/** Consecutive headers of the same table are one table for SQLite's apply. */
-function mergeTables(tables: readonly TableChanges[]): TableChanges[] {
-  const out: TableChanges[] = []
-  for (const t of tables) {
-    const last = out[out.length - 1]
-    if (
-      last !== undefined &&
-      foldIdent(last.name) === foldIdent(t.name) &&
-      last.pk.length === t.pk.length
-    ) {
-      out[out.length - 1] = { ...last, changes: [...last.changes, ...t.changes] }
-    } else {
-      out.push(t)
-    }
-  }
-  return out
 }

@@ -136,7 +136,14 @@ const PK_TYPES: readonly [string, Domain][] = [
 ]
 const VALUE_TYPES = ['INTEGER', 'INT', 'REAL', 'TEXT', 'BLOB', 'NUMERIC', '', 'FLOAT']
 
-function genTable(g: G, name: string, parents: Table[], ddl: string[], fkActions: { any: boolean; fk: boolean }): Table {
+function genTable(
+  g: G,
+  name: string,
+  parents: Table[],
+  ddl: string[],
+  fkActions: { any: boolean; fk: boolean },
+  forceFk = false,
+): Table {
   const nCols = g(fc.integer, { min: 2, max: 5 })
   const kind = pick(g, ['ipk', 'rowid', 'without'] as const)
   const cols: Col[] = []
@@ -149,7 +156,7 @@ function genTable(g: G, name: string, parents: Table[], ddl: string[], fkActions
     pk = [0]
     cols[0] = { ...cols[0]!, decl: 'INTEGER', domain: 'rowid' }
   } else {
-    const n = g(fc.integer, { min: 1, max: Math.min(3, nCols - 1) })
+    const n = forceFk && parents.length === 0 ? 1 : g(fc.integer, { min: 1, max: Math.min(3, nCols - 1) })
     pk = shuffle(g, cols.map((_, i) => i)).slice(0, n)
     for (const i of pk) {
       const [decl, domain] = pick(g, PK_TYPES)
@@ -160,11 +167,11 @@ function genTable(g: G, name: string, parents: Table[], ddl: string[], fkActions
   // Foreign key from a non-key (or key) column to a single-column key of a parent.
   const candidates = [...parents.filter((p) => p.pk.length === 1)]
   let fk = ''
-  if (candidates.length > 0 && chance(g, 50)) {
+  if (candidates.length > 0 && (forceFk || chance(g, 50))) {
     const parent = pick(g, candidates)
     const pcol = parent.cols[parent.pk[0]!]!
     const ci = g(fc.nat, { max: nCols - 1 })
-    if (!(kind === 'ipk' && ci === 0)) {
+    if (!(kind === 'ipk' && ci === 0) && !(forceFk && pk.includes(ci) && kind !== 'ipk' && pk.length > 1)) {
       cols[ci] = { ...cols[ci]!, domain: pcol.domain === 'rowid' ? 'pkint' : pcol.domain }
       const onDelete = pick(g, ['CASCADE', 'SET NULL', 'RESTRICT', 'NO ACTION'])
       const onUpdate = pick(g, ['CASCADE', 'SET NULL', 'NO ACTION'])
@@ -348,14 +355,14 @@ function genTriggers(g: G, tables: Table[]): string[] {
 }
 
 /** A random scenario: schema, starting data, workload. */
-export function genScenario(g: G, options: { triggers?: boolean } = {}): GeneratedScenario {
-  const nTables = g(fc.integer, { min: 1, max: 3 })
+export function genScenario(g: G, options: { triggers?: boolean; foreignKeys?: boolean } = {}): GeneratedScenario {
+  const nTables = g(fc.integer, { min: options.foreignKeys ? 2 : 1, max: 3 })
   const ddl: string[] = []
   const tables: Table[] = []
   const fkActions = { any: false, fk: false }
   for (let i = 0; i < nTables; i++) {
     // A table may reference itself: pass it as its own candidate parent afterwards.
-    const t = genTable(g, TABLE_NAMES[i]!, tables, ddl, fkActions)
+    const t = genTable(g, TABLE_NAMES[i]!, tables, ddl, fkActions, options.foreignKeys === true)
     tables.push(t)
   }
   const triggers = options.triggers !== false && chance(g, 30) ? genTriggers(g, tables) : []
@@ -384,13 +391,15 @@ export function genScenario(g: G, options: { triggers?: boolean } = {}): Generat
   }
 }
 
+const showParam = (v: Param) =>
+  v instanceof Uint8Array ? `x'${Buffer.from(v).toString('hex')}'` : typeof v === 'bigint' ? `${v}n` : JSON.stringify(v)
+
+/** Printable statements with their parameters. */
+export function showStatements(stmts: readonly Stmt[]): string {
+  return stmts.map((st) => `${st.sql}  ${(st.params ?? []).map(showParam).join(', ')}`).join('\n')
+}
+
 /** Printable form of a scenario for failure reports. */
 export function show(s: Scenario): string {
-  const p = (v: Param) =>
-    v instanceof Uint8Array ? `x'${Buffer.from(v).toString('hex')}'` : typeof v === 'bigint' ? `${v}n` : JSON.stringify(v)
-  const lines = [s.schema, s.triggers ?? '', '-- setup']
-  for (const st of s.setup ?? []) lines.push(`${st.sql}  ${(st.params ?? []).map(p).join(', ')}`)
-  lines.push('-- work')
-  for (const st of s.work) lines.push(`${st.sql}  ${(st.params ?? []).map(p).join(', ')}`)
-  return lines.join('\n')
+  return [s.schema, s.triggers ?? '', '-- setup', showStatements(s.setup ?? []), '-- work', showStatements(s.work)].join('\n')
 }
