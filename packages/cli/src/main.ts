@@ -84,6 +84,7 @@ export async function main(argv: string[], options: MainOptions = {}): Promise<n
   const env = options.env ?? process.env
   const debug = argv.includes('--debug')
   const [name, ...rest] = argv
+  let current: string | undefined
   try {
     if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
       if (name === 'help' && rest[0]) return main([rest[0], '--help'], options)
@@ -100,6 +101,7 @@ export async function main(argv: string[], options: MainOptions = {}): Promise<n
         `unknown command ${JSON.stringify(name)}; commands: ${COMMANDS.map((c) => c.name).join(', ')}`,
       )
     }
+    current = spec.name
     const { values, positionals } = parseCommandArgs(spec, rest)
     if (values.help) {
       io.stdout.write(commandHelp(spec))
@@ -114,7 +116,12 @@ export async function main(argv: string[], options: MainOptions = {}): Promise<n
     }
     return (await spec.run(ctx)) ?? EXIT_OK
   } catch (err) {
-    io.stderr.write(formatError(err, debug))
+    // Usage errors raised deep down (target parsing) still point at the command's help.
+    const shown =
+      err instanceof UsageError && !err.command && current
+        ? new UsageError(err.message, current)
+        : err
+    io.stderr.write(formatError(shown, debug))
     return exitCodeFor(err)
   }
 }

@@ -5,6 +5,11 @@
  * @module
  */
 
+/** "1 changeset", "2 changesets". */
+export function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`
+}
+
 export function formatBytes(n: number): string {
   if (n < 1024) return `${n} B`
   const units = ['KiB', 'MiB', 'GiB', 'TiB']

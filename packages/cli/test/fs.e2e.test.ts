@@ -49,6 +49,7 @@ describe('s3db CLI filesystem targets', () => {
       expect(r.code, `${target}: ${r.stderr}`).toBe(2)
       expectCleanError(r)
       expect(r.stderr).toMatch(message)
+      expect(r.stderr).toMatch(/Run 's3db status --help' for usage/)
     }
   })
 

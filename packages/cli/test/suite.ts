@@ -182,7 +182,7 @@ export function storeSuite(label: string, setup: () => Promise<StoreFixture>): v
         '-w',
       ])
       expect(ddl.code, ddl.stderr).toBe(0)
-      expect(ddl.stdout).toMatch(/^ok\n\ncommitted at seq \d+\n$/)
+      expect(ddl.stdout).toMatch(/^ok\ncommitted at seq \d+\n$/)
     })
 
     it('sql reports SQL errors in one line, with the stack only under --debug', async () => {
@@ -296,7 +296,7 @@ export function storeSuite(label: string, setup: () => Promise<StoreFixture>): v
       const human = await run(['status', t])
       expect(human.stdout).toMatch(/^seq:\s+2$/m)
       expect(human.stdout).toMatch(/^log:\s+2 changesets/m)
-      expect(human.stdout).toMatch(/^objects:\s+4 \(1 snapshots, 2 changesets, 0 other\)/m)
+      expect(human.stdout).toMatch(/^objects:\s+4 \(1 snapshot, 2 changesets, 0 other\)/m)
     })
 
     it('compact folds the log into a new snapshot; gc --dry-run lists, gc deletes', async () => {

@@ -41,16 +41,14 @@ function missingExport(pkg: string, name: string): CliError {
   )
 }
 
-/** Names from the result of an ORM migrate helper, whatever shape it has. */
+/** Names of the applied migrations: drizzle's `{ applied }`, Kysely's MigrationResult[]. */
 function appliedNames(result: unknown): string[] {
   const r = result as
     | {
         applied?: { tag?: string; name?: string }[]
         results?: { migrationName?: string; status?: string }[]
-        error?: unknown
       }
     | undefined
-  if (r?.error) throw r.error
   if (Array.isArray(r?.applied)) return r.applied.map((m) => m.tag ?? m.name ?? '?')
   if (Array.isArray(r?.results)) {
     return r.results.filter((m) => m.status === 'Success').map((m) => m.migrationName ?? '?')
@@ -78,17 +76,37 @@ async function drizzleMigrator(): Promise<Migrator> {
 async function kyselyMigrator(): Promise<Migrator> {
   const pkg = '@s3db/kysely'
   const mod = await load(pkg, 'kysely')
-  const { migrateToLatest } = mod as {
+  const { S3dbKysely, migrateToLatest } = mod as {
+    S3dbKysely?: new (config: { s3db: S3db }) => unknown
     migrateToLatest?: (
-      db: S3db,
-      config: { migrationFolder: string; signal?: AbortSignal },
-    ) => unknown
+      db: unknown,
+      provider: unknown,
+      options: { signal?: AbortSignal },
+    ) => Promise<unknown>
   }
+  if (typeof S3dbKysely !== 'function') throw missingExport(pkg, 'S3dbKysely')
   if (typeof migrateToLatest !== 'function') throw missingExport(pkg, 'migrateToLatest')
+  // Kysely's own provider imports every module in the folder (.js, .mjs, .ts on Node 24).
+  // Kysely 0.29 moved it to 'kysely/migration'; 0.28 exports it from 'kysely'.
+  const migration = await load('kysely/migration', 'kysely').catch(() => load('kysely', 'kysely'))
+  const { FileMigrationProvider } = migration as {
+    FileMigrationProvider?: new (props: {
+      fs: unknown
+      path: unknown
+      migrationFolder: string
+    }) => unknown
+  }
+  if (typeof FileMigrationProvider !== 'function') {
+    throw missingExport('kysely', 'FileMigrationProvider')
+  }
+  const fs = await import('node:fs/promises')
+  const path = await import('node:path')
   return {
     orm: 'kysely',
     async apply(db, dir, signal) {
-      return appliedNames(await migrateToLatest(db, { migrationFolder: dir, signal }))
+      const provider = new FileMigrationProvider({ fs, path, migrationFolder: dir })
+      const results = await migrateToLatest(new S3dbKysely({ s3db: db }), provider, { signal })
+      return appliedNames({ results })
     },
   }
 }
@@ -109,7 +127,8 @@ migration exactly once. Needs @s3db/drizzle (with drizzle-orm) or @s3db/kysely (
 kysely) installed next to @s3db/cli.
 
   --drizzle DIR   a drizzle-kit migrations folder (with meta/_journal.json)
-  --kysely DIR    a folder of Kysely migration modules
+  --kysely DIR    a folder of Kysely migration modules (export up/down), loaded with
+                  Kysely's FileMigrationProvider (.js/.mjs; .ts on Node 24)
 
 Example:
   s3db migrate s3://my-bucket/mydb/ --drizzle ./drizzle`,

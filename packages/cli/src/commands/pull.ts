@@ -1,8 +1,9 @@
-import { resolve } from 'node:path'
+import { stat } from 'node:fs/promises'
+import { dirname, resolve } from 'node:path'
 import { isS3dbError, S3db, seqFileFor } from '@s3db/core'
 import type { CommandSpec } from '../command.js'
 import { noDatabase, resolveTarget } from '../database.js'
-import { UsageError } from '../errors.js'
+import { CliError, UsageError } from '../errors.js'
 import { formatBytes } from '../output.js'
 import { JSON_OPTION, report } from '../print.js'
 import { ProgressBar, progressEnabled } from '../progress.js'
@@ -24,6 +25,18 @@ Example:
   async run(ctx) {
     const file = ctx.values.output as string | undefined
     if (!file) throw new UsageError('missing -o FILE: where to write the database', 'pull')
+    const outDir = dirname(resolve(file))
+    if (
+      !(await stat(outDir).then(
+        (st) => st.isDirectory(),
+        () => false,
+      ))
+    ) {
+      throw new CliError(
+        `cannot write ${file}: directory ${outDir} does not exist`,
+        'create the directory or choose another -o path',
+      )
+    }
     const r = await resolveTarget(ctx)
     const bar = new ProgressBar(ctx.io.stderr, progressEnabled(ctx.io, ctx.env, !!ctx.values.json))
     const result = await S3db.pull(r.store, r.keys.prefix, file, {

@@ -1,4 +1,4 @@
-import { readFile, writeFile } from 'node:fs/promises'
+import { readFile, stat, writeFile } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import { type PulledSeq, type PushGuard, S3db, SeqMismatchError, seqFileFor } from '@s3db/core'
 import type { CommandSpec } from '../command.js'
@@ -65,6 +65,14 @@ Example:
     const given = ctx.values.file as string | undefined
     if (!given) throw new UsageError('missing -f FILE: the SQLite file to push', 'push')
     const file = resolve(given)
+    if (
+      !(await stat(file).then(
+        (st) => st.isFile(),
+        () => false,
+      ))
+    ) {
+      throw new CliError(`cannot push ${given}: no such file`, 'check the -f path')
+    }
     const r = await resolveTarget(ctx, { create: ctx.values.create === true })
     const bar = new ProgressBar(ctx.io.stderr, progressEnabled(ctx.io, ctx.env, !!ctx.values.json))
     const options = { signal: ctx.signal, onProgress: bar.onEvent }

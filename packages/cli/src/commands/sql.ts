@@ -74,9 +74,8 @@ Examples:
       const { results, seq } = await execute(db, statements, write !== undefined, ctx.signal)
       const mode = ctx.values.json ? 'json' : ctx.values.csv ? 'csv' : 'table'
       if (mode === 'table') {
-        const parts = results.map(renderTable)
-        if (seq !== undefined) parts.push(`committed at seq ${seq}\n`)
-        ctx.io.stdout.write(parts.join('\n'))
+        const text = results.map(renderTable).join('\n')
+        ctx.io.stdout.write(seq === undefined ? text : `${text}committed at seq ${seq}\n`)
       } else {
         ctx.io.stdout.write(renderData(mode, results, seq))
       }

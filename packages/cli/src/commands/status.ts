@@ -2,7 +2,7 @@ import type { ListEntry } from '@s3db/core'
 import { epochOf } from '@s3db/core/internal'
 import type { CommandSpec } from '../command.js'
 import { fetchManifest, resolveTarget } from '../database.js'
-import { formatBytes, keyValues } from '../output.js'
+import { formatBytes, keyValues, plural } from '../output.js'
 import { JSON_OPTION, report } from '../print.js'
 
 interface Counts {
@@ -73,7 +73,7 @@ export const status: CommandSpec = {
       ],
       [
         'objects',
-        `${objects.total.count} (${objects.snapshots.count} snapshots, ${objects.changesets.count} changesets, ${objects.other.count} other), ${formatBytes(objects.total.bytes)}`,
+        `${objects.total.count} (${plural(objects.snapshots.count, 'snapshot')}, ${plural(objects.changesets.count, 'changeset')}, ${objects.other.count} other), ${formatBytes(objects.total.bytes)}`,
       ],
       [
         'unreferenced',
