@@ -110,6 +110,22 @@ describe('transaction().execute(fn)', () => {
     expect(a.stats().seq).toBe(seq)
   })
 
+  it('rethrows the error of an fn that created a table and wrote to it; nothing is published', async () => {
+    const seq = a.stats().seq
+    await expect(
+      db.transaction().execute(async (trx) => {
+        await trx.schema
+          .createTable('scratch')
+          .addColumn('id', 'integer', (c) => c.primaryKey())
+          .execute()
+        await sql`INSERT INTO scratch VALUES (1)`.execute(trx)
+        throw new Error('validation failed')
+      }),
+    ).rejects.toThrow('validation failed')
+    expect(a.stats().seq).toBe(seq)
+    expect((await db.introspection.getTables()).map((t) => t.name)).not.toContain('scratch')
+  })
+
   it("setAccessMode('read only') runs as a view: consistent reads, writes rejected", async () => {
     const read = await db
       .transaction()
@@ -207,6 +223,8 @@ describe('transaction().execute(fn)', () => {
     await expect(outer(() => db.transaction().execute(async () => {}))).rejects.toThrow(
       ReentrantTransactionError,
     )
+    await expect(outer(() => db.startTransaction().execute())).rejects.toThrow(/`trx`/)
+    await expect(outer(() => db.connection().execute(async () => {}))).rejects.toThrow(/`trx`/)
     expect(await counter()).toBe(0)
   })
 
