@@ -62,7 +62,7 @@ function calls(
   where: string | null,
   maxArgs: number,
 ): string[] {
-  const w = where === null ? '' : ` WHERE ${where}`
+  const w = where === null ? '' : ` WHERE ${where}${from ? ' LIMIT 1' : ''}`
   if (plain.length < maxArgs && exactArgs.length < maxArgs) {
     return [
       `SELECT CASE WHEN ${fn}(${code}, ${plain.join(', ')}) THEN ${fn}(${code | F_EXACT}, ${exactArgs.join(', ')}) END${from}${w}`,
@@ -134,10 +134,11 @@ export function captureTriggers(
       // change type or case yet still compare equal to the old one).
       ` FROM (SELECT 1) LEFT JOIN main.${quoteIdent(t)} AS ${CUR} ON ${rowValue(pkCols.map(ref(CUR)))} IS ${rowValue(newPk)} AND NOT ${rowValue(pkCols.map(ref(CUR)))} IS ${rowValue(pkCols.map(ref('OLD')))}`,
       // The key changes when any key value changes type or bytes: the session
-      // extension compares keys that way, not with SQL equality.
-      pkCols
+      // extension compares keys that way, not with SQL equality. Keys with a NULL are
+      // never recorded, and LIMIT 1 keeps a split call to one row.
+      `(${pkCols
         .map((c) => `typeof(NEW.${c}) IS NOT typeof(OLD.${c}) OR CAST(NEW.${c} AS BLOB) IS NOT CAST(OLD.${c} AS BLOB)`)
-        .join(' OR '),
+        .join(' OR ')}) AND ${pkCols.map((c) => `NEW.${c} IS NOT NULL`).join(' AND ')}`,
       maxArgs,
     ),
   ]

@@ -9,7 +9,7 @@
 import { DatabaseSync, constants as sqliteConstants } from 'node:sqlite'
 import sqlite3InitModule from '@sqlite.org/sqlite-wasm'
 import Database from 'better-sqlite3'
-import { ChangeCapture } from '../../src/changeset/index.js'
+import { ChangeCapture, type ChangeCaptureOptions } from '../../src/changeset/index.js'
 
 /** A bound parameter (TEXT that is not UTF-8 is passed as bytes to `CAST(? AS TEXT)`). */
 export type Param = null | bigint | number | string | Uint8Array
@@ -92,8 +92,8 @@ export class BetterEngine implements Engine {
     this.db = new Database(':memory:')
   }
 
-  startCapture(): ChangeCapture {
-    this.capture = new ChangeCapture(this.db)
+  startCapture(options?: ChangeCaptureOptions): ChangeCapture {
+    this.capture = new ChangeCapture(this.db, options)
     return this.capture
   }
 

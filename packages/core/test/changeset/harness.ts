@@ -15,6 +15,7 @@ import {
   type Field,
   RawText,
   applyChangeset,
+  type ChangeCaptureOptions,
 } from '../../src/changeset/index.js'
 import { BetterEngine, type ConflictRecord, type Engine, loadWasm, type Param, type Policy, WasmEngine } from './engines.js'
 
@@ -107,7 +108,7 @@ function startState<E extends Engine>(e: E, s: Scenario, triggers: readonly stri
 }
 
 /** Runs the scenario everywhere and asserts every cross-check; returns what it saw. */
-export async function checkScenario(s: Scenario): Promise<ScenarioResult> {
+export async function checkScenario(s: Scenario, captureOptions?: ChangeCaptureOptions): Promise<ScenarioResult> {
   const sqlite3 = await loadWasm()
   const ours = new BetterEngine()
   const theirs = new WasmEngine(sqlite3)
@@ -125,7 +126,7 @@ export async function checkScenario(s: Scenario): Promise<ScenarioResult> {
     expect(theirs.dump()).toEqual(start)
     const triggers = triggerNames(ours)
 
-    const capture = ours.startCapture()
+    const capture = ours.startCapture(captureOptions)
     ours.exec('BEGIN IMMEDIATE')
     capture.reset()
     const ourRuns = s.work.map((st) => ours.run(st.sql, st.params))

@@ -50,3 +50,22 @@ describe('capture matches the session extension', () => {
     expect(stats.cases).toBe(RUNS)
   }, 60_000 + RUNS * 40)
 })
+
+describe('capture with split function calls', () => {
+  // SQLite functions take at most 1000 arguments; wide tables split each trigger call.
+  // Forcing tiny calls here runs the splitting (and the exact-text path) on every table.
+  const runs = Math.max(50, Math.floor(RUNS / 4))
+  it(`random schemas and workloads, at most 4 arguments per call (${runs} cases)`, async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.gen(), async (g) => {
+        const s = genScenario(g)
+        try {
+          await checkScenario(s, { maxFunctionArgs: 4 })
+        } catch (e) {
+          throw new Error(`${(e as Error).message}\n--- scenario ---\n${show(s)}`, { cause: e })
+        }
+      }),
+      { numRuns: runs, seed },
+    )
+  }, 60_000 + runs * 40)
+})
