@@ -8,7 +8,14 @@ import { MemoryBlobStore, S3db } from '@s3db/core'
 import { FaultInjectingBlobStore } from '@s3db/core/internal'
 import { afterEach, describe, expect, it } from 'vitest'
 import { expectReplayMatches, PREFIX } from '../../packages/core/test/helpers.js'
-import { appendWorkload, checkAppend, checkCounter, counterWorkload } from './workloads.js'
+import {
+  appendWorkload,
+  bookingsWorkload,
+  checkAppend,
+  checkCounter,
+  counterWorkload,
+  doctorsWorkload,
+} from './workloads.js'
 
 const RATE = 0.1
 const WRITERS = 4
@@ -90,4 +97,59 @@ describe('fault injection', () => {
       await expectReplayMatches(store, PREFIX, [admin, ...all])
     })
   }
+
+  it('write skew never happens under serializable: doctors on call and room bookings', {
+    timeout: 120_000,
+  }, async () => {
+    const store = new FaultInjectingBlobStore(new MemoryBlobStore(), {
+      seed: 21,
+      rate: RATE,
+      manifestKey: `${PREFIX}manifest.json`,
+    })
+    const { all, admin } = await writers(
+      store,
+      WRITERS,
+      'CREATE TABLE doctors (id INTEGER PRIMARY KEY, on_call INTEGER NOT NULL); INSERT INTO doctors VALUES (0, 1), (1, 1), (2, 0), (3, 0), (4, 0); CREATE TABLE bookings (id TEXT PRIMARY KEY, room INTEGER NOT NULL, start INTEGER NOT NULL, finish INTEGER NOT NULL)',
+    )
+    // Checked after every commit, from a separate reader: never zero doctors on call.
+    let checks = 0
+    let stop = false
+    const violations: string[] = []
+    const watcher = (async () => {
+      while (!stop) {
+        const n = await admin
+          .view(
+            (tx) => tx.get<{ n: number }>('SELECT count(*) AS n FROM doctors WHERE on_call = 1')!.n,
+          )
+          .catch(() => 1)
+        if (n < 1) violations.push(`no doctor on call after check ${checks}`)
+        checks++
+        await new Promise((r) => setTimeout(r, 5))
+      }
+    })()
+    await doctorsWorkload(all, 15)
+    const booked = await bookingsWorkload(all, 12)
+    stop = true
+    await watcher
+    const done = checks
+    store.enabled = false
+    expect(violations).toEqual([])
+    expect(done).toBeGreaterThan(5)
+    expect(
+      await admin.view(
+        (tx) => tx.get<{ n: number }>('SELECT count(*) AS n FROM doctors WHERE on_call = 1')!.n,
+      ),
+    ).toBeGreaterThanOrEqual(1)
+    const overlaps = await admin.view((tx) =>
+      tx.all(
+        'SELECT a.id, b.id FROM bookings a JOIN bookings b ON a.room = b.room AND a.id < b.id AND a.start < b.finish AND b.start < a.finish',
+      ),
+    )
+    expect(overlaps).toEqual([])
+    expect(booked).toBeGreaterThan(3)
+    expect(
+      await admin.view((tx) => tx.get<{ n: number }>('SELECT count(*) AS n FROM bookings')!.n),
+    ).toBe(booked)
+    await expectReplayMatches(store, PREFIX, [admin, ...all])
+  })
 })

@@ -116,3 +116,59 @@ export function checkAppend(run: AppendRun, final: number[]): string[] {
   }
   return problems
 }
+
+/**
+ * Write skew, on-call doctors: each transaction takes one doctor off call only
+ * if at least two are on call. Under serializability at least one stays on call.
+ */
+export async function doctorsWorkload(writers: S3db[], rounds: number): Promise<void> {
+  await Promise.all(
+    writers.map(async (db, w) => {
+      for (let i = 0; i < rounds; i++) {
+        await db
+          .update((tx) => {
+            const onCall = tx.get<{ n: number }>(
+              'SELECT count(*) AS n FROM doctors WHERE on_call = 1',
+            )!.n
+            if (onCall >= 2) tx.run('UPDATE doctors SET on_call = 0 WHERE id = ?', [(w + i) % 5])
+            else tx.run('UPDATE doctors SET on_call = 1 WHERE id = ?', [(w + i + 2) % 5])
+          })
+          .catch(() => {})
+      }
+    }),
+  )
+}
+
+/**
+ * Write skew, overlapping bookings: each transaction books a room for a slot only
+ * if no booking of that room overlaps it.
+ */
+export async function bookingsWorkload(writers: S3db[], perWriter: number): Promise<number> {
+  let booked = 0
+  await Promise.all(
+    writers.map(async (db, w) => {
+      for (let i = 0; i < perWriter; i++) {
+        const room = i % 2
+        const start = (w * 7 + i * 3) % 20
+        const ok = await db
+          .update((tx) => {
+            const clash = tx.get(
+              'SELECT 1 FROM bookings WHERE room = ? AND start < ? AND ? < finish',
+              [room, start + 4, start],
+            )
+            if (clash) return false
+            tx.run('INSERT INTO bookings (id, room, start, finish) VALUES (?, ?, ?, ?)', [
+              `${w}-${i}`,
+              room,
+              start,
+              start + 4,
+            ])
+            return true
+          })
+          .catch(() => false)
+        if (ok) booked++
+      }
+    }),
+  )
+  return booked
+}
