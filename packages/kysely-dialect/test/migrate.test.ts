@@ -3,10 +3,10 @@
  * migrations commit together or not at all, a conflict re-runs the whole
  * check-and-apply, and failures are thrown with the failing migration's name.
  */
-import { isS3dbError, MemoryBlobStore, S3db, type S3dbEvent } from '@s3db/core'
+import { isS3dbError, MemoryBlobStore, S3db, type S3dbEvent, WriteConflictError } from '@s3db/core'
 import { KyselyMigrationError, migrateToLatest, S3dbKysely } from '@s3db/kysely'
 import { type Kysely, sql } from 'kysely'
-import type { Migration, MigrationProvider } from 'kysely/migration'
+import { type Migration, type MigrationProvider, Migrator } from 'kysely/migration'
 import { afterEach, describe, expect, it } from 'vitest'
 import { PREFIX } from './fixtures.js'
 
@@ -183,5 +183,41 @@ describe('migrateToLatest', () => {
       db,
     )
     expect(cols.rows.map((r) => r.name)).toEqual(['id', 'name', 'nick'])
+  })
+
+  it("Kysely's own Migrator over S3dbKysely is atomic and reports a lost race as WriteConflictError", async () => {
+    const store = new MemoryBlobStore()
+    const [a, b] = [await open(store), await open(store)]
+    const ok = await new Migrator({ db: a, provider: provider(basic()) }).migrateToLatest()
+    expect(ok.error).toBeUndefined()
+    expect(ok.results?.map((r) => r.status)).toEqual(['Success', 'Success'])
+    let raced = 0
+    let lastId = 1
+    const racing = provider({
+      ...basic(),
+      '003_raced': {
+        async up(db: AnyDb) {
+          await db.schema
+            .createTable('raced')
+            .addColumn('id', 'integer', (c) => c.primaryKey())
+            .execute()
+          // Another instance commits while this migration runs (the first time only).
+          if (!raced++)
+            await b.insertInto('person').values({ id: ++lastId, name: 'other' }).execute()
+        },
+      },
+    })
+    const lost = await new Migrator({ db: a, provider: racing }).migrateToLatest()
+    expect(lost.error).toBeInstanceOf(WriteConflictError)
+    expect(await tables(a)).not.toContain('raced')
+    expect(await a.selectFrom('person').select('id').orderBy('id').execute()).toEqual([
+      { id: 1 },
+      { id: 2 },
+    ])
+    // migrateToLatest re-runs instead.
+    raced = 0
+    expect((await migrateToLatest(a, racing)).map((r) => r.status)).toEqual(['Success'])
+    expect(raced).toBe(2) // 003 ran twice: the lost race, then the re-run that committed
+    expect(await tables(a)).toContain('raced')
   })
 })
