@@ -121,6 +121,33 @@ describe('db.transaction', () => {
     expect(errorRuns).toBe(2)
   })
 
+  it('a rollback in one of several concurrent transactions (group-committed together) undoes only it', async () => {
+    const commits: CommitEvent[] = []
+    const [o] = await instances(1, (e) => {
+      if (e.type === 'commit') commits.push(e)
+    })
+    const db = o!.db
+    const before = commits.length
+    const results = await Promise.allSettled(
+      [1, 2, 3, 4].map((id) =>
+        db.transaction(async (tx) => {
+          await tx.insert(counters).values({ id, n: id })
+          if (id === 2) tx.rollback()
+          if (id === 3) throw new Error('three fails')
+          return id
+        }),
+      ),
+    )
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'rejected', 'fulfilled'])
+    expect((results[1] as PromiseRejectedResult).reason).toBeInstanceOf(TransactionRollbackError)
+    expect(await db.select().from(counters).orderBy(counters.id)).toEqual([
+      { id: 1, n: 1 },
+      { id: 4, n: 4 },
+    ])
+    // The first starts alone; the other three run in one group commit.
+    expect(commits.length - before).toBeLessThan(2 + 1)
+  })
+
   it('nested transactions are savepoints: a failed inner one leaves the outer one intact', async () => {
     const [db] = (await instances(1)).map((o) => o.db)
     await db!.transaction(async (tx) => {
