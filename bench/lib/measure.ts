@@ -36,6 +36,8 @@ export async function peakRss<T>(fn: () => Promise<T>): Promise<{ value: T; peak
 export interface BenchOptions {
   quick: boolean
   latencyMs: number
+  /** Per-connection bandwidth of the memory store (0 = unlimited). */
+  bytesPerSecond?: number
   /** An S3 endpoint (MinIO) when available. */
   s3?:
     | { endpoint: string; accessKeyId: string; secretAccessKey: string; region: string }

@@ -24,8 +24,12 @@ export async function openStore(
 ): Promise<BenchStore> {
   if (kind === 'memory') {
     const counter = new CountingBlobStore(new MemoryBlobStore())
-    const store = new LatencyBlobStore(counter, { latencyMs: opts.latencyMs })
-    return { name: `memory+${opts.latencyMs}ms`, store, counter, cleanup: async () => {} }
+    const store = new LatencyBlobStore(counter, {
+      latencyMs: opts.latencyMs,
+      bytesPerSecond: opts.bytesPerSecond ?? 0,
+    })
+    const bw = opts.bytesPerSecond ? `,${Math.round(opts.bytesPerSecond / 1e6)}MB/s` : ''
+    return { name: `memory+${opts.latencyMs}ms${bw}`, store, counter, cleanup: async () => {} }
   }
   if (kind === 'filesystem') {
     const root = await mkdtemp(join(tmpdir(), 's3db-bench-'))

@@ -41,6 +41,8 @@ import { assertOneCondition, compareKeys } from './store-util.js'
 
 /** Lock file taken for conditional writes and deletes (same name as the Go store). */
 const LOCK_NAME = '.s3db.lock'
+/** Files at least this large have their ETag cached by file identity. */
+const ETAG_CACHE_MIN_BYTES = 1024 * 1024
 /** Basename prefix of in-flight temp files (same as the Go store). */
 const TMP_PREFIX = '.s3db-tmp-'
 
@@ -62,6 +64,13 @@ export class FileSystemBlobStore implements BlobStore {
   /** Absolute, symlink-resolved root directory. */
   readonly root: string
   readonly #lock: FileLock
+  /**
+   * ETags of large files by identity (device, inode, size, mtime): hashing a
+   * 100 MB snapshot on every read would double its cost. Small files (the
+   * manifest, whose ETag drives compare-and-swap) are always hashed, so inode
+   * reuse on a filesystem with coarse timestamps can never fool a CAS.
+   */
+  readonly #etags = new Map<string, string>()
 
   private constructor(root: string) {
     this.root = root
@@ -116,7 +125,7 @@ export class FileSystemBlobStore implements BlobStore {
     try {
       // The ETag comes from the same descriptor as the body: a concurrent rename
       // cannot make them disagree.
-      const etag = await hashHandle(file.handle, file.stats.size)
+      const etag = await this.#etagOf(file.handle, file.stats)
       if (options.ifNoneMatch !== undefined && normalizeEtag(options.ifNoneMatch) === etag) {
         return { notModified: true, etag }
       }
@@ -146,7 +155,7 @@ export class FileSystemBlobStore implements BlobStore {
   async stat(key: string, options: CallOptions = {}): Promise<BlobInfo> {
     const file = await this.#openBlob(key, options.signal)
     try {
-      const etag = await hashHandle(file.handle, file.stats.size)
+      const etag = await this.#etagOf(file.handle, file.stats)
       return { etag, size: file.stats.size, lastModified: file.stats.mtime }
     } finally {
       await file.handle.close()
@@ -280,6 +289,18 @@ export class FileSystemBlobStore implements BlobStore {
       throw new NotFoundError(key)
     }
     return { handle, stats }
+  }
+
+  async #etagOf(handle: FileHandle, stats: Stats): Promise<string> {
+    if (stats.size < ETAG_CACHE_MIN_BYTES) return hashHandle(handle, stats.size)
+    const id = `${stats.dev}:${stats.ino}:${stats.size}:${stats.mtimeMs}`
+    let etag = this.#etags.get(id)
+    if (etag === undefined) {
+      etag = await hashHandle(handle, stats.size)
+      if (this.#etags.size >= 1024) this.#etags.delete(this.#etags.keys().next().value as string)
+      this.#etags.set(id, etag)
+    }
+    return etag
   }
 
   /** The ETag of the object now at `path`, or undefined when there is none. */
