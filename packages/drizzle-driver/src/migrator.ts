@@ -13,6 +13,7 @@ import { MigrationFailedError } from '@s3db/core'
 import { type MigrationConfig, readMigrationFiles } from 'drizzle-orm/migrator'
 import { type S3dbDatabase, sessionOf } from './driver.js'
 import { assertOutsideTransaction } from './statement-runner.js'
+import { updateKeepingError } from './update.js'
 
 /** Options of {@link migrate}. */
 export interface S3dbMigrationConfig extends Pick<MigrationConfig, 'migrationsFolder'> {
@@ -60,8 +61,9 @@ export async function migrate(
   const table = quote(config.migrationsTable ?? '__drizzle_migrations')
   const s3db = sessionOf(db).client
   assertOutsideTransaction(s3db, 'migrate()')
-  return s3db.update(
-    (tx) => {
+  return updateKeepingError(
+    s3db,
+    async (tx) => {
       // Same table as drizzle's migrators, so databases move between drivers.
       tx.exec(
         `CREATE TABLE IF NOT EXISTS ${table} (id SERIAL PRIMARY KEY, hash text NOT NULL, created_at numeric)`,

@@ -31,6 +31,7 @@ import {
   type StatementRunner,
   TransactionScope,
 } from './statement-runner.js'
+import { updateKeepingError } from './update.js'
 
 // drizzle-orm exports mapResultRow at runtime (every driver uses it) but not in its types.
 const { mapResultRow } = drizzleUtils as unknown as {
@@ -178,12 +179,13 @@ export class S3dbSession<
    * @internal Runs `fn` inside one `S3db.update` with a statement scope that ends (and
    * rejects further use) when `fn` settles.
    */
-  inUpdate<T>(
+  async inUpdate<T>(
     fn: (scope: TransactionScope) => Promise<T>,
     signal?: AbortSignal,
     foreignKeys?: false,
   ): Promise<T> {
-    return this.client.update(
+    return updateKeepingError(
+      this.client,
       async (tx) => {
         const scope = new TransactionScope(tx)
         try {

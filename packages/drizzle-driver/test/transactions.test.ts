@@ -148,6 +148,20 @@ describe('db.transaction', () => {
     expect(commits.length - before).toBeLessThan(2 + 1)
   })
 
+  it("rejects with the callback's own error after it created and wrote a table", async () => {
+    const [o] = await instances(1)
+    const seq = o!.s3db.stats().seq
+    const boom = new Error('boom after DDL')
+    await expect(
+      o!.db.transaction(async (tx) => {
+        await tx.run(sql`create table scratch (id integer primary key)`)
+        await tx.run(sql`insert into scratch values (1)`)
+        throw boom
+      }),
+    ).rejects.toBe(boom)
+    expect(o!.s3db.stats().seq).toBe(seq)
+  })
+
   it('nested transactions are savepoints: a failed inner one leaves the outer one intact', async () => {
     const [db] = (await instances(1)).map((o) => o.db)
     await db!.transaction(async (tx) => {
