@@ -366,6 +366,7 @@ export function storeSuite(label: string, setup: () => Promise<StoreFixture>): v
       expect(none.code).toBe(1)
       expect(none.stdout).toMatch(/PASS\s+credentials and bucket access/)
       expect(none.stdout).toMatch(/FAIL\s+manifest valid\s+no database at/)
+      expect(none.stdout).toMatch(/verdict: the store is fine, but there is no database here/)
 
       const t = await seeded('doctor-broken')
       expect((await run(['sql', t, "INSERT INTO users VALUES (3, 'c')", '-w'])).code).toBe(0)
@@ -376,6 +377,7 @@ export function storeSuite(label: string, setup: () => Promise<StoreFixture>): v
       expect(r.stdout).toMatch(
         /FAIL\s+referenced objects reachable\s+1 of 2 referenced objects are broken: missing: /,
       )
+      expect(r.stdout).toMatch(/verdict: NOT SAFE TO USE/)
     })
 
     it('shell runs statements as views/updates and BEGIN ... COMMIT as one update', async () => {

@@ -2,7 +2,7 @@ import { type BlobStore, checkStore, isS3dbError } from '@s3db/core'
 import type { Manifest } from '@s3db/core/internal'
 import type { CommandContext, CommandSpec } from '../command.js'
 import { fetchManifest, type Resolved, resolveTarget } from '../database.js'
-import { redact } from '../errors.js'
+import { CliError, redact } from '../errors.js'
 import { formatBytes, toJson } from '../output.js'
 
 type Verdict = 'PASS' | 'FAIL' | 'WARN' | 'SKIP'
@@ -13,6 +13,8 @@ interface Check {
   /** FAIL of a required check makes the exit code 1. */
   required: boolean
   detail: string
+  /** Set on the manifest check when there is no database at all (not a broken one). */
+  missing?: boolean
 }
 
 const message = (err: unknown) => redact(err instanceof Error ? err.message : String(err))
@@ -140,7 +142,13 @@ async function diagnose(ctx: CommandContext, r: Resolved): Promise<Check[]> {
       detail: `format ${manifest.formatVersion}, seq ${manifest.seq}, schema version ${manifest.schemaVersion}, log of ${manifest.log.length}`,
     })
   } catch (err) {
-    checks.push({ name: 'manifest valid', verdict: 'FAIL', required: true, detail: message(err) })
+    checks.push({
+      name: 'manifest valid',
+      verdict: 'FAIL',
+      required: true,
+      detail: message(err),
+      missing: err instanceof CliError && err.message.startsWith('no database at'),
+    })
   }
   if (!manifest) {
     skipRest(['referenced objects reachable'], 'no valid manifest')
@@ -167,17 +175,21 @@ SQLite file. Prints PASS/FAIL/WARN per check; exit 1 if a required check failed.
     const checks = await diagnose(ctx, r)
     const ok = checks.every((c) => c.verdict !== 'FAIL' || !c.required)
     if (ctx.values.json) {
-      ctx.io.stdout.write(`${toJson({ target: r.target.display, ok, checks })}\n`)
+      const list = checks.map(({ missing: _, ...c }) => c)
+      ctx.io.stdout.write(`${toJson({ target: r.target.display, ok, checks: list })}\n`)
     } else {
       const width = Math.max(...checks.map((c) => c.name.length))
       const lines = [`s3db doctor ${r.target.display}`]
       for (const c of checks) lines.push(`  ${c.verdict}  ${c.name.padEnd(width)}  ${c.detail}`)
+      const failed = checks.filter((c) => c.verdict === 'FAIL' && c.required)
       lines.push(
         ok
           ? checks.some((c) => c.verdict === 'WARN')
             ? 'verdict: usable, with warnings'
             : 'verdict: healthy'
-          : 'verdict: NOT SAFE TO USE: fix the failed checks above',
+          : failed.length === 1 && failed[0]?.missing
+            ? 'verdict: the store is fine, but there is no database here: create one with `s3db init`'
+            : 'verdict: NOT SAFE TO USE: fix the failed checks above',
       )
       ctx.io.stdout.write(`${lines.join('\n')}\n`)
     }
