@@ -10,7 +10,7 @@
  *   GET answered by the in-memory store).
  * A raw `S3db.view` row separates core's share from the dialect's.
  *
- * Run: npm run build && node bench/kysely-overhead.ts [--seconds 2] [--quick]
+ * Run: npm run build && node bench/kysely-overhead.ts [--seconds 3] [--quick]
  */
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -31,12 +31,12 @@ const PREFIX = 'bench/kysely/'
 const { values } = parseArgs({
   options: { seconds: { type: 'string' }, quick: { type: 'boolean', default: false } },
 })
-const seconds = Number(values.seconds ?? (values.quick ? 0.5 : 2))
+const seconds = Number(values.seconds ?? (values.quick ? 0.5 : 3))
+const ROUNDS = 5
 
-/** Calls `fn` repeatedly for `seconds` (after a warm-up) and returns ops/s. */
-async function measure(fn: (i: number) => Promise<unknown>): Promise<number> {
-  for (let i = 0; i < 500; i++) await fn(i)
-  const end = performance.now() + seconds * 1000
+/** Calls `fn` repeatedly for `ms` milliseconds and returns ops/s. */
+async function measure(fn: (i: number) => Promise<unknown>, ms: number): Promise<number> {
+  const end = performance.now() + ms
   let ops = 0
   const start = performance.now()
   while (performance.now() < end) {
@@ -44,6 +44,8 @@ async function measure(fn: (i: number) => Promise<unknown>): Promise<number> {
   }
   return ops / ((performance.now() - start) / 1000)
 }
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
 
 const id = (i: number) => (i % ITEMS) + 1
 const selectById = (db: Kysely<Schema>, i: number) =>
@@ -109,23 +111,32 @@ try {
     { driver: '@s3db/kysely', consistency: 'maxStalenessMs', run: (i) => selectById(staleDb, i) },
     { driver: '@s3db/kysely', consistency: 'strong', run: (i) => selectById(strongDb, i) },
   ]
-  const rows: Record<string, string | number>[] = []
-  let baseline = 0
-  for (const c of cases) {
-    const opsPerSec = await measure(c.run)
-    if (baseline === 0) baseline = opsPerSec
-    rows.push({
+  // Rounds interleave the cases, so load from elsewhere on the machine hits
+  // them alike; each case reports its median round.
+  for (const c of cases) for (let i = 0; i < 500; i++) await c.run(i)
+  const samples = cases.map(() => [] as number[])
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const [k, c] of cases.entries()) {
+      samples[k]!.push(await measure(c.run, (seconds * 1000) / ROUNDS))
+    }
+  }
+  const baseline = median(samples[0]!)
+  const rows = cases.map((c, k) => {
+    const opsPerSec = median(samples[k]!)
+    return {
       query: 'select by id',
       driver: c.driver,
       consistency: c.consistency,
       'ops/s': Math.round(opsPerSec),
       'us/op': 1e6 / opsPerSec,
       'slowdown vs SqliteDialect': baseline / opsPerSec,
-    })
-  }
+    }
+  })
   report('kysely-overhead', rows, {
     items: ITEMS,
     secondsPerCase: seconds,
+    rounds: ROUNDS,
+    statistic: 'median round',
     store: 'MemoryBlobStore',
     note: 'every query is awaited; s3db runs each as a view on a reader connection',
   })

@@ -34,6 +34,10 @@ export class S3dbConnectionBuilder<DB> extends ConnectionBuilder<DB> {
     this.#s3db = s3db
   }
 
+  /**
+   * Runs `fn` with a Kysely bound to one held update and commits when it
+   * returns (rolls back when it throws). Resolves once the commit is durable.
+   */
   override async execute<T>(
     fn: (db: Kysely<DB>) => Promise<T>,
     options?: AbortableOperationOptions,

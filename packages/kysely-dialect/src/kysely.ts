@@ -6,6 +6,7 @@
  */
 import { InvalidArgumentError, type S3db } from '@s3db/core'
 import {
+  type ControlledTransactionBuilder,
   type DrainOuterGeneric,
   isKyselyProps,
   Kysely,
@@ -99,6 +100,16 @@ export class S3dbKysely<DB> extends Kysely<DB> {
   }
 
   /**
+   * A controlled transaction (commit and rollback by hand, savepoints). It
+   * cannot be re-run: it holds this process's writer until it ends, and if
+   * another writer committed first, `commit()` rejects with WriteConflictError
+   * and nothing is committed. Prefer {@link S3dbKysely.transaction}.
+   */
+  override startTransaction(): ControlledTransactionBuilder<DB> {
+    return super.startTransaction()
+  }
+
+  /**
    * Runs a callback inside one atomic, non-re-runnable update: it commits when
    * the callback returns and fails with WriteConflictError (nothing committed)
    * if another writer committed first.
@@ -107,14 +118,17 @@ export class S3dbKysely<DB> extends Kysely<DB> {
     return new S3dbConnectionBuilder<DB>({ ...this.#props }, this.#s3db)
   }
 
+  /** A copy with `plugin` installed (still an S3dbKysely). */
   override withPlugin(plugin: KyselyPlugin): S3dbKysely<DB> {
     return this.#derive(this.#props.executor.withPlugin(plugin))
   }
 
+  /** A copy without plugins (still an S3dbKysely). */
   override withoutPlugins(): S3dbKysely<DB> {
     return this.#derive(this.#props.executor.withoutPlugins())
   }
 
+  /** A copy whose queries use `schema` (e.g. an attached database; still an S3dbKysely). */
   override withSchema(schema: string): S3dbKysely<DB> {
     return this.#derive(this.#props.executor.withPluginAtFront(new WithSchemaPlugin(schema)))
   }
@@ -127,6 +141,7 @@ export class S3dbKysely<DB> extends Kysely<DB> {
     return this.#derive()
   }
 
+  /** A copy typed with more tables (types only; still an S3dbKysely). */
   // biome-ignore lint/suspicious/noExplicitAny: mirrors Kysely's signature
   override $extendTables<T extends Record<string, Record<string, any>>>(): S3dbKysely<
     DrainOuterGeneric<DB & T>
@@ -134,10 +149,12 @@ export class S3dbKysely<DB> extends Kysely<DB> {
     return this.#derive()
   }
 
+  /** A copy typed without tables `T` (types only; still an S3dbKysely). */
   override $omitTables<T extends keyof DB>(): S3dbKysely<DB extends object ? Omit<DB, T> : DB> {
     return this.#derive()
   }
 
+  /** A copy typed with only tables `T` (types only; still an S3dbKysely). */
   override $pickTables<T extends keyof DB>(): S3dbKysely<DB extends object ? Pick<DB, T> : DB> {
     return this.#derive()
   }
