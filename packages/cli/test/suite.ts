@@ -416,5 +416,24 @@ export function storeSuite(label: string, setup: () => Promise<StoreFixture>): v
       expect(lines).toContain("INSERT INTO users VALUES (4, 'dog');")
       expect(lines.at(-1)).toBe('.tables')
     })
+
+    it('shell: a block may create a table and fill it before COMMIT', async () => {
+      const t = await seeded('shell-ddl')
+      const input = [
+        'BEGIN;',
+        'CREATE TABLE pets (id INTEGER PRIMARY KEY, name TEXT);',
+        "INSERT INTO pets VALUES (1, 'rex');",
+        'SELECT name FROM pets;',
+        'COMMIT;',
+        '',
+      ].join('\n')
+      const r = await run(['shell', t], { input, env: { S3DB_HISTORY: join(dir, 'h2') } })
+      expect(r.stderr).toBe('')
+      expect(r.code).toBe(0)
+      expect(r.stdout).toMatch(/^\| rex +\|$/m)
+      expect(r.stdout).toMatch(/committed 3 statements at seq 1/)
+      const pets = await run(['sql', t, 'SELECT name FROM pets', '--json'])
+      expect(json(pets)).toEqual([{ name: 'rex' }])
+    })
   })
 }

@@ -23,12 +23,7 @@ another writer committed meanwhile); ROLLBACK; discards them.
 `
 
 /** Thrown to end a trial run of an open transaction block without publishing. */
-class Discard {
-  readonly result: StatementResult
-  constructor(result: StatementResult) {
-    this.result = result
-  }
-}
+class Discard {}
 
 class Shell {
   readonly #ctx: CommandContext
@@ -110,20 +105,26 @@ class Shell {
       }
       if (this.#block) {
         // Show the statement's effect inside the open block without publishing it:
-        // replay the block plus this statement in an update, then throw it away.
+        // replay the block plus this statement in an update, then abort that update.
+        // The result is kept aside before aborting because @s3db/core can reject
+        // with a different error than the one thrown (after a table created in the
+        // callback was written to); only a run that reached the end counts.
         const block = this.#block
+        let shown: StatementResult | undefined
         try {
           await this.#db.update(
             (tx) => {
+              shown = undefined
               for (const s of block) runStatement(tx, s)
-              throw new Discard(runStatement(tx, sql))
+              shown = runStatement(tx, sql)
+              throw new Discard()
             },
             { signal },
           )
         } catch (err) {
-          if (!(err instanceof Discard)) throw err
+          if (shown === undefined) throw err
           block.push(sql)
-          this.#print([err.result], undefined)
+          this.#print([shown], undefined)
         }
         return
       }
