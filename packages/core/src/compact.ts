@@ -11,8 +11,8 @@ import { adoptRemote, type EngineContext, measure } from './context.js'
 import { isS3dbError } from './errors.js'
 import { newId } from './format/ids.js'
 import { headKey, type Manifest, serializeManifest } from './format/manifest.js'
+import { uploadSnapshot } from './snapshot-upload.js'
 import { vacuumInto } from './sqlite-file.js'
-import { fileBody } from './store/body.js'
 import { refreshManifest, reloadManifest, syncReplica } from './sync.js'
 
 /** What {@link compact} did. */
@@ -52,22 +52,7 @@ export async function compact(ctx: EngineContext, signal?: AbortSignal): Promise
     const size = (await stat(taken.file)).size
     const key = ctx.keys.snapshot(newId())
     const uploadedAt = Date.now()
-    const body = await fileBody(taken.file)
-    ctx.emit({
-      type: 'progress',
-      operation: 'snapshot-upload',
-      key,
-      bytesDone: 0,
-      bytesTotal: size,
-    })
-    await ctx.store.put(key, body, { signal, contentType: 'application/vnd.sqlite3' })
-    ctx.emit({
-      type: 'progress',
-      operation: 'snapshot-upload',
-      key,
-      bytesDone: size,
-      bytesTotal: size,
-    })
+    await uploadSnapshot(ctx.store, key, taken.file, { signal, onProgress: ctx.emit })
     for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
       // An old upload could already count as an orphan for GC: do not publish it.
       if (Date.now() - uploadedAt > ctx.settings.gcGracePeriodMs / 2) break

@@ -55,6 +55,16 @@ export class NotFoundError extends S3dbError {
   }
 }
 
+/** No database exists at the prefix (its manifest is missing). */
+export class DatabaseNotFoundError extends NotFoundError {
+  readonly prefix: string
+  constructor(prefix: string, options?: S3dbErrorOptions) {
+    super(`${prefix}manifest.json`, options)
+    this.prefix = prefix
+    this.message = `no database at ${prefix} (no manifest.json there); create it with S3db.init, or open without createIfMissing: false`
+  }
+}
+
 /**
  * A conditional write lost: the object's ETag no longer matched `ifMatch`, or an
  * `ifNoneMatch` create found the key already present. S3's 412 and its 409

@@ -14,8 +14,10 @@ export {
   serializeManifest,
 } from './format/manifest.js'
 export { validateDatabasePrefix } from './format/prefix.js'
+export { collectGarbage, type GcOptions } from './gc.js'
 export { bodyBytes, md5Hex, normalizeEtag } from './store/body.js'
 export { CountingBlobStore, diffCounts, totalRequests, zeroCounts } from './store/counting-store.js'
+export { storeIdentity } from './store/identity.js'
 export { validateKey, validatePrefix } from './store/keys.js'
 export { RetryingBlobStore } from './store/retrying-store.js'
 export {

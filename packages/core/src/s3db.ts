@@ -10,6 +10,7 @@ import { type CompactResult, compact } from './compact.js'
 import { type EngineContext, type EngineSettings, measure, safeEmitter } from './context.js'
 import {
   ClosedError,
+  DatabaseNotFoundError,
   InvalidArgumentError,
   isS3dbError,
   ReentrantTransactionError,
@@ -29,10 +30,8 @@ import {
 import { LocalReplica } from './replica/local-replica.js'
 import type { BlobStore } from './store/blob-store.js'
 import { CountingBlobStore, type RequestCounts } from './store/counting-store.js'
-import { FileSystemBlobStore } from './store/filesystem-store.js'
-import { MemoryBlobStore } from './store/memory-store.js'
+import { storeIdentity } from './store/identity.js'
 import { RetryingBlobStore } from './store/retrying-store.js'
-import { S3BlobStore } from './store/s3-store.js'
 import { readManifest, refreshManifest, syncReplica } from './sync.js'
 import {
   initDatabase,
@@ -83,6 +82,8 @@ export interface S3dbOptions {
   onEvent?: EventHandler | undefined
   /** Most update callbacks published together in one commit (default 256). */
   maxBatch?: number | undefined
+  /** Create an empty database when none exists at the prefix (default true). */
+  createIfMissing?: boolean | undefined
   /** Cancels opening. */
   signal?: AbortSignal | undefined
 }
@@ -124,21 +125,6 @@ const DEFAULTS = {
   maxBatch: 256,
 }
 
-const identities = new WeakMap<BlobStore, string>()
-let nextIdentity = 0
-
-/** A stable name for the store, so a replica file is never reused for another database. */
-function storeIdentity(store: BlobStore): string {
-  if (store instanceof FileSystemBlobStore) return `file://${store.root}`
-  if (store instanceof S3BlobStore) return `s3://${store.bucket}`
-  let id = identities.get(store)
-  if (!id) {
-    id = `${store instanceof MemoryBlobStore ? 'memory' : 'store'}:${process.pid}:${nextIdentity++}:${Date.now()}`
-    identities.set(store, id)
-  }
-  return id
-}
-
 function validateOptions(options: S3dbOptions): void {
   const { autoCompact, maxRetries, gcGracePeriod, isolation, readConsistency, maxBatch } = options
   if (
@@ -174,12 +160,18 @@ function validateOptions(options: S3dbOptions): void {
 }
 
 /** Reads the manifest, creating an empty database when there is none (one creator wins). */
-async function loadOrCreate(store: BlobStore, keys: DatabaseKeys, signal?: AbortSignal) {
+async function loadOrCreate(
+  store: BlobStore,
+  keys: DatabaseKeys,
+  create: boolean,
+  signal?: AbortSignal,
+) {
   for (let attempt = 0; ; attempt++) {
     try {
       return await readManifest(store, keys.manifest, keys.prefix, signal)
     } catch (err) {
       if (!isS3dbError(err, 'NotFound') || attempt > 2) throw err
+      if (!create) throw new DatabaseNotFoundError(keys.prefix, { cause: err })
     }
     try {
       await initDatabase(store, keys.prefix, { signal })
@@ -240,12 +232,12 @@ export class S3db implements AsyncDisposable {
     const counter = new CountingBlobStore(store)
     const retrying = new RetryingBlobStore(counter)
     const keys = new DatabaseKeys(prefix)
-    const fetched = await loadOrCreate(retrying, keys, signal)
+    const fetched = await loadOrCreate(retrying, keys, options.createIfMissing ?? true, signal)
     const replica = await LocalReplica.open(options.localPath, `${storeIdentity(store)}#${prefix}`)
     const settings: EngineSettings = {
       maxRetries: options.maxRetries ?? DEFAULTS.maxRetries,
       gcGracePeriodMs: options.gcGracePeriod ?? DEFAULTS.gcGracePeriod,
-      fetchConcurrency: 8,
+      fetchConcurrency: 16,
       rangedDownloadThreshold: 16 * 1024 * 1024,
       rangedPartSize: 8 * 1024 * 1024,
     }
@@ -378,6 +370,23 @@ export class S3db implements AsyncDisposable {
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close()
+  }
+
+  /**
+   * Garbage collection without opening the database (no snapshot download): for
+   * tools and scheduled jobs. See {@link S3db.gc}.
+   */
+  static gc(
+    store: BlobStore,
+    prefix: string,
+    options: { gracePeriod?: number; dryRun?: boolean; signal?: AbortSignal } = {},
+  ): Promise<GcResult> {
+    validateDatabasePrefix(prefix)
+    return collectGarbage(store, new DatabaseKeys(prefix), {
+      gracePeriodMs: options.gracePeriod ?? DEFAULTS.gcGracePeriod,
+      dryRun: options.dryRun,
+      signal: options.signal,
+    })
   }
 
   /** Creates a database at `prefix` (empty, or from a SQLite file); refuses to overwrite one. */

@@ -19,9 +19,9 @@ import type { ProgressEvent } from './events.js'
 import { newId } from './format/ids.js'
 import { DatabaseKeys, type Manifest, serializeManifest } from './format/manifest.js'
 import { validateDatabasePrefix } from './format/prefix.js'
+import { uploadSnapshot } from './snapshot-upload.js'
 import { cleanCopyOfUserFile, emptyDatabaseImage } from './sqlite-file.js'
 import type { BlobStore } from './store/blob-store.js'
-import { fileBody } from './store/body.js'
 import { buildFromSnapshot, readManifest } from './sync.js'
 
 /** Options shared by the transfer functions. */
@@ -94,7 +94,7 @@ export async function initDatabase(
       const copy = await cleanCopyOfUserFile(resolve(options.from), dir)
       size = (await stat(copy)).size
       snapshotKey = keys.snapshot(newId())
-      await uploadFile(store, snapshotKey, copy, size, options)
+      await uploadSnapshot(store, snapshotKey, copy, options)
     } finally {
       await rm(dir, { recursive: true, force: true })
     }
@@ -211,7 +211,7 @@ export async function pushDatabase(
     check(current.manifest)
     const size = (await stat(copy)).size
     const snapshotKey = keys.snapshot(newId())
-    await uploadFile(store, snapshotKey, copy, size, options)
+    await uploadSnapshot(store, snapshotKey, copy, options)
     for (;;) {
       const seq = current.manifest.seq + 1
       const next: Manifest = {
@@ -238,31 +238,4 @@ export async function pushDatabase(
   } finally {
     await rm(dir, { recursive: true, force: true })
   }
-}
-
-async function uploadFile(
-  store: BlobStore,
-  key: string,
-  path: string,
-  size: number,
-  options: TransferOptions,
-): Promise<void> {
-  options.onProgress?.({
-    type: 'progress',
-    operation: 'snapshot-upload',
-    key,
-    bytesDone: 0,
-    bytesTotal: size,
-  })
-  await store.put(key, await fileBody(path), {
-    signal: options.signal,
-    contentType: 'application/vnd.sqlite3',
-  })
-  options.onProgress?.({
-    type: 'progress',
-    operation: 'snapshot-upload',
-    key,
-    bytesDone: size,
-    bytesTotal: size,
-  })
 }

@@ -114,7 +114,15 @@ function call<T>(
 export interface TxHooks {
   /** Called after a statement that may have changed the database. */
   afterWrite(): void
+  /**
+   * Runs a statement that alters a table. Change-capture triggers name the
+   * table's columns, so SQLite would refuse e.g. DROP COLUMN while they exist.
+   */
+  alterTable<T>(run: () => T): T
 }
+
+/** ALTER TABLE anywhere in the SQL (false positives only cost a snapshot commit). */
+const ALTER_TABLE = /\balter\s+table\b/i
 
 /** The Tx implementation over one better-sqlite3 connection. */
 export class ConnectionTx implements Tx {
@@ -159,7 +167,7 @@ export class ConnectionTx implements Tx {
 
   exec(sql: string): void {
     this.#check(sql)
-    this.#guard(() => this.#db.exec(sql), true)
+    this.#guard(() => this.#altering(sql, () => this.#db.exec(sql)), true)
   }
 
   prepare<Row>(sql: string): Statement<Row> {
@@ -172,7 +180,7 @@ export class ConnectionTx implements Tx {
     const writes = !stmt.readonly
     const run = <T>(method: 'run' | 'all' | 'get' | 'iterate', params?: SqlParams): T => {
       if (!this.#active) throw new TransactionEndedError()
-      return this.#guard(() => call<T>(stmt, method, params), writes)
+      return this.#guard(() => this.#altering(sql, () => call<T>(stmt, method, params)), writes)
     }
     return {
       reader: stmt.reader,
@@ -202,6 +210,10 @@ export class ConnectionTx implements Tx {
         's3db runs each callback in its own transaction: BEGIN/COMMIT/ROLLBACK are not allowed inside it (SAVEPOINT is)',
       )
     }
+  }
+
+  #altering<T>(sql: string, run: () => T): T {
+    return this.#hooks && ALTER_TABLE.test(sql) ? this.#hooks.alterTable(run) : run()
   }
 
   #guard<T>(fn: () => T, writes: boolean): T {

@@ -67,6 +67,9 @@ type Executed =
       schema?: { version: number; compatVersion: number } | undefined
     }
 
+/** How many uncontended commits it takes to go back to optimistic commits. */
+const MAX_CONTENTION = 8
+
 /** Marks callbacks running inside a transaction: of which database, and which kind. */
 export const insideTransaction = new AsyncLocalStorage<{ db: object; mode: 'update' | 'view' }>()
 
@@ -87,6 +90,8 @@ export class WriteQueue {
   readonly #queue: Request[] = []
   #draining = false
   #statements: StatementCache | undefined
+  /** Recent lost races; while above 0, commits start with a fresh manifest. */
+  #contention = 0
   #statementsFor: unknown
 
   constructor(ctx: EngineContext, settings: WriteQueueSettings, owner: object) {
@@ -152,6 +157,12 @@ export class WriteQueue {
     // Whether the base state was confirmed current by the store during this commit.
     let verified = false
     try {
+      if (this.#contention > 0) {
+        // Other writers won recently: a commit from the cached manifest would
+        // likely lose (2 wasted round trips), so look first (1 conditional GET).
+        await refreshManifest(ctx, signal)
+        verified = true
+      }
       await syncReplica(ctx, signal)
       for (let attempt = 1; ; ) {
         const base = ctx.remote
@@ -244,14 +255,16 @@ export class WriteQueue {
             attempts: attempt,
             ...done(),
           })
+          if (attempt === 1) this.#contention = Math.max(0, this.#contention - 1)
           this.#settings.afterCommit(ctx.remote.manifest)
           return
         }
         writer().exec('ROLLBACK')
+        this.#contention = Math.min(MAX_CONTENTION, this.#contention + 2)
         verified = true
         if (attempt > ctx.settings.maxRetries) throw new WriteConflictError(attempt)
         const canRebase = this.#settings.isolation === 'snapshot' && executed.kind === 'changeset'
-        const backoffMs = backoffDelay(attempt - 1)
+        const backoffMs = backoffDelay(attempt - 1, 5, 250)
         ctx.emit({
           type: 'conflict',
           attempt,
@@ -308,6 +321,7 @@ export class WriteQueue {
     const statements = this.#statements!
     if (options.foreignKeysOff) writer.pragma('foreign_keys = OFF')
     const schemaBefore = writer.pragma('schema_version', { simple: true }) as number
+    let forceSnapshot = false
     capture.syncSchema()
     writer.exec('BEGIN IMMEDIATE')
     capture.reset()
@@ -317,6 +331,11 @@ export class WriteQueue {
       writer.exec('SAVEPOINT s3db_update')
       const tx = new ConnectionTx(writer, statements, false, {
         afterWrite: () => capture.syncSchema(),
+        alterTable: (run) => {
+          // Its writes bypass capture, so this commit must be a snapshot.
+          forceSnapshot = true
+          return capture.withoutTriggers(run)
+        },
       })
       try {
         r.value = await insideTransaction.run({ db: this.#owner, mode: 'update' }, () => r.fn(tx))
@@ -331,6 +350,8 @@ export class WriteQueue {
         }
         writer.exec('ROLLBACK TO s3db_update')
         writer.exec('RELEASE s3db_update')
+        // Tables the callback created are gone again: let capture forget them.
+        capture.syncSchema()
         r.error = err
       } finally {
         tx.end()
@@ -348,7 +369,7 @@ export class WriteQueue {
       (writer.pragma('schema_version', { simple: true }) as number) !== schemaBefore
     const succeeded = batch.some((r) => !r.settled && r.error === undefined)
     const schema = succeeded ? options.schema?.(base) : undefined
-    if (schemaChanged || schema) {
+    if (schemaChanged || schema || forceSnapshot) {
       capture.syncSchema()
       return { kind: 'snapshot', bytes: asRollbackJournal(writer.serialize()), schema }
     }

@@ -40,3 +40,18 @@ export function normalizeEtag(etag: string): string {
   if (e.length >= 2 && e.startsWith('"') && e.endsWith('"')) e = e.slice(1, -1)
   return e
 }
+
+/** A body source that reports bytes as they are read (for upload progress). */
+export function reportingBody(body: BodySource, onBytes: (done: number) => void): BodySource {
+  return {
+    size: body.size,
+    async *open() {
+      let done = 0
+      for await (const chunk of body.open()) {
+        done += chunk.byteLength
+        onBytes(done)
+        yield chunk
+      }
+    },
+  }
+}

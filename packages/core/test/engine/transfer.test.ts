@@ -125,3 +125,27 @@ describe('init / pull / push', () => {
     expect(await codeOf(S3db.push(store, PREFIX, file, {} as never))).toBe('InvalidArgument')
   })
 })
+
+describe('opening and collecting without creating', () => {
+  it('refuses to create with createIfMissing: false, and gc works without opening', async () => {
+    const store = new MemoryBlobStore()
+    const err = await S3db.open(store, PREFIX, { createIfMissing: false }).catch((e: unknown) => e)
+    expect(isS3dbError(err, 'NotFound')).toBe(true)
+    expect((err as Error).message).toMatch(/no database at app\/db\//)
+    const keys: string[] = []
+    for await (const e of store.list('')) keys.push(e.key)
+    expect(keys).toEqual([])
+    const db = await S3db.open(store, PREFIX, { autoCompact: false })
+    await db.update((tx) => tx.exec('CREATE TABLE t (id INTEGER PRIMARY KEY)'))
+    await db.update((tx) => tx.run('INSERT INTO t VALUES (1)'))
+    await db.compact()
+    const dry = await S3db.gc(store, PREFIX, { gracePeriod: 0, dryRun: true })
+    expect(dry.deleted.length).toBeGreaterThan(0)
+    const done = await S3db.gc(store, PREFIX, { gracePeriod: 0 })
+    expect(done.deleted.sort()).toEqual(dry.deleted.sort())
+    const fresh = await S3db.open(store, PREFIX)
+    expect(await fresh.view((tx) => tx.all('SELECT * FROM t'))).toEqual([{ id: 1 }])
+    await fresh.close()
+    await db.close()
+  })
+})

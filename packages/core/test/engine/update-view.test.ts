@@ -353,4 +353,46 @@ describe('update and view', () => {
     expect(await codeOf(db.update(() => 1))).toBe('Closed')
     expect(await codeOf(db.view(() => 1))).toBe('Closed')
   })
+
+  // Regression: capture kept rows of a table the failed callback had created, and
+  // reading them at commit replaced the callback's error with "no such table".
+  it('rethrows the callback error when the failed callback created and wrote a table', async () => {
+    const db = await openDb(new MemoryBlobStore())
+    const err = await db
+      .update((tx) => {
+        tx.exec('CREATE TABLE t (id INTEGER PRIMARY KEY)')
+        tx.run('INSERT INTO t VALUES (1)')
+        throw new Error('my own error')
+      })
+      .catch((e: unknown) => e)
+    expect((err as Error).message).toBe('my own error')
+    expect(
+      await db.view((tx) => tx.all("SELECT name FROM sqlite_schema WHERE type = 'table'")),
+    ).toEqual([])
+  })
+
+  // Regression: capture triggers name every column, so SQLite refused DROP COLUMN
+  // (drizzle-kit generates it when a column is removed).
+  it('runs ALTER TABLE ... DROP COLUMN inside update and publishes it as a snapshot', async () => {
+    const store = new MemoryBlobStore()
+    const db = await openDb(store)
+    await db.update((tx) => tx.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, a TEXT, b TEXT)'))
+    await db.update((tx) => tx.run("INSERT INTO t VALUES (1, 'a', 'b')"))
+    await db.update((tx) => {
+      tx.exec('ALTER TABLE t DROP COLUMN b')
+      tx.run("INSERT INTO t VALUES (2, 'c')")
+    })
+    await db.update((tx) => tx.prepare('ALTER TABLE t RENAME COLUMN a TO c').run())
+    const m = await manifestOf(store)
+    expect(m.log).toEqual([])
+    const other = await openDb(store)
+    expect(await other.view((tx) => tx.all('SELECT * FROM t ORDER BY id'))).toEqual([
+      { id: 1, c: 'a' },
+      { id: 2, c: 'c' },
+    ])
+    // Capture works again afterwards: the next write is a changeset that others apply.
+    await db.update((tx) => tx.run("UPDATE t SET c = 'z' WHERE id = 1"))
+    expect((await manifestOf(store)).log).toHaveLength(1)
+    expect(await other.view((tx) => tx.get('SELECT c FROM t WHERE id = 1'))).toEqual({ c: 'z' })
+  })
 })
