@@ -87,6 +87,8 @@ export async function openDatabase(
   if (!(await databaseExists(r, ctx.signal))) throw noDatabase(r.target)
   return S3db.open(r.store, r.keys.prefix, {
     autoCompact: false,
+    // Never create one between the check above and the open.
+    createIfMissing: false,
     onEvent,
     signal: ctx.signal,
   })

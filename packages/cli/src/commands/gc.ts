@@ -1,5 +1,6 @@
+import { S3db } from '@s3db/core'
 import type { CommandSpec } from '../command.js'
-import { openDatabase, resolveTarget } from '../database.js'
+import { databaseExists, noDatabase, resolveTarget } from '../database.js'
 import { parseDuration } from '../duration.js'
 import { formatBytes } from '../output.js'
 import { JSON_OPTION, report } from '../print.js'
@@ -24,9 +25,10 @@ DURATION: 0, 500ms, 30s, 5m, 1h, 2d. Only objects s3db itself names are touched.
         : parseDuration(ctx.values.grace as string, '--grace', 'gc')
     const dryRun = ctx.values['dry-run'] === true
     const r = await resolveTarget(ctx)
-    const db = await openDatabase(r, ctx)
-    try {
-      const result = await db.gc({
+    if (!(await databaseExists(r, ctx.signal))) throw noDatabase(r.target)
+    {
+      // Static gc: lists and deletes without downloading the snapshot.
+      const result = await S3db.gc(r.store, r.keys.prefix, {
         ...(grace === undefined ? {} : { gracePeriod: grace }),
         dryRun,
         signal: ctx.signal,
@@ -45,8 +47,6 @@ DURATION: 0, 500ms, 30s, 5m, 1h, 2d. Only objects s3db itself names are touched.
       }
       report(ctx, lines.join('\n'), { target: r.target.display, dryRun, ...result })
       return 0
-    } finally {
-      await db.close()
     }
   },
 }
