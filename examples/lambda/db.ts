@@ -38,7 +38,7 @@ export async function openDatabase(onEvent?: EventHandler): Promise<S3db> {
     onEvent,
     // Every container increments the same row, so under a burst most commits
     // lose races (invoke-many prints the attempts: with 16 containers a few
-    // invocations needed 30-40). Allow more than the default 50 before an
+    // invocations needed 30 to 55). Allow more than the default 50 before an
     // invocation fails with WriteConflict; a real app would shard hot counters.
     maxRetries: 200,
     migrations: [

@@ -72,7 +72,8 @@ export async function readBoard({ kysely, s3db }: Db): Promise<Board> {
           votes: Number(totals.votes),
           actions: Number(totals.actions),
         },
-        // The view brought the replica up to date before the callback ran.
+        // The view brought the replica up to date before the callback ran (a
+        // commit of this process finishing meanwhile may have moved it on).
         seq: s3db.stats().localSeq ?? s3db.stats().seq,
       }
     })
