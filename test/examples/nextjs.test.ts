@@ -155,7 +155,9 @@ describe.skipIf(browserSkip)('in a browser', () => {
     expect(await page.getByTestId('totals').textContent()).toBe('1 ideas · 2 votes · 4 actions')
 
     // It is all in the database, not just in this page: a reload shows the same.
+    const reloaded = Date.now()
     await page.reload()
+    note(`page reload (warm server, filesystem store): ${Date.now() - reloaded} ms`)
     expect(await votes(page, 'Write the launch post')).toBe('▲ 2')
     await page.screenshot({ path: join(artifacts, 'nextjs-board.png'), fullPage: true })
     await context.close()
