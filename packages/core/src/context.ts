@@ -44,6 +44,8 @@ export interface EngineContext {
   /** Views hold it shared; replacing the replica file takes it exclusively. */
   readonly readLock: ReadWriteLock
   remote: RemoteState
+  /** When the replica last took in commits made by other processes (ms since epoch). */
+  foreignSeenAt: number
   emit(event: S3dbEvent): void
 }
 

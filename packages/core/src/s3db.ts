@@ -250,6 +250,7 @@ export class S3db implements AsyncDisposable {
       writerLock: new Mutex(),
       readLock: new ReadWriteLock(),
       remote: { manifest: fetched.manifest, etag: fetched.etag, confirmedAt: Date.now() },
+      foreignSeenAt: 0,
       emit: safeEmitter(options.onEvent),
     }
     const db = new S3db(ctx, options, plan?.latest)

@@ -162,6 +162,7 @@ async function syncOnce(
         throw new DivergedError(err)
       throw err
     }
+    if (tail.length > 0) ctx.foreignSeenAt = Date.now()
     ctx.emit({
       type: 'sync',
       fromSeq,

@@ -67,6 +67,9 @@ type Executed =
       schema?: { version: number; compatVersion: number } | undefined
     }
 
+/** Other writers count as active this long after we last took in one of their commits. */
+const ACTIVE_WRITERS_WINDOW_MS = 5000
+
 /** How many uncontended commits it takes to go back to optimistic commits. */
 const MAX_CONTENTION = 8
 
@@ -233,6 +236,7 @@ export class WriteQueue {
           own = { key: uploaded.key, kind: 'changeset' }
           next = appendLog(base.manifest, own.key, executed.bytes.byteLength)
         }
+        const publishStart = performance.now()
         const outcome = await publishManifest(ctx, next, base.etag, own, signal)
         if (outcome.committed) {
           if (outcome.seq === undefined) {
@@ -257,6 +261,14 @@ export class WriteQueue {
           })
           if (attempt === 1) this.#contention = Math.max(0, this.#contention - 1)
           this.#settings.afterCommit(ctx.remote.manifest)
+          // Fairness: a process whose manifest is always fresh (it just committed)
+          // wins every race against processes that must first catch up, and can
+          // starve them. While other writers are active, pause for about one
+          // commit's time before the next one; callers queued meanwhile are
+          // group-committed, so this process loses little throughput.
+          if (Date.now() - ctx.foreignSeenAt < ACTIVE_WRITERS_WINDOW_MS) {
+            await sleep(Math.random() * 1.5 * (performance.now() - publishStart))
+          }
           return
         }
         writer().exec('ROLLBACK')
@@ -264,7 +276,9 @@ export class WriteQueue {
         verified = true
         if (attempt > ctx.settings.maxRetries) throw new WriteConflictError(attempt)
         const canRebase = this.#settings.isolation === 'snapshot' && executed.kind === 'changeset'
-        const backoffMs = backoffDelay(attempt - 1, 5, 250)
+        // The first retries go at once: re-running already takes round trips, and
+        // every millisecond spent here makes our new base staler. Later ones back off.
+        const backoffMs = attempt < 3 ? 0 : backoffDelay(attempt - 3, 10, 250)
         ctx.emit({
           type: 'conflict',
           attempt,
@@ -272,7 +286,11 @@ export class WriteQueue {
           backoffMs,
           ...done(),
         })
-        await sleep(backoffMs, signal)
+        if (backoffMs > 0) {
+          await sleep(backoffMs, signal)
+          // The manifest read to decide the race is old now: look again (one conditional GET).
+          await refreshManifest(ctx, signal)
+        }
         await syncReplica(ctx, signal)
         if (canRebase) rebased = this.#rebase(executed.bytes)
         attempt++
