@@ -74,7 +74,7 @@ export interface S3dbOptions {
    * (one conditional GET). `{ maxStalenessMs }`: skip that within the window.
    */
   readConsistency?: ReadConsistency | undefined
-  /** Commit attempts after a lost race before WriteConflict (default 50). */
+  /** Commit attempts after a lost race before WriteConflict (default 100). */
   maxRetries?: number | undefined
   /** Minimum time an object stays after it became unreachable, for gc (default 5 min). */
   gcGracePeriod?: number | undefined
@@ -120,7 +120,7 @@ export interface S3dbStats {
 
 const DEFAULTS = {
   autoCompact: 200,
-  maxRetries: 50,
+  maxRetries: 100,
   gcGracePeriod: 5 * 60_000,
   maxBatch: 256,
 }

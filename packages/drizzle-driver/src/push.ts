@@ -37,7 +37,8 @@ type KitApi = typeof import('drizzle-kit/api')
 
 async function loadKit(): Promise<KitApi> {
   try {
-    return await import('drizzle-kit/api')
+    // Ignored by bundlers: drizzle-kit is optional and only needed to push.
+    return await import(/* webpackIgnore: true */ /* turbopackIgnore: true */ 'drizzle-kit/api')
   } catch (err) {
     throw new InvalidArgumentError(
       'pushSchema needs drizzle-kit: install it (npm i -D drizzle-kit) or use migrate() with a migrations folder',

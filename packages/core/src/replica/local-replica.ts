@@ -1,4 +1,4 @@
-import { mkdtemp, rename, rm, unlink } from 'node:fs/promises'
+import { mkdir, mkdtemp, rename, rm, unlink } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import Database from 'better-sqlite3'
@@ -67,6 +67,8 @@ export class LocalReplica {
     const tempDir =
       localPath === undefined ? await mkdtemp(join(tmpdir(), 's3db-replica-')) : undefined
     const path = resolve(localPath ?? join(tempDir!, 'replica.sqlite'))
+    // A cache directory that does not exist yet is created (owner-only).
+    await mkdir(dirname(path), { recursive: true, mode: 0o700 })
     const lock = await tryLockFile(`${path}.lock`).catch(async (err: unknown) => {
       if (tempDir) await rm(tempDir, { recursive: true, force: true })
       throw err

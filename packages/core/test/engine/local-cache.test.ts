@@ -82,4 +82,13 @@ describe('local replica cache', () => {
     ).toEqual([])
     await b.close()
   })
+
+  // Regression (found by the Next.js example): a localPath in a folder that did not
+  // exist failed with a raw ENOENT.
+  it('creates the folder of a localPath that does not exist yet', async () => {
+    const localPath = join(dir, 'not', 'yet', 'replica.sqlite')
+    const db = await S3db.open(new MemoryBlobStore(), PREFIX, { localPath })
+    await db.update((tx) => tx.exec('CREATE TABLE t (id INTEGER PRIMARY KEY)'))
+    await db.close()
+  })
 })
