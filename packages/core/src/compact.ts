@@ -53,27 +53,24 @@ export async function compact(ctx: EngineContext, signal?: AbortSignal): Promise
     const key = ctx.keys.snapshot(newId())
     const uploadedAt = Date.now()
     await uploadSnapshot(ctx.store, key, taken.file, { signal, onProgress: ctx.emit })
+    const succeeded = (): CompactResult => {
+      const result = {
+        compacted: true,
+        seq: taken.seq,
+        snapshotKey: key,
+        snapshotBytes: size,
+        folded: taken.folded,
+      }
+      ctx.emit({ type: 'compaction', ...result, ...done() })
+      return result
+    }
     for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
       // An old upload could already count as an orphan for GC: do not publish it.
       if (Date.now() - uploadedAt > ctx.settings.gcGracePeriodMs / 2) break
       const base = ctx.remote
       if (base.manifest.snapshot.key === key) {
         // An earlier attempt whose answer was lost did land.
-        ctx.emit({
-          type: 'compaction',
-          seq: taken.seq,
-          snapshotKey: key,
-          snapshotBytes: size,
-          folded: taken.folded,
-          ...done(),
-        })
-        return {
-          compacted: true,
-          seq: taken.seq,
-          snapshotKey: key,
-          snapshotBytes: size,
-          folded: taken.folded,
-        }
+        return succeeded()
       }
       const next = folded(base.manifest, taken.seq, taken.head, { key, seq: taken.seq, size })
       if (!next) break
@@ -84,21 +81,7 @@ export async function compact(ctx: EngineContext, signal?: AbortSignal): Promise
           contentType: 'application/json',
         })
         adoptRemote(ctx, next, etag)
-        ctx.emit({
-          type: 'compaction',
-          seq: taken.seq,
-          snapshotKey: key,
-          snapshotBytes: size,
-          folded: taken.folded,
-          ...done(),
-        })
-        return {
-          compacted: true,
-          seq: taken.seq,
-          snapshotKey: key,
-          snapshotBytes: size,
-          folded: taken.folded,
-        }
+        return succeeded()
       } catch (err) {
         if (!isS3dbError(err, 'PreconditionFailed') && !isS3dbError(err, 'StoreUnavailable'))
           throw err

@@ -11,6 +11,7 @@ import type {
   PutOptions,
 } from './blob-store.js'
 import { bodySize } from './body.js'
+import { deleteListed } from './store-util.js'
 
 /** Store requests by kind, and bytes moved: what S3 bills and what latency is made of. */
 export interface RequestCounts {
@@ -116,10 +117,7 @@ export class CountingBlobStore implements BlobStore {
     return this.inner.deleteMany(keys, options)
   }
 
-  async deletePrefix(prefix: string, options?: CallOptions): Promise<number> {
-    const keys: string[] = []
-    for await (const entry of this.list(prefix, options)) keys.push(entry.key)
-    await this.deleteMany(keys, options)
-    return keys.length
+  deletePrefix(prefix: string, options?: CallOptions): Promise<number> {
+    return deleteListed(this, prefix, options)
   }
 }

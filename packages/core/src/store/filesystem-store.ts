@@ -37,7 +37,7 @@ import { bodyChunks, normalizeEtag } from './body.js'
 import { FileLock } from './file-lock.js'
 import { validateKey, validatePrefix } from './keys.js'
 import { clampRange } from './range.js'
-import { assertOneCondition, compareKeys } from './store-util.js'
+import { assertOneCondition, compareKeys, deleteListed } from './store-util.js'
 
 /** Lock file taken for conditional writes and deletes (same name as the Go store). */
 const LOCK_NAME = '.s3db.lock'
@@ -219,11 +219,8 @@ export class FileSystemBlobStore implements BlobStore {
     for (const key of keys) await this.delete(key, options)
   }
 
-  async deletePrefix(prefix: string, options: CallOptions = {}): Promise<number> {
-    const keys: string[] = []
-    for await (const entry of this.list(prefix, options)) keys.push(entry.key)
-    await this.deleteMany(keys, options)
-    return keys.length
+  deletePrefix(prefix: string, options?: CallOptions): Promise<number> {
+    return deleteListed(this, prefix, options)
   }
 
   /**

@@ -14,7 +14,7 @@ import type {
 import { bodyBytes, md5Hex, normalizeEtag } from './body.js'
 import { validateKey, validatePrefix } from './keys.js'
 import { clampRange } from './range.js'
-import { assertOneCondition, compareKeys } from './store-util.js'
+import { assertOneCondition, compareKeys, deleteListed } from './store-util.js'
 
 interface Entry {
   body: Uint8Array
@@ -102,11 +102,8 @@ export class MemoryBlobStore implements BlobStore {
     for (const key of keys) this.#objects.delete(key)
   }
 
-  async deletePrefix(prefix: string, options: CallOptions = {}): Promise<number> {
-    const keys: string[] = []
-    for await (const entry of this.list(prefix, options)) keys.push(entry.key)
-    await this.deleteMany(keys, options)
-    return keys.length
+  deletePrefix(prefix: string, options?: CallOptions): Promise<number> {
+    return deleteListed(this, prefix, options)
   }
 
   #entry(key: string, options: CallOptions): Entry {

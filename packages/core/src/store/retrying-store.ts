@@ -13,7 +13,7 @@ import type {
   PutBody,
   PutOptions,
 } from './blob-store.js'
-import { compareKeys } from './store-util.js'
+import { compareKeys, deleteListed } from './store-util.js'
 
 /**
  * Retries transient store failures (`StoreUnavailableError` with `retryable`) of
@@ -75,11 +75,8 @@ export class RetryingBlobStore implements BlobStore {
     return this.#retry(() => this.inner.deleteMany(keys, options), options?.signal)
   }
 
-  async deletePrefix(prefix: string, options?: CallOptions): Promise<number> {
-    const keys: string[] = []
-    for await (const entry of this.list(prefix, options)) keys.push(entry.key)
-    await this.deleteMany(keys, options)
-    return keys.length
+  deletePrefix(prefix: string, options?: CallOptions): Promise<number> {
+    return deleteListed(this, prefix, options)
   }
 
   #retry<T>(fn: () => Promise<T>, signal: AbortSignal | undefined): Promise<T> {

@@ -39,7 +39,7 @@ import type {
 import { bodyBytes, normalizeEtag } from './body.js'
 import { validateKey, validatePrefix } from './keys.js'
 import { clampRange } from './range.js'
-import { assertOneCondition } from './store-util.js'
+import { assertOneCondition, deleteListed } from './store-util.js'
 
 /** Options of {@link S3BlobStore}. */
 export interface S3BlobStoreOptions {
@@ -265,11 +265,8 @@ export class S3BlobStore implements BlobStore {
     }
   }
 
-  async deletePrefix(prefix: string, options: CallOptions = {}): Promise<number> {
-    const keys: string[] = []
-    for await (const entry of this.list(prefix, options)) keys.push(entry.key)
-    await this.deleteMany(keys, options)
-    return keys.length
+  deletePrefix(prefix: string, options?: CallOptions): Promise<number> {
+    return deleteListed(this, prefix, options)
   }
 
   /** Turns an SDK error into a typed s3db error. */

@@ -1,5 +1,5 @@
 import { InvalidArgumentError } from '../errors.js'
-import type { PutOptions } from './blob-store.js'
+import type { BlobStore, CallOptions, PutOptions } from './blob-store.js'
 
 /** Rejects a put that names both conditions: no store can honour both at once. */
 export function assertOneCondition(options: PutOptions): void {
@@ -12,4 +12,16 @@ export function assertOneCondition(options: PutOptions): void {
 /** Orders keys by their UTF-8 bytes, as S3 lists them. */
 export function compareKeys(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'))
+}
+
+/** deletePrefix for any store: list the keys, then delete them in batches. */
+export async function deleteListed(
+  store: BlobStore,
+  prefix: string,
+  options?: CallOptions,
+): Promise<number> {
+  const keys: string[] = []
+  for await (const entry of store.list(prefix, options)) keys.push(entry.key)
+  await store.deleteMany(keys, options)
+  return keys.length
 }

@@ -11,6 +11,7 @@ import type {
   PutBody,
   PutOptions,
 } from '../store/blob-store.js'
+import { deleteListed } from '../store/store-util.js'
 import { sleep } from '../util/sleep.js'
 
 /** The failures {@link FaultInjectingBlobStore} can inject. */
@@ -220,11 +221,8 @@ export class FaultInjectingBlobStore implements BlobStore {
     if (fault === 'error-after') this.#fail(fault, keys[0] ?? '', true)
   }
 
-  async deletePrefix(prefix: string, options?: CallOptions): Promise<number> {
-    const keys: string[] = []
-    for await (const entry of this.list(prefix, options)) keys.push(entry.key)
-    await this.deleteMany(keys, options)
-    return keys.length
+  deletePrefix(prefix: string, options?: CallOptions): Promise<number> {
+    return deleteListed(this, prefix, options)
   }
 
   /** Deletes `key` if it is an immutable object the current manifest does not reference. */

@@ -11,6 +11,7 @@ import type {
   PutOptions,
 } from '../store/blob-store.js'
 import { bodySize } from '../store/body.js'
+import { deleteListed } from '../store/store-util.js'
 import { sleep } from '../util/sleep.js'
 
 /** Options of {@link LatencyBlobStore}. */
@@ -95,10 +96,7 @@ export class LatencyBlobStore implements BlobStore {
     return this.inner.deleteMany(keys, options)
   }
 
-  async deletePrefix(prefix: string, options?: CallOptions): Promise<number> {
-    const keys: string[] = []
-    for await (const entry of this.list(prefix, options)) keys.push(entry.key)
-    await this.deleteMany(keys, options)
-    return keys.length
+  deletePrefix(prefix: string, options?: CallOptions): Promise<number> {
+    return deleteListed(this, prefix, options)
   }
 }
