@@ -149,7 +149,7 @@ class TableApply {
     this.del = new ValueStatement(db, (p) => {
       const where = L.pkColumns.map((i) => `${cols[i]} = ${p(i)}`).join(' AND ')
       if (nonPk.length === 0) return `DELETE FROM ${t} WHERE ${where}`
-      return `DELETE FROM ${t} WHERE ${where} AND (${p(nCol)} OR ${nonPk.map((i) => `${cols[i]} IS ${p(i)}`).join(' AND ')})`
+      return `DELETE FROM ${t} WHERE ${where} AND (${p(nCol)} OR ${matchAll(nonPk, cols, p, (i) => i)})`
     })
     this.reader = new RowReader(db, L)
   }
@@ -177,7 +177,11 @@ class TableApply {
       for (const c of cols) {
         if (!c.key) continue
         for (let i = 0; i < this.nCol; i++) {
-          if (idx.partial || c.cid === -2 || (c.name !== null && foldIdent(c.name) === foldIdent(this.layout.columns[i]!))) {
+          if (
+            idx.partial ||
+            c.cid === -2 ||
+            (c.name !== null && foldIdent(c.name) === foldIdent(this.layout.columns[i]!))
+          ) {
             out[i] = true
           }
         }
@@ -220,7 +224,7 @@ class TableApply {
       st = new ValueStatement(
         this.db,
         (p) =>
-          `UPDATE ${t} SET ${set.map((i) => `${cols[i]} = ${p(2 * i)}`).join(', ')} WHERE ${where.map((i) => `${cols[i]} IS ${p(2 * i + 1)}`).join(' AND ')}`,
+          `UPDATE ${t} SET ${set.map((i) => `${cols[i]} = ${p(2 * i)}`).join(', ')} WHERE ${matchAll(where, cols, p, (i) => 2 * i + 1)}`,
       )
       if (this.updates.size >= 64) this.updates.clear()
       this.updates.set(mask, st)
@@ -595,6 +599,21 @@ class Applier {
     const count = fks.violations(this.log)
     if (count > 0) this.ask({ kind: 'FOREIGN_KEY', table: '', count })
   }
+}
+
+/**
+ * `a IS ? AND b IS ? ...` as SQLite writes it; for very wide tables the equivalent
+ * row-value form `(a, b, ...) IS (?, ?, ...)`, which stays under SQLite's expression
+ * depth limit of 1000 (SQLite's own apply fails on such tables).
+ */
+function matchAll(
+  columns: readonly number[],
+  names: readonly string[],
+  p: (i: number) => string,
+  param: (column: number) => number,
+): string {
+  if (columns.length <= 500) return columns.map((i) => `${names[i]} IS ${p(param(i))}`).join(' AND ')
+  return `(${columns.map((i) => names[i]).join(', ')}) IS (${columns.map((i) => p(param(i))).join(', ')})`
 }
 
 function describe(c: ConflictInfo): string {

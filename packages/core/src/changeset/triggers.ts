@@ -137,7 +137,10 @@ export function captureTriggers(
       // extension compares keys that way, not with SQL equality. Keys with a NULL are
       // never recorded, and LIMIT 1 keeps a split call to one row.
       `(${pkCols
-        .map((c) => `typeof(NEW.${c}) IS NOT typeof(OLD.${c}) OR CAST(NEW.${c} AS BLOB) IS NOT CAST(OLD.${c} AS BLOB)`)
+        .map(
+          (c) =>
+            `typeof(NEW.${c}) IS NOT typeof(OLD.${c}) OR CAST(NEW.${c} AS BLOB) IS NOT CAST(OLD.${c} AS BLOB)`,
+        )
         .join(' OR ')}) AND ${pkCols.map((c) => `NEW.${c} IS NOT NULL`).join(' AND ')}`,
       maxArgs,
     ),

@@ -62,20 +62,15 @@ export function dumpWith(query: (sql: string) => unknown[][], keyedOnly = false)
       (r) => `${q(String(r[0]))} IS NOT NULL`,
     )
     const where = keyedOnly && keys.length > 0 ? ` WHERE ${keys.join(' AND ')}` : ''
+    // One result column per table column (SQLite caps result columns at 2000): REAL
+    // comes back as a number (exact), everything else as "t:" + canonical text.
     const exprs = cols.map((c) => {
       const x = q(c)
-      return `typeof(${x}), CASE typeof(${x}) WHEN 'integer' THEN CAST(${x} AS TEXT) WHEN 'real' THEN ${x} WHEN 'text' THEN hex(CAST(${x} AS BLOB)) WHEN 'blob' THEN hex(${x}) END`
+      return `CASE typeof(${x}) WHEN 'real' THEN ${x} WHEN 'integer' THEN 'i:' || CAST(${x} AS TEXT) WHEN 'text' THEN 't:' || hex(CAST(${x} AS BLOB)) WHEN 'blob' THEN 'b:' || hex(${x}) ELSE 'n:' END`
     })
-    const rows = query(`SELECT ${exprs.join(', ')} FROM main.${q(t)}${where}`).map((r) => {
-      const parts: string[] = []
-      for (let i = 0; i < r.length; i += 2) {
-        const type = String(r[i])
-        const v = r[i + 1]
-        const real = keyedOnly ? String(Number(v)) : fmtReal(Number(v))
-        parts.push(`${type[0]}:${type === 'real' ? real : v === null ? '' : String(v)}`)
-      }
-      return parts.join('|')
-    })
+    const rows = query(`SELECT ${exprs.join(', ')} FROM main.${q(t)}${where}`).map((r) =>
+      r.map((v) => (typeof v === 'number' ? `r:${keyedOnly ? String(v) : fmtReal(v)}` : String(v))).join('|'),
+    )
     rows.sort()
     out.push(`## ${t}\n${rows.join('\n')}`)
   }
