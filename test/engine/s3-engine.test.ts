@@ -59,7 +59,7 @@ describe.skipIf(Boolean(skip))('S3db on MinIO', () => {
       await db.update((tx) => tx.run('INSERT INTO t VALUES (?, ?)', [i, 'x'.repeat(100)]))
     const compacted = await db.compact()
     expect(compacted).toMatchObject({ compacted: true, folded: 5 })
-    const gc = await db.gc({ gracePeriod: 0 })
+    const gc = await db.gc({ gracePeriod: 0, minAge: 0 })
     expect(gc.deleted.length).toBeGreaterThanOrEqual(6)
     const other = await S3db.open(store, prefix)
     expect(await other.view((tx) => tx.get('SELECT count(*) AS n FROM t'))).toEqual({ n: 5 })
@@ -75,7 +75,7 @@ describe.skipIf(Boolean(skip))('S3db on MinIO', () => {
     await one.update((tx) => tx.exec('CREATE TABLE only_one (id INTEGER PRIMARY KEY)'))
     await two.update((tx) => tx.exec('CREATE TABLE only_two (id INTEGER PRIMARY KEY)'))
     await one.compact()
-    await one.gc({ gracePeriod: 0 })
+    await one.gc({ gracePeriod: 0, minAge: 0 })
     expect(
       await two.view((tx) => tx.all("SELECT name FROM sqlite_schema WHERE type = 'table'")),
     ).toEqual([{ name: 'only_two' }])

@@ -186,7 +186,7 @@ describe('hostile input', () => {
     const db = await S3db.open(store, PREFIX)
     expect(await db.view((tx) => tx.all('SELECT * FROM t'))).toEqual([{ id: 1, v: 'one' }])
     await db.compact()
-    await db.gc({ gracePeriod: 0 })
+    await db.gc({ gracePeriod: 0, minAge: 0 })
     for (const k of extras) expect((await store.stat(k)).size).toBe(5)
     await db.close()
   })

@@ -11,6 +11,7 @@ import { adoptRemote, type EngineContext, measure } from './context.js'
 import { isS3dbError } from './errors.js'
 import { newId } from './format/ids.js'
 import { headKey, type Manifest, serializeManifest } from './format/manifest.js'
+import { PUBLISH_WINDOW_MS } from './format/protocol.js'
 import { uploadSnapshot } from './snapshot-upload.js'
 import { vacuumInto } from './sqlite-file.js'
 import { refreshManifest, reloadManifest, syncReplica } from './sync.js'
@@ -51,8 +52,8 @@ export async function compact(ctx: EngineContext, signal?: AbortSignal): Promise
   try {
     const size = (await stat(taken.file)).size
     const key = ctx.keys.snapshot(newId())
-    const uploadedAt = Date.now()
     await uploadSnapshot(ctx.store, key, taken.file, { signal, onProgress: ctx.emit })
+    const uploadedAt = Date.now()
     const succeeded = (): CompactResult => {
       const result = {
         compacted: true,
@@ -66,7 +67,7 @@ export async function compact(ctx: EngineContext, signal?: AbortSignal): Promise
     }
     for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
       // An old upload could already count as an orphan for GC: do not publish it.
-      if (Date.now() - uploadedAt > ctx.settings.gcGracePeriodMs / 2) break
+      if (Date.now() - uploadedAt >= PUBLISH_WINDOW_MS) break
       const base = ctx.remote
       if (base.manifest.snapshot.key === key) {
         // An earlier attempt whose answer was lost did land.

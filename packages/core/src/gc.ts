@@ -9,13 +9,15 @@
  * (writers append under the epoch they saw). The earliest of those times bounds
  * every drop from above, so `now - max(bound, created) >= grace` is safe for
  * every unreferenced object, including orphans of lost or crashed commits.
- * Writers never publish an upload older than half the grace period.
+ * Objects younger than ORPHAN_MIN_AGE_MS are never deleted, whatever the grace:
+ * a writer may be about to publish them (see format/protocol.ts).
  *
  * @module
  */
 
 import type { DatabaseKeys } from './format/manifest.js'
 import { epochOf } from './format/manifest.js'
+import { ORPHAN_MIN_AGE_MS } from './format/protocol.js'
 import type { BlobStore, ListEntry } from './store/blob-store.js'
 import { readManifest } from './sync.js'
 
@@ -26,6 +28,12 @@ export interface GcOptions {
   /** List what would be deleted without deleting. */
   dryRun?: boolean | undefined
   signal?: AbortSignal | undefined
+  /**
+   * Never delete an unreferenced object younger than this (default
+   * ORPHAN_MIN_AGE_MS, 2 minutes): a writer may be about to publish it. Lower it
+   * only when no writer is running.
+   */
+  minAgeMs?: number | undefined
   /** Clock, for tests. */
   now?: (() => number) | undefined
 }
@@ -72,7 +80,9 @@ export async function collectGarbage(
   for (const entry of candidates) {
     // Without a creation time we cannot prove anything: keep it.
     const created = entry.lastModified?.getTime() ?? Number.POSITIVE_INFINITY
-    if (now() - Math.max(bound, created) >= options.gracePeriodMs) deleted.push(entry)
+    const minAge = options.minAgeMs ?? ORPHAN_MIN_AGE_MS
+    if (now() - Math.max(bound, created) >= options.gracePeriodMs && now() - created >= minAge)
+      deleted.push(entry)
     else retained.push(entry.key)
   }
   if (!options.dryRun && deleted.length > 0) {

@@ -13,6 +13,7 @@ export type { GcResult } from './gc.js'
 export type { Migration } from './migrate.js'
 export { LocalCacheLockedError } from './replica/local-replica.js'
 export {
+  type GcCallOptions,
   type ReadConsistency,
   S3db,
   type S3dbOptions,

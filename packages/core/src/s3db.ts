@@ -104,6 +104,20 @@ export interface UpdateOptions extends TransactionOptions {
   foreignKeys?: false | undefined
 }
 
+/** Options of {@link S3db.gc}. */
+export interface GcCallOptions {
+  /** How long an object stays after it became unreachable (ms; default: the gcGracePeriod option, 5 min). */
+  gracePeriod?: number | undefined
+  /**
+   * Never delete an unreferenced object younger than this (ms; default 2 min): a
+   * writer may be about to publish it. Lower it only when no writer is running.
+   */
+  minAge?: number | undefined
+  /** List what would be deleted, delete nothing. */
+  dryRun?: boolean | undefined
+  signal?: AbortSignal | undefined
+}
+
 /** What {@link S3db.stats} reports. */
 export interface S3dbStats {
   seq: number
@@ -325,13 +339,12 @@ export class S3db implements AsyncDisposable {
    * Deletes snapshots and changesets that no manifest references any more, once
    * unreachable for longer than the grace period.
    */
-  async gc(
-    options: { gracePeriod?: number; dryRun?: boolean; signal?: AbortSignal } = {},
-  ): Promise<GcResult> {
+  async gc(options: GcCallOptions = {}): Promise<GcResult> {
     this.#assertUsable('gc')
     const done = measure(this.#ctx.counter)
     const result = await collectGarbage(this.#ctx.store, this.#ctx.keys, {
       gracePeriodMs: options.gracePeriod ?? this.#ctx.settings.gcGracePeriodMs,
+      minAgeMs: options.minAge,
       dryRun: options.dryRun,
       signal: options.signal,
     })
@@ -377,14 +390,11 @@ export class S3db implements AsyncDisposable {
    * Garbage collection without opening the database (no snapshot download): for
    * tools and scheduled jobs. See {@link S3db.gc}.
    */
-  static gc(
-    store: BlobStore,
-    prefix: string,
-    options: { gracePeriod?: number; dryRun?: boolean; signal?: AbortSignal } = {},
-  ): Promise<GcResult> {
+  static gc(store: BlobStore, prefix: string, options: GcCallOptions = {}): Promise<GcResult> {
     validateDatabasePrefix(prefix)
     return collectGarbage(store, new DatabaseKeys(prefix), {
       gracePeriodMs: options.gracePeriod ?? DEFAULTS.gcGracePeriod,
+      minAgeMs: options.minAge,
       dryRun: options.dryRun,
       signal: options.signal,
     })

@@ -22,6 +22,7 @@ import {
 } from './errors.js'
 import { newId } from './format/ids.js'
 import { appendLog, epochOf, type Manifest } from './format/manifest.js'
+import { PUBLISH_WINDOW_MS } from './format/protocol.js'
 import { asRollbackJournal } from './sqlite-file.js'
 import { refreshManifest, syncReplica } from './sync.js'
 import { ConnectionTx, StatementCache, type Tx } from './tx.js'
@@ -44,6 +45,16 @@ export interface WriteOptions {
     | undefined
   /** Run with foreign key enforcement off, checking `PRAGMA foreign_key_check` before commit. */
   foreignKeysOff?: boolean | undefined
+}
+
+/** An object uploaded for a commit attempt. */
+interface Uploaded {
+  key: string
+  kind: 'changeset' | 'snapshot'
+  epoch: string
+  bytes: Uint8Array
+  /** When the upload completed (ms since epoch). */
+  at: number
 }
 
 interface Request {
@@ -155,7 +166,7 @@ export class WriteQueue {
     const options = batch[0]!.options
     const signal = batch.length === 1 ? options.signal : undefined
     const done = measure(ctx.counter)
-    let uploaded: { key: string; bytes: Uint8Array; at: number } | undefined
+    let uploaded: Uploaded | undefined
     let rebased: Uint8Array | undefined
     // Whether the base state was confirmed current by the store during this commit.
     let verified = false
@@ -198,43 +209,48 @@ export class WriteQueue {
           for (const r of live) settle(r)
           return
         }
-        let own: CommitObject
-        let next: Manifest
         const seq = base.manifest.seq + 1
-        if (executed.kind === 'snapshot') {
-          own = { key: ctx.keys.snapshot(newId()), kind: 'snapshot' }
-          await ctx.store.put(own.key, executed.bytes, {
+        const epoch = epochOf(base.manifest.snapshot.key)
+        // Re-use the previous attempt's upload when its bytes are unchanged. Never
+        // publish an upload older than the publish window: GC may treat it as an
+        // orphan after twice that (the process may have been frozen meanwhile).
+        const reusable = (u: Uploaded | undefined): u is Uploaded =>
+          u !== undefined &&
+          u.kind === executed.kind &&
+          u.epoch === epoch &&
+          Date.now() - u.at < PUBLISH_WINDOW_MS &&
+          Buffer.from(u.bytes).equals(Buffer.from(executed.bytes))
+        if (!reusable(uploaded)) {
+          const key =
+            executed.kind === 'snapshot'
+              ? ctx.keys.snapshot(newId())
+              : ctx.keys.changeset(epoch, newId())
+          await ctx.store.put(key, executed.bytes, {
             signal,
-            contentType: 'application/vnd.sqlite3',
+            contentType:
+              executed.kind === 'snapshot' ? 'application/vnd.sqlite3' : 'application/octet-stream',
           })
-          next = {
-            ...base.manifest,
-            seq,
-            schemaVersion: executed.schema?.version ?? base.manifest.schemaVersion,
-            compatSchemaVersion:
-              executed.schema?.compatVersion ?? base.manifest.compatSchemaVersion,
-            snapshot: { key: own.key, seq, size: executed.bytes.byteLength },
-            log: [],
-          }
-        } else {
-          // Re-use an upload whose bytes are unchanged, unless it is old enough
-          // that GC could treat it as an orphan before our CAS lands.
-          const fresh = uploaded && Date.now() - uploaded.at < ctx.settings.gcGracePeriodMs / 2
-          if (
-            !fresh ||
-            !uploaded ||
-            !Buffer.from(uploaded.bytes).equals(Buffer.from(executed.bytes))
-          ) {
-            const key = ctx.keys.changeset(epochOf(base.manifest.snapshot.key), newId())
-            const at = Date.now()
-            await ctx.store.put(key, executed.bytes, {
-              signal,
-              contentType: 'application/octet-stream',
-            })
-            uploaded = { key, bytes: executed.bytes, at }
-          }
-          own = { key: uploaded.key, kind: 'changeset' }
-          next = appendLog(base.manifest, own.key, executed.bytes.byteLength)
+          uploaded = { key, kind: executed.kind, epoch, bytes: executed.bytes, at: Date.now() }
+        }
+        const own: CommitObject = { key: uploaded.key, kind: executed.kind }
+        const next: Manifest =
+          executed.kind === 'snapshot'
+            ? {
+                ...base.manifest,
+                seq,
+                schemaVersion: executed.schema?.version ?? base.manifest.schemaVersion,
+                compatSchemaVersion:
+                  executed.schema?.compatVersion ?? base.manifest.compatSchemaVersion,
+                snapshot: { key: own.key, seq, size: executed.bytes.byteLength },
+                log: [],
+              }
+            : appendLog(base.manifest, own.key, executed.bytes.byteLength)
+        if (Date.now() - uploaded.at >= PUBLISH_WINDOW_MS) {
+          // Frozen between upload and CAS: upload again under a fresh key.
+          uploaded = undefined
+          rebased = executed.kind === 'changeset' ? executed.bytes : undefined
+          if (executed.kind === 'snapshot') writer().exec('ROLLBACK')
+          continue
         }
         const publishStart = performance.now()
         const outcome = await publishManifest(ctx, next, base.etag, own, signal)

@@ -8,12 +8,19 @@ import { JSON_OPTION, report } from '../print.js'
 export const gc: CommandSpec = {
   name: 'gc',
   summary: 'Delete snapshots and changesets no longer referenced by the manifest.',
-  usage: 'gc <target> [--grace DURATION] [--dry-run]',
+  usage: 'gc <target> [--grace DURATION] [--min-age DURATION] [--dry-run]',
   details: `An object is deleted only once it has been unreachable for longer than the grace
 period (default 5m), so readers still working from an older manifest are safe.
+Objects younger than --min-age (default 2m) are never deleted, whatever the grace:
+a writer may be about to publish them; lower it only when no writer is running.
 DURATION: 0, 500ms, 30s, 5m, 1h, 2d. Only objects s3db itself names are touched.`,
   options: {
     grace: { type: 'string', value: 'DURATION', description: 'grace period (default 5m)' },
+    'min-age': {
+      type: 'string',
+      value: 'DURATION',
+      description: 'never delete objects younger than this (default 2m)',
+    },
     'dry-run': { type: 'boolean', description: 'list what would be deleted, delete nothing' },
     ...JSON_OPTION,
   },
@@ -23,6 +30,10 @@ DURATION: 0, 500ms, 30s, 5m, 1h, 2d. Only objects s3db itself names are touched.
       ctx.values.grace === undefined
         ? undefined
         : parseDuration(ctx.values.grace as string, '--grace', 'gc')
+    const minAge =
+      ctx.values['min-age'] === undefined
+        ? undefined
+        : parseDuration(ctx.values['min-age'] as string, '--min-age', 'gc')
     const dryRun = ctx.values['dry-run'] === true
     const r = await resolveTarget(ctx)
     if (!(await databaseExists(r, ctx.signal))) throw noDatabase(r.target)
@@ -30,6 +41,7 @@ DURATION: 0, 500ms, 30s, 5m, 1h, 2d. Only objects s3db itself names are touched.
       // Static gc: lists and deletes without downloading the snapshot.
       const result = await S3db.gc(r.store, r.keys.prefix, {
         ...(grace === undefined ? {} : { gracePeriod: grace }),
+        ...(minAge === undefined ? {} : { minAge }),
         dryRun,
         signal: ctx.signal,
       })

@@ -612,7 +612,8 @@ function matchAll(
   p: (i: number) => string,
   param: (column: number) => number,
 ): string {
-  if (columns.length <= 500) return columns.map((i) => `${names[i]} IS ${p(param(i))}`).join(' AND ')
+  if (columns.length <= 500)
+    return columns.map((i) => `${names[i]} IS ${p(param(i))}`).join(' AND ')
   return `(${columns.map((i) => names[i]).join(', ')}) IS (${columns.map((i) => p(param(i))).join(', ')})`
 }
 

@@ -7,8 +7,10 @@
  * inserted or whose foreign key columns it changed must have their parent, and parent
  * keys it deleted or changed must not be referenced any more. Starting from a database
  * without violations (SQLite enforces that whenever foreign keys are on), this finds
- * the same outstanding violations, except those created by user triggers or
- * ON ... SET DEFAULT actions on rows the changeset does not name.
+ * the same outstanding violations. User triggers and ON ... SET DEFAULT actions can
+ * write rows the changeset does not name, so on databases that have either, the
+ * whole database is checked instead (PRAGMA foreign_key_check: exact, but it reads
+ * every child table).
  *
  * @module
  */
@@ -46,9 +48,16 @@ export class ForeignKeys {
   readonly byParent = new Map<string, ForeignKey[]>()
   private readonly readers = new Map<string, RowReader>()
   private readonly layouts = new Map<string, TableLayout>()
+  /** Triggers or SET DEFAULT actions exist: rows outside the changeset may change. */
+  private readonly fullCheck: boolean
 
   constructor(db: Database) {
     this.db = db
+    let fullCheck =
+      (db
+        .prepare("SELECT count(*) FROM main.sqlite_schema WHERE type = 'trigger'")
+        .pluck()
+        .get() as number) > 0
     const tables = db
       .prepare(
         "SELECT name FROM pragma_table_list WHERE schema = 'main' AND type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'",
@@ -57,9 +66,21 @@ export class ForeignKeys {
       .all() as string[]
     for (const name of tables) {
       const rows = db
-        .prepare('SELECT id, seq, "table" AS parent, "from", "to" FROM pragma_foreign_key_list(?)')
+        .prepare(
+          'SELECT id, seq, "table" AS parent, "from", "to", on_update, on_delete FROM pragma_foreign_key_list(?)',
+        )
         .safeIntegers(false)
-        .all(name) as { id: number; seq: number; parent: string; from: string; to: string | null }[]
+        .all(name) as {
+        id: number
+        seq: number
+        parent: string
+        from: string
+        to: string | null
+        on_update: string
+        on_delete: string
+      }[]
+      if (rows.some((r) => r.on_update === 'SET DEFAULT' || r.on_delete === 'SET DEFAULT'))
+        fullCheck = true
       if (rows.length === 0) continue
       const child = this.layout(name)
       if (child === undefined) continue
@@ -90,6 +111,7 @@ export class ForeignKeys {
         push(this.byParent, foldIdent(parent.name), fk)
       }
     }
+    this.fullCheck = fullCheck
   }
 
   get empty(): boolean {
@@ -139,6 +161,14 @@ export class ForeignKeys {
 
   /** Outstanding violations involving the rows `applied` wrote (see the module doc). */
   violations(applied: readonly AppliedChange[]): number {
+    if (this.fullCheck) {
+      return (
+        (this.db
+          .prepare('SELECT count(*) FROM pragma_foreign_key_check')
+          .pluck()
+          .get() as number) ?? 0
+      )
+    }
     let n = 0
     for (const a of applied) {
       const key = foldIdent(a.table)

@@ -140,7 +140,7 @@ describe('gc', () => {
     // Dry run deleted nothing: the old keys, the new snapshot and changeset, notes.txt.
     expect((await keys(store)).length).toBe(before.length + 3)
 
-    const result = await db.gc({ gracePeriod: 0 })
+    const result = await db.gc({ gracePeriod: 0, minAge: 0 })
     expect(result.deleted.sort()).toEqual(early.retained.sort())
     expect((await keys(store)).sort()).toEqual(
       [
@@ -180,7 +180,7 @@ describe('gc', () => {
     for (let i = 10; i < 13; i++)
       await a.update((tx) => tx.run('INSERT INTO t VALUES (?, ?)', [i, 'new']))
     await a.compact()
-    await a.gc({ gracePeriod: 0 })
+    await a.gc({ gracePeriod: 0, minAge: 0 })
     // reader's manifest references changesets that no longer exist.
     expect(await reader.view((tx) => tx.get('SELECT count(*) AS n FROM t'))).toEqual({ n: 6 })
     await expectReplayMatches(store, PREFIX, [a, reader])
