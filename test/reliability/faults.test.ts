@@ -4,10 +4,14 @@
  * transaction is serializable. After each run a fresh replica built from the
  * store equals every live replica.
  */
-import { MemoryBlobStore, S3db } from '@s3db/core'
+import { execFile } from 'node:child_process'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { promisify } from 'node:util'
+import { FileSystemBlobStore, MemoryBlobStore, S3db } from '@s3db/core'
 import { FaultInjectingBlobStore } from '@s3db/core/internal'
 import { afterEach, describe, expect, it } from 'vitest'
-import { expectReplayMatches, PREFIX } from '../../packages/core/test/helpers.js'
+import { expectReplayMatches, PREFIX, tempDir } from '../../packages/core/test/helpers.js'
 import {
   appendWorkload,
   bookingsWorkload,
@@ -151,5 +155,55 @@ describe('fault injection', () => {
       await admin.view((tx) => tx.get<{ n: number }>('SELECT count(*) AS n FROM bookings')!.n),
     ).toBe(booked)
     await expectReplayMatches(store, PREFIX, [admin, ...all])
+  })
+
+  it('counter increments stay exact with 4 OS processes under faults (filesystem store)', {
+    timeout: 180_000,
+  }, async () => {
+    const { dir, cleanup } = await tempDir('faults-mp')
+    try {
+      const root = join(dir, 'store')
+      const store = await FileSystemBlobStore.open(root)
+      const admin = await S3db.open(store, PREFIX, { autoCompact: false })
+      await admin.update((tx) =>
+        tx.exec(
+          'CREATE TABLE counter (id INTEGER PRIMARY KEY, n INTEGER NOT NULL); INSERT INTO counter VALUES (1, 0); CREATE TABLE applied (id TEXT PRIMARY KEY)',
+        ),
+      )
+      const script = fileURLToPath(new URL('./fixtures/fault-writer.mjs', import.meta.url))
+      const outs = await Promise.all(
+        Array.from({ length: WRITERS }, (_, w) =>
+          promisify(execFile)(process.execPath, [
+            script,
+            root,
+            PREFIX,
+            `p${w}`,
+            '25',
+            String(100 + w),
+          ]),
+        ),
+      )
+      const outcomes = new Map<string, 'acked' | 'failed' | 'indeterminate'>()
+      let faults = 0
+      for (const { stdout } of outs) {
+        for (const line of stdout.trim().split('\n')) {
+          const [what, id] = line.split(' ')
+          if (what === 'faults') faults += Number(id)
+          else outcomes.set(id!, what as 'acked' | 'failed' | 'indeterminate')
+        }
+      }
+      const final = await admin.view((tx) => ({
+        n: tx.get<{ n: number }>('SELECT n FROM counter')!.n,
+        applied: tx.all<{ id: string }>('SELECT id FROM applied').map((r) => r.id),
+      }))
+      expect(checkCounter({ outcomes, errors: new Map() }, final)).toEqual([])
+      expect([...outcomes.values()].filter((o) => o === 'acked').length).toBeGreaterThan(60)
+      expect(faults).toBeGreaterThan(20)
+      await expectReplayMatches(store, PREFIX, [admin])
+      await admin.close()
+      await store.close()
+    } finally {
+      await cleanup()
+    }
   })
 })
