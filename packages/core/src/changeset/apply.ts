@@ -28,7 +28,7 @@
  */
 
 import type { Database } from 'better-sqlite3'
-import { ApplyConflictError, type ApplyConflictKind, InvalidArgumentError } from '../errors.js'
+import { ApplyConflictError, type ApplyConflictKind, CorruptError, InvalidArgumentError } from '../errors.js'
 import type { ChangeCapture } from './capture.js'
 import { decodeChangeset } from './codec.js'
 import { type AppliedChange, ForeignKeys } from './fkcheck.js'
@@ -520,9 +520,8 @@ class Applier {
       } else if (change.op === 'UPDATE') {
         const st = t.update(change, !first)
         if (st === undefined) {
-          throw new InvalidArgumentError(
-            `UPDATE of table "${t.layout.name}" sets no non-key column`,
-          )
+          // SQLite prepares invalid SQL here and fails the apply with SQLITE_ERROR.
+          throw new CorruptError(`changeset UPDATE of table "${t.layout.name}" changes only key columns`)
         }
         this.fill(2 * nCol, (i) => (i % 2 === 0 ? change.new[i >> 1] : change.old[i >> 1]))
         changes = st.run(this.values)

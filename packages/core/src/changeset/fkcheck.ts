@@ -8,9 +8,9 @@
  * keys it deleted or changed must not be referenced any more. Starting from a database
  * without violations (SQLite enforces that whenever foreign keys are on), this finds
  * the same outstanding violations. User triggers and ON ... SET DEFAULT actions can
- * write rows the changeset does not name, so on databases that have either, the
- * whole database is checked instead (PRAGMA foreign_key_check: exact, but it reads
- * every child table).
+ * write rows the changeset does not name, so on databases that have either, every
+ * child row is checked instead (reads every child table). PRAGMA foreign_key_check
+ * is not used: it compares keys with different affinity rules than enforcement does.
  *
  * @module
  */
@@ -176,6 +176,26 @@ export class ForeignKeys {
       if (asChild !== undefined) n += this.childViolations(a, asChild)
       const asParent = this.byParent.get(key)
       if (asParent !== undefined) n += this.parentViolations(a, asParent)
+    }
+    return n
+  }
+
+  /** Every child row of every foreign key whose parent is missing. */
+  private allViolations(): number {
+    let n = 0
+    for (const fks of this.byChild.values()) {
+      for (const fk of fks) {
+        const cols = fk.from.map((i) => quoteIdent(fk.child.columns[i]!))
+        const rows = this.db
+          .prepare(
+            `SELECT ${cols.join(', ')} FROM main.${quoteIdent(fk.child.name)} WHERE ${cols.map((c) => `${c} IS NOT NULL`).join(' AND ')}`,
+          )
+          .raw(true)
+          .safeIntegers(true)
+          .iterate() as IterableIterator<Value[]>
+        const keys = [...rows]
+        for (const key of keys) if (fk.parentExists.get(key) === undefined) n++
+      }
     }
     return n
   }

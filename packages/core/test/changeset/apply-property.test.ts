@@ -12,7 +12,7 @@ import type { Action } from './engines.js'
 import { checkDivergent, type Stmt } from './harness.js'
 import { genScenario, genStatements, show, showStatements } from './workload.js'
 
-const RUNS = Number(process.env.S3DB_PROPERTY_RUNS ?? 400)
+const RUNS = Number(process.env.S3DB_PROPERTY_RUNS ?? 1000)
 const seed = process.env.S3DB_PROPERTY_SEED ? Number(process.env.S3DB_PROPERTY_SEED) : undefined
 
 const ACTIONS: Record<string, readonly Action[]> = {

@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest'
 import { checkScenario } from './harness.js'
 import { genScenario, show } from './workload.js'
 
-const RUNS = Number(process.env.S3DB_PROPERTY_RUNS ?? 400)
+const RUNS = Number(process.env.S3DB_PROPERTY_RUNS ?? 1000)
 const seed = process.env.S3DB_PROPERTY_SEED ? Number(process.env.S3DB_PROPERTY_SEED) : undefined
 const path = process.env.S3DB_PROPERTY_PATH
 
