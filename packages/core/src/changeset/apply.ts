@@ -27,8 +27,13 @@
  * @module
  */
 
-import type { Database } from 'better-sqlite3'
-import { ApplyConflictError, type ApplyConflictKind, CorruptError, InvalidArgumentError } from '../errors.js'
+import type { Database, Statement } from 'better-sqlite3'
+import {
+  ApplyConflictError,
+  type ApplyConflictKind,
+  CorruptError,
+  InvalidArgumentError,
+} from '../errors.js'
 import type { ChangeCapture } from './capture.js'
 import { decodeChangeset } from './codec.js'
 import { type AppliedChange, ForeignKeys } from './fkcheck.js'
@@ -97,6 +102,17 @@ export function applyChangeset(
   return options?.capture ? options.capture.paused(run) : run()
 }
 
+/**
+ * Connection-level statements every apply runs, prepared once per connection. (Flag
+ * pragmas such as foreign_keys are read and set when prepared, so they are not here.)
+ */
+interface DbStatements {
+  schemaVersion: Statement
+  savepoint: Statement
+  release: Statement
+  rollbackTo: Statement
+}
+
 /** Per-database cache of prepared per-table statements, invalidated by schema changes. */
 interface DbCache {
   version: number
@@ -105,9 +121,24 @@ interface DbCache {
 }
 
 const caches = new WeakMap<Database, DbCache>()
+const connStatements = new WeakMap<Database, DbStatements>()
 
-function cacheFor(db: Database): DbCache {
-  const version = db.pragma('schema_version', { simple: true }) as number
+function statementsFor(db: Database): DbStatements {
+  let s = connStatements.get(db)
+  if (s === undefined) {
+    const p = (sql: string) => db.prepare(sql)
+    s = {
+      schemaVersion: p('PRAGMA main.schema_version').pluck().safeIntegers(false),
+      savepoint: p('SAVEPOINT _s3db_apply'),
+      release: p('RELEASE _s3db_apply'),
+      rollbackTo: p('ROLLBACK TO _s3db_apply'),
+    }
+    connStatements.set(db, s)
+  }
+  return s
+}
+
+function cacheFor(db: Database, version: number): DbCache {
   let c = caches.get(db)
   if (c === undefined || c.version !== version) {
     c = { version, tables: new Map(), fks: undefined }
@@ -247,40 +278,47 @@ class Applier {
   private deferConstraints = true
   private readonly values: unknown[] = []
 
+  private readonly st: DbStatements
+
   constructor(db: Database, policy: (c: ConflictInfo) => ConflictAction) {
     this.db = db
     this.policy = policy
-    this.cache = cacheFor(db)
+    this.st = statementsFor(db)
+    this.cache = cacheFor(db, this.st.schemaVersion.get() as number)
   }
 
   run(cs: Changeset): ApplyResult {
+    const st = this.st
     const db = this.db
-    const fkOn = Number(db.pragma('foreign_keys', { simple: true })) === 1
-    const deferWas = Number(db.pragma('defer_foreign_keys', { simple: true })) === 1
-    db.exec('SAVEPOINT _s3db_apply')
+    const fkOn = db.pragma('foreign_keys', { simple: true }) === 1
+    const deferWas = db.pragma('defer_foreign_keys', { simple: true }) === 1
+    st.savepoint.run()
     let ok = false
+    let commitError: unknown
     try {
-      db.pragma('defer_foreign_keys = ON')
+      db.exec('PRAGMA defer_foreign_keys = 1')
       for (const table of cs.tables) this.applyTable(table)
       if (fkOn) this.checkForeignKeys()
       ok = true
     } finally {
-      db.pragma(`defer_foreign_keys = ${deferWas ? 'ON' : 'OFF'}`)
-      if (!ok) db.exec('ROLLBACK TO _s3db_apply')
+      db.exec(`PRAGMA defer_foreign_keys = ${deferWas ? 1 : 0}`)
+      if (!ok) st.rollbackTo.run()
       try {
-        db.exec('RELEASE _s3db_apply')
+        st.release.run()
       } catch (e) {
         // Outermost RELEASE commits; it fails on outstanding DEFERRABLE FK violations.
-        db.exec('ROLLBACK TO _s3db_apply')
-        db.exec('RELEASE _s3db_apply')
-        if (ok)
-          throw new ApplyConflictError(
-            'FOREIGN_KEY',
-            '',
-            `changeset apply could not commit: ${(e as Error).message}`,
-            { cause: e },
-          )
+        st.rollbackTo.run()
+        st.release.run()
+        commitError = e
       }
+    }
+    if (commitError !== undefined) {
+      throw new ApplyConflictError(
+        'FOREIGN_KEY',
+        '',
+        `changeset apply could not commit: ${(commitError as Error).message}`,
+        { cause: commitError },
+      )
     }
     return { applied: this.applied, omitted: this.omitted }
   }
@@ -521,7 +559,9 @@ class Applier {
         const st = t.update(change, !first)
         if (st === undefined) {
           // SQLite prepares invalid SQL here and fails the apply with SQLITE_ERROR.
-          throw new CorruptError(`changeset UPDATE of table "${t.layout.name}" changes only key columns`)
+          throw new CorruptError(
+            `changeset UPDATE of table "${t.layout.name}" changes only key columns`,
+          )
         }
         this.fill(2 * nCol, (i) => (i % 2 === 0 ? change.new[i >> 1] : change.old[i >> 1]))
         changes = st.run(this.values)

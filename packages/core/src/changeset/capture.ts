@@ -107,6 +107,8 @@ export class ChangeCapture {
   private needExact = false
   private pending: unknown[] = []
   private readonly mask: Uint8Array[] = []
+  /** Reused output buffer (changeset() copies the result out). */
+  private readonly writer = new ChangesetWriter()
 
   constructor(db: Database, options?: ChangeCaptureOptions) {
     this.db = db
@@ -164,7 +166,8 @@ export class ChangeCapture {
   changeset(): Uint8Array | null {
     this.assertOpen()
     if (!this.anyTouched) return null
-    const w = new ChangesetWriter()
+    const w = this.writer
+    w.clear()
     for (const t of this.listed) {
       const L = t.layout
       if (L === undefined || t.order.size === 0) continue

@@ -21,6 +21,7 @@ import { readTableLayout, type TableLayout } from './schema.js'
 import { foldIdent, quoteIdent, rowValue } from './sql.js'
 import { ValueStatement } from './stmt.js'
 import type { Change, Field, Value } from './types.js'
+import { valueFromPair } from './values.js'
 
 interface ForeignKey {
   child: TableLayout
@@ -161,14 +162,7 @@ export class ForeignKeys {
 
   /** Outstanding violations involving the rows `applied` wrote (see the module doc). */
   violations(applied: readonly AppliedChange[]): number {
-    if (this.fullCheck) {
-      return (
-        (this.db
-          .prepare('SELECT count(*) FROM pragma_foreign_key_check')
-          .pluck()
-          .get() as number) ?? 0
-      )
-    }
+    if (this.fullCheck) return this.allViolations()
     let n = 0
     for (const a of applied) {
       const key = foldIdent(a.table)
@@ -186,15 +180,22 @@ export class ForeignKeys {
     for (const fks of this.byChild.values()) {
       for (const fk of fks) {
         const cols = fk.from.map((i) => quoteIdent(fk.child.columns[i]!))
+        // Exact values: text as bytes (invalid UTF-8 must not turn into U+FFFD).
+        const exact = cols.map(
+          (c) => `typeof(${c}), iif(typeof(${c}) = 'text', CAST(${c} AS BLOB), ${c})`,
+        )
         const rows = this.db
           .prepare(
-            `SELECT ${cols.join(', ')} FROM main.${quoteIdent(fk.child.name)} WHERE ${cols.map((c) => `${c} IS NOT NULL`).join(' AND ')}`,
+            `SELECT ${exact.join(', ')} FROM main.${quoteIdent(fk.child.name)} WHERE ${cols.map((c) => `${c} IS NOT NULL`).join(' AND ')}`,
           )
           .raw(true)
           .safeIntegers(true)
-          .iterate() as IterableIterator<Value[]>
-        const keys = [...rows]
-        for (const key of keys) if (fk.parentExists.get(key) === undefined) n++
+          .all() as unknown[][]
+        for (const row of rows) {
+          const key: Value[] = []
+          for (let i = 0; i < row.length; i += 2) key.push(valueFromPair(row[i], row[i + 1]))
+          if (fk.parentExists.get(key) === undefined) n++
+        }
       }
     }
     return n

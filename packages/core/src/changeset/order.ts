@@ -27,6 +27,7 @@ export class SessionHashOrder<E extends OrderEntry> {
   grow(): void {
     const n = this.heads.length
     if (n !== 0 && this.nEntry < n >>> 1) return
+    if (n === 256 && this.nEntry === 0) return // a cleared table: already at its first size
     const size = 2 * (n === 0 ? 128 : n)
     const heads: (E | undefined)[] = new Array(size).fill(undefined)
     for (let i = 0; i < n; i++) {
@@ -61,8 +62,10 @@ export class SessionHashOrder<E extends OrderEntry> {
     }
   }
 
+  /** Empties the table, keeping the first-size bucket array for reuse. */
   clear(): void {
-    this.heads = []
+    if (this.heads.length === 256) this.heads.fill(undefined)
+    else this.heads = []
     this.nEntry = 0
   }
 }

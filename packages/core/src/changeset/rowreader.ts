@@ -57,14 +57,19 @@ export class RowReader {
       if (isRawText(v)) raw = true
     }
     const mask = raw ? pk.map((v) => (isRawText(v) ? '1' : '0')).join('') : ''
-    const st = raw
-      ? this.statement(mask, this.allColumns)
-      : (this.main ??= this.statement('', this.allColumns))
+    let st = this.main
+    if (raw) st = this.statement(mask, this.allColumns)
+    else if (st === undefined) {
+      st = this.statement('', this.allColumns)
+      this.main = st
+    }
     const row = st.get(...this.params) as Value[] | undefined
     if (row === undefined) return undefined
     let lossy: number[] | undefined
     for (let i = 0; i < row.length; i++) {
-      if (maybeLossy(row[i])) (lossy ??= []).push(i)
+      if (!maybeLossy(row[i])) continue
+      lossy ??= []
+      lossy.push(i)
     }
     if (lossy !== undefined) {
       const cols = lossy

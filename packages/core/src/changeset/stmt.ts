@@ -49,8 +49,15 @@ export class ValueStatement {
 
   private statement(values: readonly unknown[]): Statement {
     let raw: Set<number> | undefined
-    for (let i = 0; i < values.length; i++) if (isRawText(values[i])) (raw ??= new Set()).add(i)
-    if (raw === undefined) return (this.plain ??= this.prepare(undefined))
+    for (let i = 0; i < values.length; i++) {
+      if (!isRawText(values[i])) continue
+      raw ??= new Set()
+      raw.add(i)
+    }
+    if (raw === undefined) {
+      this.plain ??= this.prepare(undefined)
+      return this.plain
+    }
     const key = [...raw].join(',')
     this.variants ??= new Map()
     let st = this.variants.get(key)

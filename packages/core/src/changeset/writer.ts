@@ -50,6 +50,11 @@ export class ChangesetWriter {
     return Buffer.from(this.buf.subarray(0, this.pos))
   }
 
+  /** Starts over, keeping the buffer. */
+  clear(): void {
+    this.pos = 0
+  }
+
   private reserve(n: number): void {
     const need = this.pos + n
     if (need <= this.buf.length) return

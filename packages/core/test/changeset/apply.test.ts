@@ -30,7 +30,12 @@ describe('applyChangeset', () => {
   it('applies inserts, updates and deletes, outside and inside a transaction', () => {
     const change = cs([
       { op: 'INSERT', indirect: false, new: [4n, 'd', 40n] },
-      { op: 'UPDATE', indirect: false, old: [1n, 'a', undefined], new: [undefined, 'A', undefined] },
+      {
+        op: 'UPDATE',
+        indirect: false,
+        old: [1n, 'a', undefined],
+        new: [undefined, 'A', undefined],
+      },
       { op: 'DELETE', indirect: false, old: [2n, 'b', 20n] },
     ])
     const outside = db()
@@ -78,7 +83,12 @@ describe('applyChangeset', () => {
     const r = applyChangeset(
       d,
       cs([
-        { op: 'UPDATE', indirect: false, old: [1n, 'zzz', undefined], new: [undefined, 'A', undefined] }, // DATA
+        {
+          op: 'UPDATE',
+          indirect: false,
+          old: [1n, 'zzz', undefined],
+          new: [undefined, 'A', undefined],
+        }, // DATA
         { op: 'DELETE', indirect: false, old: [9n, 'x', 90n] }, // NOTFOUND
         { op: 'INSERT', indirect: false, new: [2n, 'B', 21n] }, // CONFLICT (key exists)
         { op: 'INSERT', indirect: false, new: [5n, 'e', 30n] }, // CONSTRAINT (UNIQUE u)
@@ -102,7 +112,12 @@ describe('applyChangeset', () => {
     const r = applyChangeset(
       d,
       cs([
-        { op: 'UPDATE', indirect: false, old: [1n, 'zzz', undefined], new: [undefined, 'A', undefined] },
+        {
+          op: 'UPDATE',
+          indirect: false,
+          old: [1n, 'zzz', undefined],
+          new: [undefined, 'A', undefined],
+        },
         { op: 'DELETE', indirect: false, old: [3n, 'other', 0n] },
         { op: 'INSERT', indirect: false, new: [2n, 'B', 21n] },
       ]),
@@ -119,7 +134,9 @@ describe('applyChangeset', () => {
     const d = db()
     const before = rows(d)
     expect(() =>
-      applyChangeset(d, cs([{ op: 'DELETE', indirect: false, old: [9n, 'x', 90n] }]), { onConflict: () => 'replace' }),
+      applyChangeset(d, cs([{ op: 'DELETE', indirect: false, old: [9n, 'x', 90n] }]), {
+        onConflict: () => 'replace',
+      }),
     ).toThrow(InvalidArgumentError)
     expect(rows(d)).toEqual(before)
   })
@@ -127,11 +144,21 @@ describe('applyChangeset', () => {
   it('defers constraints: a swap of unique values applies in any order', () => {
     const d = db()
     const swap = cs([
-      { op: 'UPDATE', indirect: false, old: [1n, undefined, 10n], new: [undefined, undefined, 20n] },
-      { op: 'UPDATE', indirect: false, old: [2n, undefined, 20n], new: [undefined, undefined, 10n] },
+      {
+        op: 'UPDATE',
+        indirect: false,
+        old: [1n, undefined, 10n],
+        new: [undefined, undefined, 20n],
+      },
+      {
+        op: 'UPDATE',
+        indirect: false,
+        old: [2n, undefined, 20n],
+        new: [undefined, undefined, 10n],
+      },
     ])
     expect(applyChangeset(d, swap)).toEqual({ applied: 2, omitted: 0 })
-    expect(rows(d).map((r) => r[2])).toEqual([20n, 10n, 30n])
+    expect(rows(d).map((r) => (r as unknown[])[2])).toEqual([20n, 10n, 30n])
   })
 
   it('checks foreign keys at the end (deferred), once for the whole changeset', () => {
@@ -148,7 +175,9 @@ describe('applyChangeset', () => {
     expect(applyChangeset(ok, ordered).applied).toBe(2)
     // A dangling child: FOREIGN_KEY.
     const dangling: Changeset = {
-      tables: [{ name: 'c', pk: [1, 0], changes: [{ op: 'INSERT', indirect: false, new: [1n, 7n] }] }],
+      tables: [
+        { name: 'c', pk: [1, 0], changes: [{ op: 'INSERT', indirect: false, new: [1n, 7n] }] },
+      ],
     }
     const d = db(schema)
     const kinds: ConflictInfo[] = []
@@ -167,7 +196,10 @@ describe('applyChangeset', () => {
       tables: [{ name: 'p', pk: [1], changes: [{ op: 'DELETE', indirect: false, old: [1n] }] }],
     }
     const d2 = db(`${schema}; INSERT INTO c VALUES (5, 1)`)
-    expect(applyChangeset(d2, parentGone, { onConflict: () => 'omit' })).toEqual({ applied: 1, omitted: 0 })
+    expect(applyChangeset(d2, parentGone, { onConflict: () => 'omit' })).toEqual({
+      applied: 1,
+      omitted: 0,
+    })
     expect(rows(d2, 'p')).toEqual([])
     // With foreign keys off there is no check at all.
     const d3 = db(schema)
@@ -188,9 +220,18 @@ describe('applyChangeset', () => {
       expect((err as ApplyConflictError).kind).toBe('SCHEMA')
       expect((err as Error).message).toMatch(what)
     }
-    expectSchema(cs([{ op: 'INSERT', indirect: false, new: [1n] }], 'missing', [1]), /does not exist/)
-    expectSchema(cs([{ op: 'INSERT', indirect: false, new: [9n, 1n, 1n, 1n] }], 't', [1, 0, 0, 0]), /4 columns but the target table has 3/)
-    expectSchema(cs([{ op: 'INSERT', indirect: false, new: [9n, 1n, 1n] }], 't', [0, 1, 0]), /PRIMARY KEY layout/)
+    expectSchema(
+      cs([{ op: 'INSERT', indirect: false, new: [1n] }], 'missing', [1]),
+      /does not exist/,
+    )
+    expectSchema(
+      cs([{ op: 'INSERT', indirect: false, new: [9n, 1n, 1n, 1n] }], 't', [1, 0, 0, 0]),
+      /4 columns but the target table has 3/,
+    )
+    expectSchema(
+      cs([{ op: 'INSERT', indirect: false, new: [9n, 1n, 1n] }], 't', [0, 1, 0]),
+      /PRIMARY KEY layout/,
+    )
     // Fewer columns than the target (an older writer before an additive migration): accepted.
     const wider = db(`${SCHEMA}; ALTER TABLE t ADD COLUMN extra DEFAULT 'dflt'`)
     applyChangeset(wider, cs([{ op: 'INSERT', indirect: false, new: [9n, 'n', 90n] }]))
@@ -210,16 +251,29 @@ describe('applyChangeset', () => {
       d,
       cs([
         { op: 'INSERT', indirect: false, new: [7n, new RawText(Buffer.from([0xff, 0x41])), 70n] },
-        { op: 'UPDATE', indirect: false, old: [1n, 'a', undefined], new: [undefined, new RawText(Buffer.from([0xc0])), undefined] },
+        {
+          op: 'UPDATE',
+          indirect: false,
+          old: [1n, 'a', undefined],
+          new: [undefined, new RawText(Buffer.from([0xc0])), undefined],
+        },
       ]),
     )
-    const got = d.prepare('SELECT typeof(v), hex(CAST(v AS BLOB)) FROM t WHERE id IN (1, 7) ORDER BY id').raw(true).all()
+    const got = d
+      .prepare('SELECT typeof(v), hex(CAST(v AS BLOB)) FROM t WHERE id IN (1, 7) ORDER BY id')
+      .raw(true)
+      .all()
     expect(got).toEqual([
       ['text', 'C0'],
       ['text', 'FF41'],
     ])
     // ...and matches a row holding such text when deleting it.
-    applyChangeset(d, cs([{ op: 'DELETE', indirect: false, old: [7n, new RawText(Buffer.from([0xff, 0x41])), 70n] }]))
+    applyChangeset(
+      d,
+      cs([
+        { op: 'DELETE', indirect: false, old: [7n, new RawText(Buffer.from([0xff, 0x41])), 70n] },
+      ]),
+    )
     expect(rows(d)).toHaveLength(3)
   })
 
@@ -236,7 +290,11 @@ describe('applyChangeset', () => {
     const d = db('CREATE TABLE t(id INTEGER PRIMARY KEY, v)')
     const batch = (from: number) =>
       cs(
-        Array.from({ length: 1000 }, (_, i) => ({ op: 'INSERT' as const, indirect: false, new: [BigInt(from + i), 'x'] })),
+        Array.from({ length: 1000 }, (_, i) => ({
+          op: 'INSERT' as const,
+          indirect: false,
+          new: [BigInt(from + i), 'x'],
+        })),
         't',
         [1, 0],
       )

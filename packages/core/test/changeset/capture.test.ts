@@ -4,7 +4,13 @@
  */
 
 import { describe, expect, it } from 'vitest'
-import { ChangeCapture, decodeChangeset, RawText, type Value } from '../../src/changeset/index.js'
+import {
+  ChangeCapture,
+  decodeChangeset,
+  type InsertChange,
+  RawText,
+  type Value,
+} from '../../src/changeset/index.js'
 import { NoPrimaryKeyError } from '../../src/errors.js'
 import { BetterEngine } from './engines.js'
 import { checkScenario, memoryDb } from './harness.js'
@@ -44,7 +50,12 @@ describe('ChangeCapture against the session extension', () => {
       ],
     })
     const cs = decodeChangeset(r.ours!)
-    expect(cs.tables[0]!.changes.map((c) => c.op).sort()).toEqual(['DELETE', 'INSERT', 'UPDATE', 'UPDATE'])
+    expect(cs.tables[0]!.changes.map((c) => c.op).sort()).toEqual([
+      'DELETE',
+      'INSERT',
+      'UPDATE',
+      'UPDATE',
+    ])
     expect(r.sameBytes).toBe(true)
   })
 
@@ -54,7 +65,11 @@ describe('ChangeCapture against the session extension', () => {
       setup: [{ sql: "INSERT INTO t VALUES (1, 'a')" }],
       work: [{ sql: 'UPDATE t SET id = 5 WHERE id = 1' }],
     })
-    expect(decodeChangeset(r.ours!).tables[0]!.changes.map((c) => c.op).sort()).toEqual(['DELETE', 'INSERT'])
+    expect(
+      decodeChangeset(r.ours!)
+        .tables[0]!.changes.map((c) => c.op)
+        .sort(),
+    ).toEqual(['DELETE', 'INSERT'])
     expect(r.sameBytes).toBe(true)
   })
 
@@ -65,7 +80,9 @@ describe('ChangeCapture against the session extension', () => {
       work: [
         { sql: "INSERT OR REPLACE INTO t VALUES ('a', 10, 0)" },
         { sql: "REPLACE INTO t VALUES ('c', 3, 0)" },
-        { sql: "INSERT INTO t VALUES ('b', 20, 0) ON CONFLICT(k) DO UPDATE SET n = n + 1, v = excluded.v" },
+        {
+          sql: "INSERT INTO t VALUES ('b', 20, 0) ON CONFLICT(k) DO UPDATE SET n = n + 1, v = excluded.v",
+        },
         { sql: "INSERT INTO t VALUES ('d', 4, 0) ON CONFLICT DO NOTHING" },
       ],
     })
@@ -80,7 +97,9 @@ describe('ChangeCapture against the session extension', () => {
         { sql: "UPDATE OR REPLACE t SET email = 'b@x' WHERE id = 3" }, // evicts row 2
       ],
     })
-    const ops = decodeChangeset(r.ours!).tables[0]!.changes.map((c) => c.op).sort()
+    const ops = decodeChangeset(r.ours!)
+      .tables[0]!.changes.map((c) => c.op)
+      .sort()
     expect(ops).toEqual(['DELETE', 'DELETE', 'INSERT'])
     const db = memoryDb()
     const capture = new ChangeCapture(db)
@@ -99,7 +118,11 @@ describe('ChangeCapture against the session extension', () => {
         { sql: 'INSERT INTO c VALUES (10, 1, 0), (11, 1, 0), (12, 2, 0)' },
         { sql: 'INSERT INTO n VALUES (20, 3), (21, 1)' },
       ],
-      work: [{ sql: 'DELETE FROM p WHERE id = 1' }, { sql: 'UPDATE p SET id = 7 WHERE id = 2' }, { sql: 'DELETE FROM p WHERE id = 3' }],
+      work: [
+        { sql: 'DELETE FROM p WHERE id = 1' },
+        { sql: 'UPDATE p SET id = 7 WHERE id = 2' },
+        { sql: 'DELETE FROM p WHERE id = 3' },
+      ],
     })
   })
 
@@ -113,7 +136,8 @@ describe('ChangeCapture against the session extension', () => {
 
   it('user triggers (their writes are captured too)', async () => {
     await checkScenario({
-      schema: 'CREATE TABLE t(id INTEGER PRIMARY KEY, v); CREATE TABLE audit(id INTEGER PRIMARY KEY, what)',
+      schema:
+        'CREATE TABLE t(id INTEGER PRIMARY KEY, v); CREATE TABLE audit(id INTEGER PRIMARY KEY, what)',
       triggers: `CREATE TRIGGER ti AFTER INSERT ON t BEGIN INSERT INTO audit(what) VALUES ('ins ' || NEW.id); END;
         CREATE TRIGGER tu BEFORE UPDATE ON t BEGIN INSERT INTO audit(what) VALUES ('upd ' || OLD.id); END`,
       setup: [{ sql: 'INSERT INTO t VALUES (1, 0)' }],
@@ -144,7 +168,10 @@ describe('ChangeCapture against the session extension', () => {
     const r = await checkScenario({
       schema: `CREATE TABLE w(a TEXT, b INT, c, PRIMARY KEY(b, a)) WITHOUT ROWID;
         CREATE TABLE r(x, y, z, PRIMARY KEY(z, x))`,
-      setup: [{ sql: "INSERT INTO w VALUES ('k', 1, 'v'), ('k', 2, 'v')" }, { sql: "INSERT INTO r VALUES (1, 2, 'a')" }],
+      setup: [
+        { sql: "INSERT INTO w VALUES ('k', 1, 'v'), ('k', 2, 'v')" },
+        { sql: "INSERT INTO r VALUES (1, 2, 'a')" },
+      ],
       work: [
         { sql: "UPDATE w SET c = 'w' WHERE b = 1" },
         { sql: "UPDATE w SET a = 'j' WHERE b = 2" },
@@ -179,12 +206,18 @@ describe('ChangeCapture against the session extension', () => {
       Buffer.from('61', 'hex'), // same bytes as the text 'a'
       'a',
     ]
-    const work = values.map((v, i) => ({ sql: 'INSERT INTO t VALUES (?, ?, ?)', params: [BigInt(i + 1), v as never, 1] }))
+    const work = values.map((v, i) => ({
+      sql: 'INSERT INTO t VALUES (?, ?, ?)',
+      params: [BigInt(i + 1), v as never, 1],
+    }))
     work.push({ sql: "INSERT INTO t VALUES (100, CAST(x'ff' AS TEXT), 1)", params: [] })
     work.push({ sql: "INSERT INTO t VALUES (101, CAST(x'c080eda080' AS TEXT), 2.0)", params: [] })
     work.push({ sql: "UPDATE t SET v = CAST(x'fe' AS TEXT) WHERE id = 1", params: [] })
-    const r = await checkScenario({ schema: 'CREATE TABLE t(id INTEGER PRIMARY KEY, v, r REAL)', work })
-    const rows = decodeChangeset(r.ours!).tables[0]!.changes.map((c) => (c as { new: Value[] }).new)
+    const r = await checkScenario({
+      schema: 'CREATE TABLE t(id INTEGER PRIMARY KEY, v, r REAL)',
+      work,
+    })
+    const rows = decodeChangeset(r.ours!).tables[0]!.changes.map((c) => (c as InsertChange).new)
     const byId = new Map(rows.map((row) => [row[0], row]))
     expect(Object.is(byId.get(6n)![1], -0)).toBe(true)
     expect(byId.get(3n)![1]).toBe(9007199254740993n)
@@ -200,7 +233,11 @@ describe('ChangeCapture against the session extension', () => {
   it('invalid UTF-8 and U+FFFD in keys', async () => {
     await checkScenario({
       schema: 'CREATE TABLE t(k TEXT PRIMARY KEY, v) WITHOUT ROWID',
-      setup: [{ sql: "INSERT INTO t VALUES (CAST(x'ff' AS TEXT), 1), (CAST(x'fe' AS TEXT), 2), ('\uFFFD', 3)" }],
+      setup: [
+        {
+          sql: "INSERT INTO t VALUES (CAST(x'ff' AS TEXT), 1), (CAST(x'fe' AS TEXT), 2), ('\uFFFD', 3)",
+        },
+      ],
       work: [
         { sql: "UPDATE t SET v = 10 WHERE k = CAST(x'ff' AS TEXT)" },
         { sql: "DELETE FROM t WHERE k = CAST(x'fe' AS TEXT)" },
@@ -214,7 +251,10 @@ describe('ChangeCapture against the session extension', () => {
     const r = await checkScenario({
       schema: `CREATE TABLE t(a INT, g1 AS (a * 2) VIRTUAL, id INTEGER PRIMARY KEY, g2 TEXT AS (typeof(a)) STORED)`,
       setup: [{ sql: 'INSERT INTO t(id, a) VALUES (1, 1)' }],
-      work: [{ sql: 'INSERT INTO t(id, a) VALUES (2, 2)' }, { sql: 'UPDATE t SET a = 5 WHERE id = 1' }],
+      work: [
+        { sql: 'INSERT INTO t(id, a) VALUES (2, 2)' },
+        { sql: 'UPDATE t SET a = 5 WHERE id = 1' },
+      ],
     })
     expect(decodeChangeset(r.ours!).tables[0]!.pk).toEqual([0, 1])
   })
@@ -222,14 +262,18 @@ describe('ChangeCapture against the session extension', () => {
   it('rows whose key contains NULL are not recorded', async () => {
     const r = await checkScenario({
       schema: 'CREATE TABLE t(k TEXT PRIMARY KEY, v)',
-      work: [{ sql: "INSERT INTO t VALUES (NULL, 1), ('a', 2)" }, { sql: "UPDATE t SET k = NULL WHERE k = 'a'" }],
+      work: [
+        { sql: "INSERT INTO t VALUES (NULL, 1), ('a', 2)" },
+        { sql: "UPDATE t SET k = NULL WHERE k = 'a'" },
+      ],
     })
     expect(r.ours).toBeNull()
   })
 
   it('a table created inside the transaction, and a column added to another', async () => {
     const r = await checkScenario({
-      schema: "CREATE TABLE old(id INTEGER PRIMARY KEY, a); INSERT INTO old VALUES (1, 'x'), (2, 'y')",
+      schema:
+        "CREATE TABLE old(id INTEGER PRIMARY KEY, a); INSERT INTO old VALUES (1, 'x'), (2, 'y')",
       changesSchema: true,
       work: [
         { sql: "UPDATE old SET a = 'z' WHERE id = 1" },
@@ -240,7 +284,11 @@ describe('ChangeCapture against the session extension', () => {
         { sql: 'DELETE FROM old WHERE id = 1' },
       ],
     })
-    expect(decodeChangeset(r.ours!).tables.map((t) => t.name).sort()).toEqual(['fresh', 'old'])
+    expect(
+      decodeChangeset(r.ours!)
+        .tables.map((t) => t.name)
+        .sort(),
+    ).toEqual(['fresh', 'old'])
   })
 
   it('wide tables (more columns than a function takes arguments)', async () => {
@@ -262,22 +310,29 @@ describe('ChangeCapture against the session extension', () => {
 
 describe('ChangeCapture behaviour', () => {
   it('writes to a table without PRIMARY KEY fail with NoPrimaryKeyError and publish nothing', () => {
-    const { db, cs } = captureOf('CREATE TABLE nopk(a, b); CREATE TABLE ok(id INTEGER PRIMARY KEY)', (db) => {
-      db.exec('INSERT INTO ok VALUES (1)')
-      for (const sql of ['INSERT INTO nopk VALUES (1, 2)', 'UPDATE nopk SET a = 1', 'DELETE FROM nopk']) {
-        let err: unknown
-        try {
-          db.exec(sql)
-        } catch (e) {
-          err = e
+    const { db, cs } = captureOf(
+      'CREATE TABLE nopk(a, b); CREATE TABLE ok(id INTEGER PRIMARY KEY)',
+      (db) => {
+        db.exec('INSERT INTO ok VALUES (1)')
+        for (const sql of [
+          'INSERT INTO nopk VALUES (1, 2)',
+          'UPDATE nopk SET a = 1',
+          'DELETE FROM nopk',
+        ]) {
+          let err: unknown
+          try {
+            db.exec(sql)
+          } catch (e) {
+            err = e
+          }
+          if (sql.startsWith('INSERT')) {
+            expect(err).toBeInstanceOf(NoPrimaryKeyError)
+            expect((err as NoPrimaryKeyError).table).toBe('nopk')
+            expect((err as NoPrimaryKeyError).code).toBe('NoPrimaryKey')
+          }
         }
-        if (sql.startsWith('INSERT')) {
-          expect(err).toBeInstanceOf(NoPrimaryKeyError)
-          expect((err as NoPrimaryKeyError).table).toBe('nopk')
-          expect((err as NoPrimaryKeyError).code).toBe('NoPrimaryKey')
-        }
-      }
-    })
+      },
+    )
     expect(db.prepare('SELECT count(*) FROM nopk').pluck().get()).toBe(0)
     expect(cs!.tables.map((t) => t.name)).toEqual(['ok'])
   })
@@ -292,14 +347,20 @@ describe('ChangeCapture behaviour', () => {
   })
 
   it('read-only transactions and no-op writes produce no changeset', () => {
-    const ro = captureOf('CREATE TABLE t(id INTEGER PRIMARY KEY, v); INSERT INTO t VALUES (1, 1)', (db) => {
-      db.prepare('SELECT * FROM t').all()
-    })
+    const ro = captureOf(
+      'CREATE TABLE t(id INTEGER PRIMARY KEY, v); INSERT INTO t VALUES (1, 1)',
+      (db) => {
+        db.prepare('SELECT * FROM t').all()
+      },
+    )
     expect(ro.capture.touched).toBe(false)
     expect(ro.bytes).toBeNull()
-    const noop = captureOf('CREATE TABLE t(id INTEGER PRIMARY KEY, v); INSERT INTO t VALUES (1, 1)', (db) => {
-      db.exec('UPDATE t SET v = 1')
-    })
+    const noop = captureOf(
+      'CREATE TABLE t(id INTEGER PRIMARY KEY, v); INSERT INTO t VALUES (1, 1)',
+      (db) => {
+        db.exec('UPDATE t SET v = 1')
+      },
+    )
     expect(noop.capture.touched).toBe(true)
     expect(noop.bytes).toBeNull()
   })
@@ -348,7 +409,8 @@ describe('ChangeCapture behaviour', () => {
     expect(capture.syncSchema()).toBe(false)
     db.exec('INSERT INTO b VALUES (1, 1)')
     expect(decodeChangeset(capture.changeset()!).tables.map((t) => t.name)).toEqual(['b'])
-    const triggers = () => db.prepare("SELECT count(*) FROM temp.sqlite_master WHERE type = 'trigger'").pluck().get()
+    const triggers = () =>
+      db.prepare("SELECT count(*) FROM temp.sqlite_master WHERE type = 'trigger'").pluck().get()
     expect(triggers()).toBe(6)
     db.exec('DROP TABLE b')
     capture.syncSchema()
@@ -395,7 +457,9 @@ describe('ChangeCapture behaviour', () => {
     db.exec('CREATE TABLE t(id INTEGER PRIMARY KEY); CREATE TABLE nopk(a)')
     const capture = new ChangeCapture(db)
     capture.close()
-    expect(db.prepare("SELECT count(*) FROM temp.sqlite_master WHERE type = 'trigger'").pluck().get()).toBe(0)
+    expect(
+      db.prepare("SELECT count(*) FROM temp.sqlite_master WHERE type = 'trigger'").pluck().get(),
+    ).toBe(0)
     db.exec('INSERT INTO t VALUES (1); INSERT INTO nopk VALUES (1)')
     expect(() => capture.changeset()).toThrow(/closed/)
   })
@@ -404,7 +468,12 @@ describe('ChangeCapture behaviour', () => {
     const db = memoryDb()
     db.exec('CREATE TABLE t(id INTEGER PRIMARY KEY)')
     new ChangeCapture(db)
-    const fn = db.prepare("SELECT name FROM pragma_function_list WHERE name LIKE '\\_s3db\\_capture\\_%' ESCAPE '\\'").pluck().get()
+    const fn = db
+      .prepare(
+        "SELECT name FROM pragma_function_list WHERE name LIKE '\\_s3db\\_capture\\_%' ESCAPE '\\'",
+      )
+      .pluck()
+      .get()
     expect(fn).toBeDefined()
     expect(() => db.exec(`CREATE VIEW v AS SELECT ${fn}(0)`)).not.toThrow()
     expect(() => db.prepare('SELECT * FROM v').all()).toThrow(/unsafe use/)

@@ -5,7 +5,9 @@ import {
   decodeChangeset,
   encodeChangeset,
   type Field,
+  type InsertChange,
   RawText,
+  type UpdateChange,
   type Value,
 } from '../../src/changeset/index.js'
 import { readVarint, varintSize, writeVarint } from '../../src/changeset/varint.js'
@@ -88,7 +90,13 @@ describe('varint', () => {
 describe('codec', () => {
   it('encodes the documented layout byte for byte', () => {
     const bytes = encodeChangeset({
-      tables: [{ name: 't', pk: [2, 1, 0], changes: [{ op: 'INSERT', indirect: false, new: [1n, 'ab', null] }] }],
+      tables: [
+        {
+          name: 't',
+          pk: [2, 1, 0],
+          changes: [{ op: 'INSERT', indirect: false, new: [1n, 'ab', null] }],
+        },
+      ],
     })
     expect(Buffer.from(bytes).toString('hex')).toBe(
       // T, 3 columns, PK ordinals 02 01 00, "t\0"; INSERT, direct; int 1, text "ab", NULL
@@ -100,13 +108,13 @@ describe('codec', () => {
     const bytes = encodeChangeset(SAMPLE)
     const back = decodeChangeset(bytes)
     expect(back).toEqual(SAMPLE)
-    expect(Object.is((back.tables[0]!.changes[2] as { new: Field[] }).new[2], -0)).toBe(true)
+    expect(Object.is((back.tables[0]!.changes[2] as UpdateChange).new[2], -0)).toBe(true)
     expect(encodeChangeset(back)).toEqual(bytes)
   })
 
   it('keeps text as bytes exactly: invalid UTF-8 as RawText, valid as string', () => {
     const cs = decodeChangeset(hex('5401017400 1200 0302ff41 1200 0303efbbbf'.replaceAll(' ', '')))
-    const [a, b] = cs.tables[0]!.changes.map((c) => (c as { new: Value[] }).new[0])
+    const [a, b] = cs.tables[0]!.changes.map((c) => (c as InsertChange).new[0])
     expect(a).toBeInstanceOf(RawText)
     expect(Buffer.from((a as RawText).bytes).toString('hex')).toBe('ff41')
     expect(b).toBe('\uFEFF') // a BOM is data, not stripped
@@ -119,7 +127,9 @@ describe('codec', () => {
       fc.double(),
       fc.string({ unit: 'grapheme' }),
       fc.uint8Array({ maxLength: 20 }),
-      fc.uint8Array({ minLength: 1, maxLength: 8 }).map((b) => new RawText(Buffer.concat([Buffer.from([0xff]), b]))),
+      fc
+        .uint8Array({ minLength: 1, maxLength: 8 })
+        .map((b) => new RawText(Buffer.concat([Buffer.from([0xff]), b]))),
     )
     // Column 0 is the key; UPDATEs change at least one other column, as SQLite's do.
     const table = fc.integer({ min: 2, max: 5 }).chain((n) =>
@@ -128,8 +138,12 @@ describe('codec', () => {
         pk: fc.constant(Array.from({ length: n }, (_, i) => (i === 0 ? 1 : 0))),
         changes: fc.array(
           fc.oneof(
-            fc.array(value, { minLength: n, maxLength: n }).map((v) => ({ op: 'INSERT' as const, indirect: false, new: v })),
-            fc.array(value, { minLength: n, maxLength: n }).map((v) => ({ op: 'DELETE' as const, indirect: true, old: v })),
+            fc
+              .array(value, { minLength: n, maxLength: n })
+              .map((v) => ({ op: 'INSERT' as const, indirect: false, new: v })),
+            fc
+              .array(value, { minLength: n, maxLength: n })
+              .map((v) => ({ op: 'DELETE' as const, indirect: true, old: v })),
             fc.tuple(value, fc.array(value, { minLength: n, maxLength: n })).map(([k, v]) => ({
               op: 'UPDATE' as const,
               indirect: false,
@@ -162,7 +176,12 @@ describe('codec', () => {
           pk: [0, 1, 0],
           changes: [
             { op: 'DELETE', indirect: false, old: [undefined, 7n, undefined] },
-            { op: 'UPDATE', indirect: false, old: [undefined, 8n, undefined], new: ['a', undefined, undefined] },
+            {
+              op: 'UPDATE',
+              indirect: false,
+              old: [undefined, 8n, undefined],
+              new: ['a', undefined, undefined],
+            },
             { op: 'INSERT', indirect: false, new: [1n, 2n, 3n] },
           ],
         },
@@ -171,7 +190,10 @@ describe('codec', () => {
     const bytes = encodeChangeset(ps)
     // DELETE record: just the key (1 value); UPDATE: one record with the key in place
     expect(Buffer.from(bytes).toString('hex')).toBe(
-      '50 03 000100 7400 0900 01 0000000000000007 1700 03 01 61 01 0000000000000008 00 1200 01 0000000000000001 01 0000000000000002 01 0000000000000003'.replaceAll(' ', ''),
+      '50 03 000100 7400 0900 01 0000000000000007 1700 03 01 61 01 0000000000000008 00 1200 01 0000000000000001 01 0000000000000002 01 0000000000000003'.replaceAll(
+        ' ',
+        '',
+      ),
     )
     expect(decodeChangeset(bytes, { patchset: true })).toEqual(ps)
     expectCorrupt(bytes, /patchset table header in a changeset/)
@@ -180,7 +202,9 @@ describe('codec', () => {
 
   it('accepts an empty changeset and a table without changes', () => {
     expect(decodeChangeset(new Uint8Array())).toEqual({ tables: [] })
-    expect(decodeChangeset(hex('5401017400'))).toEqual({ tables: [{ name: 't', pk: [1], changes: [] }] })
+    expect(decodeChangeset(hex('5401017400'))).toEqual({
+      tables: [{ name: 't', pk: [1], changes: [] }],
+    })
   })
 
   describe('rejects malformed input with CorruptError', () => {
@@ -280,14 +304,26 @@ describe('codec', () => {
   })
 
   it('refuses to encode what the format cannot hold', () => {
-    const t = (changes: Changeset['tables'][0]['changes'], pk = [1]) => ({ tables: [{ name: 't', pk, changes }] })
-    expect(() => encodeChangeset(t([{ op: 'INSERT', indirect: false, new: [2n ** 63n] }]))).toThrow(InvalidArgumentError)
-    expect(() => encodeChangeset(t([{ op: 'INSERT', indirect: false, new: ['\uD800'] }]))).toThrow(/well-formed/)
-    expect(() => encodeChangeset(t([{ op: 'INSERT', indirect: false, new: [1n, 2n] }]))).toThrow(/2 values/)
-    expect(() => encodeChangeset(t([{ op: 'INSERT', indirect: false, new: [undefined as unknown as Value] }]))).toThrow(
-      /missing value/,
+    const t = (changes: Changeset['tables'][0]['changes'], pk = [1]) => ({
+      tables: [{ name: 't', pk, changes }],
+    })
+    expect(() => encodeChangeset(t([{ op: 'INSERT', indirect: false, new: [2n ** 63n] }]))).toThrow(
+      InvalidArgumentError,
     )
-    expect(() => encodeChangeset({ tables: [{ name: 'a\0b', pk: [1], changes: [] }] })).toThrow(InvalidArgumentError)
-    expect(() => encodeChangeset({ tables: [{ name: 'a', pk: [], changes: [] }] })).toThrow(InvalidArgumentError)
+    expect(() => encodeChangeset(t([{ op: 'INSERT', indirect: false, new: ['\uD800'] }]))).toThrow(
+      /well-formed/,
+    )
+    expect(() => encodeChangeset(t([{ op: 'INSERT', indirect: false, new: [1n, 2n] }]))).toThrow(
+      /2 values/,
+    )
+    expect(() =>
+      encodeChangeset(t([{ op: 'INSERT', indirect: false, new: [undefined as unknown as Value] }])),
+    ).toThrow(/missing value/)
+    expect(() => encodeChangeset({ tables: [{ name: 'a\0b', pk: [1], changes: [] }] })).toThrow(
+      InvalidArgumentError,
+    )
+    expect(() => encodeChangeset({ tables: [{ name: 'a', pk: [], changes: [] }] })).toThrow(
+      InvalidArgumentError,
+    )
   })
 })

@@ -55,12 +55,12 @@ export function dumpWith(query: (sql: string) => unknown[][], keyedOnly = false)
   const out: string[] = []
   for (const t of tables) {
     const q = (s: string) => `"${s.replaceAll('"', '""')}"`
-    const cols = query(`SELECT name FROM pragma_table_xinfo(${`'${t.replaceAll("'", "''")}'`}) WHERE hidden IN (0, 2, 3) ORDER BY cid`).map(
-      (r) => String(r[0]),
-    )
-    const keys = query(`SELECT name FROM pragma_table_xinfo(${`'${t.replaceAll("'", "''")}'`}) WHERE pk > 0`).map(
-      (r) => `${q(String(r[0]))} IS NOT NULL`,
-    )
+    const cols = query(
+      `SELECT name FROM pragma_table_xinfo(${`'${t.replaceAll("'", "''")}'`}) WHERE hidden IN (0, 2, 3) ORDER BY cid`,
+    ).map((r) => String(r[0]))
+    const keys = query(
+      `SELECT name FROM pragma_table_xinfo(${`'${t.replaceAll("'", "''")}'`}) WHERE pk > 0`,
+    ).map((r) => `${q(String(r[0]))} IS NOT NULL`)
     const where = keyedOnly && keys.length > 0 ? ` WHERE ${keys.join(' AND ')}` : ''
     // One result column per table column (SQLite caps result columns at 2000): REAL
     // comes back as a number (exact), everything else as "t:" + canonical text.
@@ -69,7 +69,9 @@ export function dumpWith(query: (sql: string) => unknown[][], keyedOnly = false)
       return `CASE typeof(${x}) WHEN 'real' THEN ${x} WHEN 'integer' THEN 'i:' || CAST(${x} AS TEXT) WHEN 'text' THEN 't:' || hex(CAST(${x} AS BLOB)) WHEN 'blob' THEN 'b:' || hex(${x}) ELSE 'n:' END`
     })
     const rows = query(`SELECT ${exprs.join(', ')} FROM main.${q(t)}${where}`).map((r) =>
-      r.map((v) => (typeof v === 'number' ? `r:${keyedOnly ? String(v) : fmtReal(v)}` : String(v))).join('|'),
+      r
+        .map((v) => (typeof v === 'number' ? `r:${keyedOnly ? String(v) : fmtReal(v)}` : String(v)))
+        .join('|'),
     )
     rows.sort()
     out.push(`## ${t}\n${rows.join('\n')}`)
@@ -110,7 +112,10 @@ export class BetterEngine implements Engine {
   }
 
   dump(keyedOnly = false): string {
-    return dumpWith((sql) => this.db.prepare(sql).raw(true).safeIntegers(true).all() as unknown[][], keyedOnly)
+    return dumpWith(
+      (sql) => this.db.prepare(sql).raw(true).safeIntegers(true).all() as unknown[][],
+      keyedOnly,
+    )
   }
 
   close(): void {
@@ -183,7 +188,8 @@ export class WasmEngine implements Engine {
     const sp = wasm.pstack.pointer
     try {
       const pp = wasm.pstack.allocPtr()
-      if (capi.sqlite3session_create(this.db.pointer!, 'main', pp) !== 0) throw new Error('session_create')
+      if (capi.sqlite3session_create(this.db.pointer!, 'main', pp) !== 0)
+        throw new Error('session_create')
       this.session = wasm.peekPtr(pp) as number
       if (capi.sqlite3session_attach(this.session, 0) !== 0) throw new Error('session_attach')
     } finally {
@@ -216,7 +222,7 @@ export class WasmEngine implements Engine {
   apply(bytes: Uint8Array, policy: Policy): { rc: number; conflicts: ConflictRecord[] } {
     const { capi, wasm } = this.sqlite3
     const conflicts: ConflictRecord[] = []
-    const codes = { omit: 0, replace: 1, abort: 2 }
+    const codes = { omit: 0, replace: 1, abort: 2 } as const
     const pBuf = wasm.allocFromTypedArray(bytes.length ? new Uint8Array(bytes) : new Uint8Array(1))
     try {
       const rc = capi.sqlite3changeset_apply(
@@ -224,7 +230,7 @@ export class WasmEngine implements Engine {
         bytes.length,
         pBuf,
         0,
-        (_ctx: unknown, eConflict: number, pIter: number) => {
+        (_ctx: number, eConflict: number, pIter: number): 0 | 1 | 2 => {
           const kind = KINDS[eConflict] ?? `?${eConflict}`
           let table = ''
           let op = ''
@@ -236,7 +242,7 @@ export class WasmEngine implements Engine {
               const pop = wasm.pstack.alloc(4)
               const pind = wasm.pstack.alloc(4)
               capi.sqlite3changeset_op(pIter, pz, pn, pop, pind)
-              table = wasm.cstrToJs(wasm.peekPtr(pz) as number)
+              table = wasm.cstrToJs(wasm.peekPtr(pz) as number) ?? ''
               op = OPS[wasm.peek32(pop) as number] ?? '?'
             } finally {
               wasm.pstack.restore(sp)
@@ -290,7 +296,7 @@ export class NodeEngine implements Engine {
       const st = this.db.prepare(sql)
       st.setReadBigInts(true)
       st.setReturnArrays(true)
-      return st.all() as unknown[][]
+      return st.all() as unknown as unknown[][]
     }, keyedOnly)
   }
 

@@ -7,17 +7,25 @@
 
 import Database from 'better-sqlite3'
 import { expect } from 'vitest'
-import { ApplyConflictError } from '../../src/errors.js'
 import {
+  applyChangeset,
+  type ChangeCaptureOptions,
   type Changeset,
   decodeChangeset,
   encodeChangeset,
   type Field,
   RawText,
-  applyChangeset,
-  type ChangeCaptureOptions,
 } from '../../src/changeset/index.js'
-import { BetterEngine, type ConflictRecord, type Engine, loadWasm, type Param, type Policy, WasmEngine } from './engines.js'
+import { ApplyConflictError } from '../../src/errors.js'
+import {
+  BetterEngine,
+  type ConflictRecord,
+  type Engine,
+  loadWasm,
+  type Param,
+  type Policy,
+  WasmEngine,
+} from './engines.js'
 
 export interface Stmt {
   sql: string
@@ -74,11 +82,14 @@ function fieldKey(v: Field): string {
 export function normalize(cs: Changeset): Record<string, { pk: string; changes: string[] }> {
   const out: Record<string, { pk: string; changes: string[] }> = {}
   for (const t of cs.tables) {
-    const entry = (out[t.name] ??= { pk: t.pk.join(','), changes: [] })
+    out[t.name] ??= { pk: t.pk.join(','), changes: [] }
+    const entry = out[t.name]!
     for (const c of t.changes) {
       const old = c.op === 'INSERT' ? [] : c.old
       const neu = c.op === 'DELETE' ? [] : c.new
-      entry.changes.push(`${c.op} old=${old.map(fieldKey).join(',')} new=${neu.map(fieldKey).join(',')}`)
+      entry.changes.push(
+        `${c.op} old=${old.map(fieldKey).join(',')} new=${neu.map(fieldKey).join(',')}`,
+      )
     }
   }
   for (const e of Object.values(out)) e.changes.sort()
@@ -104,7 +115,10 @@ function runAll(e: Engine, stmts: readonly Stmt[]): boolean[] {
 }
 
 function triggerNames(e: BetterEngine): string[] {
-  return e.db.prepare("SELECT name FROM sqlite_schema WHERE type = 'trigger'").pluck().all() as string[]
+  return e.db
+    .prepare("SELECT name FROM sqlite_schema WHERE type = 'trigger'")
+    .pluck()
+    .all() as string[]
 }
 
 /** A database in the scenario's starting state, without user triggers and FK enforcement. */
@@ -118,7 +132,10 @@ function startState<E extends Engine>(e: E, s: Scenario, triggers: readonly stri
 }
 
 /** Runs the scenario everywhere and asserts every cross-check; returns what it saw. */
-export async function checkScenario(s: Scenario, captureOptions?: ChangeCaptureOptions): Promise<ScenarioResult> {
+export async function checkScenario(
+  s: Scenario,
+  captureOptions?: ChangeCaptureOptions,
+): Promise<ScenarioResult> {
   const sqlite3 = await loadWasm()
   const ours = new BetterEngine()
   const theirs = new WasmEngine(sqlite3)
@@ -180,7 +197,15 @@ export async function checkScenario(s: Scenario, captureOptions?: ChangeCaptureO
         applyChangeset(target.db, ourBytes)
         expect(target.dump(true), 'our apply reproduces the result').toEqual(keyedFinal)
       }
-      return { ours: ourBytes, theirs: theirBytes, sameBytes: false, theirsIndirect: false, outcomes, final, engineDiff: true }
+      return {
+        ours: ourBytes,
+        theirs: theirBytes,
+        sameBytes: false,
+        theirsIndirect: false,
+        outcomes,
+        final,
+        engineDiff: true,
+      }
     }
 
     // (a) same meaning
@@ -207,7 +232,15 @@ export async function checkScenario(s: Scenario, captureOptions?: ChangeCaptureO
       applyChangeset(target.db, bytes)
       expect(target.dump(true), 'our apply reproduces the result').toEqual(keyedFinal)
     }
-    return { ours: ourBytes, theirs: theirBytes, sameBytes, theirsIndirect: cleared.had, outcomes, final, engineDiff: false }
+    return {
+      ours: ourBytes,
+      theirs: theirBytes,
+      sameBytes,
+      theirsIndirect: cleared.had,
+      outcomes,
+      final,
+      engineDiff: false,
+    }
   } finally {
     for (const e of engines) e.close()
   }
@@ -245,7 +278,10 @@ export async function checkDivergent(
       runAll(e, s.setup ?? [])
     }
     const drifted = [runAll(theirs, mutations), runAll(ours, mutations)]
-    if (JSON.stringify(drifted[0]) !== JSON.stringify(drifted[1]) || theirs.dump() !== ours.dump()) {
+    if (
+      JSON.stringify(drifted[0]) !== JSON.stringify(drifted[1]) ||
+      theirs.dump() !== ours.dump()
+    ) {
       // The two SQLite versions disagree on the drift itself (see checkScenario).
       return { conflicts: [], outcome: 'ok', skipped: true }
     }
@@ -255,7 +291,16 @@ export async function checkDivergent(
       // retry escape instead of asking the policy; 3.54 (and we) report CONSTRAINT.
       return { conflicts: r.conflicts, outcome: 'constraint', skipped: true }
     }
-    const theirOutcome: ApplyOutcome = r.rc === 0 ? 'ok' : r.rc === 4 ? 'abort' : r.rc === 21 ? 'misuse' : r.rc === 19 ? 'constraint' : `error:${r.rc}`
+    const theirOutcome: ApplyOutcome =
+      r.rc === 0
+        ? 'ok'
+        : r.rc === 4
+          ? 'abort'
+          : r.rc === 21
+            ? 'misuse'
+            : r.rc === 19
+              ? 'constraint'
+              : `error:${r.rc}`
 
     const conflicts: ConflictRecord[] = []
     let outcome: ApplyOutcome = 'ok'
@@ -268,9 +313,11 @@ export async function checkDivergent(
         },
       })
     } catch (e) {
-      if (e instanceof ApplyConflictError) outcome = e.kind === 'FOREIGN_KEY' ? 'constraint' : 'abort'
+      if (e instanceof ApplyConflictError)
+        outcome = e.kind === 'FOREIGN_KEY' ? 'constraint' : 'abort'
       else if ((e as { code?: string }).code === 'InvalidArgument') outcome = 'misuse'
-      else if ((e as { code?: string }).code === 'Corrupt') outcome = 'error:1' // SQLITE_ERROR
+      else if ((e as { code?: string }).code === 'Corrupt')
+        outcome = 'error:1' // SQLITE_ERROR
       else outcome = `error:${(e as Error).message}`
     }
     if (

@@ -22,54 +22,67 @@ function prepare<E extends BetterEngine | NodeEngine>(e: E, s: Scenario): E {
 }
 
 describe('capture matches node:sqlite sessions', () => {
-  it(`random schemas and workloads (${RUNS} cases)`, async () => {
-    const stats = { compared: 0, engineDiff: 0 }
-    await fc.assert(
-      fc.asyncProperty(fc.gen(), async (g) => {
-        const s = genScenario(g)
-        const ours = prepare(new BetterEngine(), s)
-        const theirs = prepare(new NodeEngine(), s)
-        const engines: (BetterEngine | NodeEngine)[] = [ours, theirs]
-        try {
-          const capture = ours.startCapture()
-          ours.exec('BEGIN')
-          const outcomes = s.work.map((st) => ours.run(st.sql, st.params).ok)
-          const bytes = capture.changeset()
-          ours.exec('COMMIT')
-          theirs.startSession()
-          theirs.exec('BEGIN')
-          const theirOutcomes = s.work.map((st) => theirs.run(st.sql, st.params).ok)
-          theirs.exec('COMMIT')
-          const theirBytes = theirs.sessionChangeset()
-          if (JSON.stringify(outcomes) !== JSON.stringify(theirOutcomes) || ours.dump() !== theirs.dump()) {
-            stats.engineDiff++ // SQLite versions disagree on the workload itself
-            return
-          }
-          stats.compared++
-          expect(normalize(decodeChangeset(bytes ?? new Uint8Array()))).toEqual(normalize(decodeChangeset(theirBytes)))
-          if (bytes !== null) {
-            // node:sqlite applies ours onto the starting state (then without triggers,
-            // whose effects the changeset holds, and with FK actions off).
-            const target = prepare(new NodeEngine(), s)
-            engines.push(target)
-            for (const name of target.db.prepare("SELECT name FROM sqlite_schema WHERE type = 'trigger'").all()) {
-              target.exec(`DROP TRIGGER "${String((name as { name: string }).name).replaceAll('"', '""')}"`)
+  it(
+    `random schemas and workloads (${RUNS} cases)`,
+    async () => {
+      const stats = { compared: 0, engineDiff: 0 }
+      await fc.assert(
+        fc.asyncProperty(fc.gen(), async (g) => {
+          const s = genScenario(g)
+          const ours = prepare(new BetterEngine(), s)
+          const theirs = prepare(new NodeEngine(), s)
+          const engines: (BetterEngine | NodeEngine)[] = [ours, theirs]
+          try {
+            const capture = ours.startCapture()
+            ours.exec('BEGIN')
+            const outcomes = s.work.map((st) => ours.run(st.sql, st.params).ok)
+            const bytes = capture.changeset()
+            ours.exec('COMMIT')
+            theirs.startSession()
+            theirs.exec('BEGIN')
+            const theirOutcomes = s.work.map((st) => theirs.run(st.sql, st.params).ok)
+            theirs.exec('COMMIT')
+            const theirBytes = theirs.sessionChangeset()
+            if (
+              JSON.stringify(outcomes) !== JSON.stringify(theirOutcomes) ||
+              ours.dump() !== theirs.dump()
+            ) {
+              stats.engineDiff++ // SQLite versions disagree on the workload itself
+              return
             }
-            target.exec('PRAGMA foreign_keys = OFF')
-            const r = target.apply(bytes, () => 'abort')
-            expect(r.conflicts).toEqual([])
-            expect(r.ok).toBe(true)
-            expect(target.dump(true)).toEqual(ours.dump(true))
+            stats.compared++
+            expect(normalize(decodeChangeset(bytes ?? new Uint8Array()))).toEqual(
+              normalize(decodeChangeset(theirBytes)),
+            )
+            if (bytes !== null) {
+              // node:sqlite applies ours onto the starting state (then without triggers,
+              // whose effects the changeset holds, and with FK actions off).
+              const target = prepare(new NodeEngine(), s)
+              engines.push(target)
+              for (const name of target.db
+                .prepare("SELECT name FROM sqlite_schema WHERE type = 'trigger'")
+                .all()) {
+                target.exec(
+                  `DROP TRIGGER "${String((name as { name: string }).name).replaceAll('"', '""')}"`,
+                )
+              }
+              target.exec('PRAGMA foreign_keys = OFF')
+              const r = target.apply(bytes, () => 'abort')
+              expect(r.conflicts).toEqual([])
+              expect(r.ok).toBe(true)
+              expect(target.dump(true)).toEqual(ours.dump(true))
+            }
+          } catch (e) {
+            throw new Error(`${(e as Error).message}\n--- scenario ---\n${show(s)}`, { cause: e })
+          } finally {
+            for (const e of engines) e.close()
           }
-        } catch (e) {
-          throw new Error(`${(e as Error).message}\n--- scenario ---\n${show(s)}`, { cause: e })
-        } finally {
-          for (const e of engines) e.close()
-        }
-      }),
-      { numRuns: RUNS, seed },
-    )
-    console.log(`node:sqlite oracle: ${JSON.stringify(stats)}`)
-    expect(stats.compared).toBeGreaterThan(RUNS * 0.9)
-  }, 60_000 + RUNS * 40)
+        }),
+        { numRuns: RUNS, seed },
+      )
+      console.log(`node:sqlite oracle: ${JSON.stringify(stats)}`)
+      expect(stats.compared).toBeGreaterThan(RUNS * 0.9)
+    },
+    60_000 + RUNS * 40,
+  )
 })

@@ -156,12 +156,20 @@ function genTable(
     pk = [0]
     cols[0] = { ...cols[0]!, decl: 'INTEGER', domain: 'rowid' }
   } else {
-    const n = forceFk && parents.length === 0 ? 1 : g(fc.integer, { min: 1, max: Math.min(3, nCols - 1) })
-    pk = shuffle(g, cols.map((_, i) => i)).slice(0, n)
+    const n =
+      forceFk && parents.length === 0 ? 1 : g(fc.integer, { min: 1, max: Math.min(3, nCols - 1) })
+    pk = shuffle(
+      g,
+      cols.map((_, i) => i),
+    ).slice(0, n)
     for (const i of pk) {
       const [decl, domain] = pick(g, PK_TYPES)
       // A lone INTEGER key of a rowid table would be the rowid alias: covered by 'ipk'.
-      cols[i] = { ...cols[i]!, decl: decl === 'INTEGER' && n === 1 && kind === 'rowid' ? 'INT' : decl, domain }
+      cols[i] = {
+        ...cols[i]!,
+        decl: decl === 'INTEGER' && n === 1 && kind === 'rowid' ? 'INT' : decl,
+        domain,
+      }
     }
   }
   // Foreign key from a non-key (or key) column to a single-column key of a parent.
@@ -171,7 +179,10 @@ function genTable(
     const parent = pick(g, candidates)
     const pcol = parent.cols[parent.pk[0]!]!
     const ci = g(fc.nat, { max: nCols - 1 })
-    if (!(kind === 'ipk' && ci === 0) && !(forceFk && pk.includes(ci) && kind !== 'ipk' && pk.length > 1)) {
+    if (
+      !(kind === 'ipk' && ci === 0) &&
+      !(forceFk && pk.includes(ci) && kind !== 'ipk' && pk.length > 1)
+    ) {
       cols[ci] = { ...cols[ci]!, domain: pcol.domain === 'rowid' ? 'pkint' : pcol.domain }
       const onDelete = pick(g, ['CASCADE', 'SET NULL', 'RESTRICT', 'NO ACTION'])
       const onUpdate = pick(g, ['CASCADE', 'SET NULL', 'NO ACTION'])
@@ -200,7 +211,9 @@ function genTable(
     table.ipk && i === pk[0] ? `${q(c.name)} INTEGER PRIMARY KEY` : `${q(c.name)} ${c.decl}`,
   )
   const key = table.ipk ? '' : `, PRIMARY KEY (${pk.map((i) => q(cols[i]!.name)).join(', ')})`
-  ddl.push(`CREATE TABLE ${q(name)} (${colDefs.join(', ')}${key}${fk})${table.withoutRowid ? ' WITHOUT ROWID' : ''}`)
+  ddl.push(
+    `CREATE TABLE ${q(name)} (${colDefs.join(', ')}${key}${fk})${table.withoutRowid ? ' WITHOUT ROWID' : ''}`,
+  )
   const plain = cols.map((c, i) => ({ c, i })).filter(({ c, i }) => !c.generated && !pk.includes(i))
   if (plain.length > 0 && chance(g, 40)) {
     const u = pick(g, plain).c
@@ -233,7 +246,7 @@ function keyWhere(g: G, t: Table, params: Param[]): string {
   return `${lhs} = ${cols.length === 1 ? rhs[0] : `(${rhs.join(', ')})`}`
 }
 
-function insertRow(g: G, t: Table, cols: Col[], params: Param[]): string {
+function insertRow(g: G, cols: Col[], params: Param[]): string {
   return `(${cols.map((c) => bind(value(g, c), params)).join(', ')})`
 }
 
@@ -247,19 +260,35 @@ function genStatement(g: G, tables: Table[], depth: number, counter: { sp: numbe
   switch (kind) {
     case 0:
     case 1: {
-      const verb = pick(g, ['INSERT', 'INSERT OR REPLACE', 'INSERT OR IGNORE', 'INSERT OR FAIL', 'REPLACE'])
+      const verb = pick(g, [
+        'INSERT',
+        'INSERT OR REPLACE',
+        'INSERT OR IGNORE',
+        'INSERT OR FAIL',
+        'REPLACE',
+      ])
       const n = g(fc.integer, { min: 1, max: 3 })
-      const rows = Array.from({ length: n }, () => insertRow(g, t, cols, params))
+      const rows = Array.from({ length: n }, () => insertRow(g, cols, params))
       const returning = chance(g, 15) ? ' RETURNING *' : ''
-      return [{ sql: `${verb} INTO ${T} (${cols.map((c) => q(c.name)).join(', ')}) VALUES ${rows.join(', ')}${returning}`, params }]
+      return [
+        {
+          sql: `${verb} INTO ${T} (${cols.map((c) => q(c.name)).join(', ')}) VALUES ${rows.join(', ')}${returning}`,
+          params,
+        },
+      ]
     }
     case 2: {
-      const row = insertRow(g, t, cols, params)
+      const row = insertRow(g, cols, params)
       const set =
         nonKey.length > 0 && chance(g, 75)
           ? `DO UPDATE SET ${q(pick(g, nonKey).name)} = excluded.${q(pick(g, nonKey).name)}`
           : 'DO NOTHING'
-      return [{ sql: `INSERT INTO ${T} (${cols.map((c) => q(c.name)).join(', ')}) VALUES ${row} ON CONFLICT ${set}`, params }]
+      return [
+        {
+          sql: `INSERT INTO ${T} (${cols.map((c) => q(c.name)).join(', ')}) VALUES ${row} ON CONFLICT ${set}`,
+          params,
+        },
+      ]
     }
     case 3:
     case 4: {
@@ -279,7 +308,9 @@ function genStatement(g: G, tables: Table[], depth: number, counter: { sp: numbe
       const c = pick(g, cols)
       const w = pick(g, cols)
       const rhs = chance(g, 30) ? q(pick(g, cols).name) : bind(value(g, c), params)
-      const where = chance(g, 20) ? `${q(w.name)} IS NULL` : `${q(w.name)} = ${bind(value(g, w), params)}`
+      const where = chance(g, 20)
+        ? `${q(w.name)} IS NULL`
+        : `${q(w.name)} = ${bind(value(g, w), params)}`
       return [{ sql: `UPDATE OR IGNORE ${T} SET ${q(c.name)} = ${rhs} WHERE ${where}`, params }]
     }
     case 7:
@@ -289,10 +320,14 @@ function genStatement(g: G, tables: Table[], depth: number, counter: { sp: numbe
       return [{ sql: `DELETE FROM ${T} WHERE ${q(w.name)} = ${bind(value(g, w), params)}`, params }]
     }
     case 9:
-      return chance(g, 30) ? [{ sql: `DELETE FROM ${T}` }] : [{ sql: `UPDATE ${T} SET ${q(pick(g, cols).name)} = NULL WHERE rowid % 2 = 0 OR 1` }]
+      return chance(g, 30)
+        ? [{ sql: `DELETE FROM ${T}` }]
+        : [{ sql: `UPDATE ${T} SET ${q(pick(g, cols).name)} = NULL WHERE rowid % 2 = 0 OR 1` }]
     case 10: {
       const c = pick(g, cols)
-      return [{ sql: `UPDATE OR REPLACE ${T} SET ${q(c.name)} = ${bind(value(g, c), params)}`, params }]
+      return [
+        { sql: `UPDATE OR REPLACE ${T} SET ${q(c.name)} = ${bind(value(g, c), params)}`, params },
+      ]
     }
     default: {
       const name = `sp${counter.sp++}`
@@ -305,7 +340,11 @@ function genStatement(g: G, tables: Table[], depth: number, counter: { sp: numbe
           ? [{ sql: `ROLLBACK TO ${name}` }]
           : end === 'release'
             ? [{ sql: `RELEASE ${name}` }]
-            : [{ sql: `ROLLBACK TO ${name}` }, ...genStatement(g, tables, depth + 1, counter), { sql: `RELEASE ${name}` }]
+            : [
+                { sql: `ROLLBACK TO ${name}` },
+                ...genStatement(g, tables, depth + 1, counter),
+                { sql: `RELEASE ${name}` },
+              ]
       return [{ sql: `SAVEPOINT ${name}` }, ...body, ...tail]
     }
   }
@@ -343,9 +382,16 @@ function genTriggers(g: G, tables: Table[]): string[] {
         `CREATE TRIGGER ${name} ${pick(g, ['BEFORE', 'AFTER'])} DELETE ON ${q(a.name)} BEGIN DELETE FROM ${q(b.name)} WHERE ${q(c.name)} = OLD.${q(aKey.name)}; END`,
       )
     } else {
-      const c = pick(g, writable(a).filter((x) => !a.pk.some((i) => a.cols[i] === x)).concat(aKey))
+      const c = pick(
+        g,
+        writable(a)
+          .filter((x) => !a.pk.some((i) => a.cols[i] === x))
+          .concat(aKey),
+      )
       if (a.pk.some((i) => a.cols[i] === c)) continue
-      const where = a.pk.map((i) => `${q(a.cols[i]!.name)} = NEW.${q(a.cols[i]!.name)}`).join(' AND ')
+      const where = a.pk
+        .map((i) => `${q(a.cols[i]!.name)} = NEW.${q(a.cols[i]!.name)}`)
+        .join(' AND ')
       out.push(
         `CREATE TRIGGER ${name} AFTER UPDATE OF ${q(c.name)} ON ${q(a.name)} WHEN typeof(NEW.${q(c.name)}) = 'integer' AND NEW.${q(c.name)} BETWEEN -5 AND 5 BEGIN UPDATE ${q(a.name)} SET ${q(c.name)} = NEW.${q(c.name)} + 1 WHERE ${where}; END`,
       )
@@ -355,7 +401,10 @@ function genTriggers(g: G, tables: Table[]): string[] {
 }
 
 /** A random scenario: schema, starting data, workload. */
-export function genScenario(g: G, options: { triggers?: boolean; foreignKeys?: boolean } = {}): GeneratedScenario {
+export function genScenario(
+  g: G,
+  options: { triggers?: boolean; foreignKeys?: boolean } = {},
+): GeneratedScenario {
   const nTables = g(fc.integer, { min: options.foreignKeys ? 2 : 1, max: 3 })
   const ddl: string[] = []
   const tables: Table[] = []
@@ -373,7 +422,7 @@ export function genScenario(g: G, options: { triggers?: boolean; foreignKeys?: b
     for (let i = 0; i < n; i++) {
       const params: Param[] = []
       setup.push({
-        sql: `INSERT OR IGNORE INTO ${q(t.name)} (${cols.map((c) => q(c.name)).join(', ')}) VALUES ${insertRow(g, t, cols, params)}`,
+        sql: `INSERT OR IGNORE INTO ${q(t.name)} (${cols.map((c) => q(c.name)).join(', ')}) VALUES ${insertRow(g, cols, params)}`,
         params,
       })
     }
@@ -392,7 +441,11 @@ export function genScenario(g: G, options: { triggers?: boolean; foreignKeys?: b
 }
 
 const showParam = (v: Param) =>
-  v instanceof Uint8Array ? `x'${Buffer.from(v).toString('hex')}'` : typeof v === 'bigint' ? `${v}n` : JSON.stringify(v)
+  v instanceof Uint8Array
+    ? `x'${Buffer.from(v).toString('hex')}'`
+    : typeof v === 'bigint'
+      ? `${v}n`
+      : JSON.stringify(v)
 
 /** Printable statements with their parameters. */
 export function showStatements(stmts: readonly Stmt[]): string {
@@ -401,5 +454,12 @@ export function showStatements(stmts: readonly Stmt[]): string {
 
 /** Printable form of a scenario for failure reports. */
 export function show(s: Scenario): string {
-  return [s.schema, s.triggers ?? '', '-- setup', showStatements(s.setup ?? []), '-- work', showStatements(s.work)].join('\n')
+  return [
+    s.schema,
+    s.triggers ?? '',
+    '-- setup',
+    showStatements(s.setup ?? []),
+    '-- work',
+    showStatements(s.work),
+  ].join('\n')
 }
