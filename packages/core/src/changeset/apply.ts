@@ -103,11 +103,14 @@ export function applyChangeset(
 }
 
 /**
- * Connection-level statements every apply runs, prepared once per connection. (Flag
- * pragmas such as foreign_keys are read and set when prepared, so they are not here.)
+ * Connection-level statements every apply runs, prepared once per connection. Flag
+ * pragmas (foreign_keys...) take effect when prepared, so they are read through their
+ * table-valued form, which runs at step time, and set with exec.
  */
 interface DbStatements {
   schemaVersion: Statement
+  foreignKeys: Statement
+  deferForeignKeys: Statement
   savepoint: Statement
   release: Statement
   rollbackTo: Statement
@@ -129,6 +132,10 @@ function statementsFor(db: Database): DbStatements {
     const p = (sql: string) => db.prepare(sql)
     s = {
       schemaVersion: p('PRAGMA main.schema_version').pluck().safeIntegers(false),
+      foreignKeys: p('SELECT foreign_keys FROM pragma_foreign_keys').pluck().safeIntegers(false),
+      deferForeignKeys: p('SELECT defer_foreign_keys FROM pragma_defer_foreign_keys')
+        .pluck()
+        .safeIntegers(false),
       savepoint: p('SAVEPOINT _s3db_apply'),
       release: p('RELEASE _s3db_apply'),
       rollbackTo: p('ROLLBACK TO _s3db_apply'),
@@ -290,18 +297,19 @@ class Applier {
   run(cs: Changeset): ApplyResult {
     const st = this.st
     const db = this.db
-    const fkOn = db.pragma('foreign_keys', { simple: true }) === 1
-    const deferWas = db.pragma('defer_foreign_keys', { simple: true }) === 1
+    const fkOn = st.foreignKeys.get() === 1
+    // Without foreign key enforcement there is nothing to defer (or to check).
+    const deferWas = fkOn ? st.deferForeignKeys.get() === 1 : true
     st.savepoint.run()
     let ok = false
     let commitError: unknown
     try {
-      db.exec('PRAGMA defer_foreign_keys = 1')
+      if (!deferWas) db.exec('PRAGMA defer_foreign_keys = 1')
       for (const table of cs.tables) this.applyTable(table)
       if (fkOn) this.checkForeignKeys()
       ok = true
     } finally {
-      db.exec(`PRAGMA defer_foreign_keys = ${deferWas ? 1 : 0}`)
+      if (!deferWas) db.exec('PRAGMA defer_foreign_keys = 0')
       if (!ok) st.rollbackTo.run()
       try {
         st.release.run()
