@@ -7,7 +7,12 @@
  */
 import { unlink } from 'node:fs/promises'
 import Database from 'better-sqlite3'
-import { applyChangeset } from './changeset/index.js'
+import {
+  applyChangeset,
+  type ChangeCapture,
+  type ConflictAction,
+  type ConflictInfo,
+} from './changeset/index.js'
 import { adoptRemote, type EngineContext, measure, type TransferSettings } from './context.js'
 import { CorruptError, isS3dbError, type NotFoundError, S3dbError } from './errors.js'
 import { type BlobRef, headKey, type Manifest, parseManifest } from './format/manifest.js'
@@ -152,11 +157,9 @@ async function syncOnce(
     const bytes = await fetchChangesets(ctx.store, tail, ctx.settings.fetchConcurrency, signal)
     const writer = ctx.replica.writer
     try {
-      await ctx.replica.advance({ seq: manifest.seq, head }, () => {
-        writer.transaction(() => {
-          for (const cs of bytes) applyChangeset(writer, cs, { capture: ctx.replica.capture })
-        })()
-      })
+      await ctx.replica.advance({ seq: manifest.seq, head }, () =>
+        applyLog(writer, bytes, ctx.replica.capture),
+      )
     } catch (err) {
       if (isS3dbError(err, 'ApplyConflict') || isS3dbError(err, 'Corrupt'))
         throw new DivergedError(err)
@@ -236,9 +239,7 @@ export async function buildFromSnapshot(
       assertSqlite(db, manifest.snapshot.key)
       if (changesets.length > 0) {
         db.pragma('journal_mode = WAL')
-        db.transaction(() => {
-          for (const cs of changesets) applyChangeset(db, cs)
-        })()
+        applyLog(db, changesets)
       }
     } finally {
       db.close()
@@ -266,5 +267,48 @@ function assertSqlite(db: Database.Database, key: string): void {
       `snapshot ${key} is not a readable SQLite database: ${(err as Error).message}`,
       { cause: err },
     )
+  }
+}
+
+/**
+ * Applies committed changesets to a replica in one transaction. Foreign-key
+ * enforcement is off meanwhile: the log already holds every effect of the
+ * source's foreign-key actions, and a key change arrives as DELETE + INSERT, so
+ * ON DELETE actions would fire wrongly (and the source checked the keys).
+ */
+function applyLog(
+  db: Database.Database,
+  changesets: readonly Uint8Array[],
+  capture?: ChangeCapture,
+): void {
+  const fk = db.pragma('foreign_keys', { simple: true }) as number
+  if (fk) db.pragma('foreign_keys = OFF')
+  try {
+    db.transaction(() => {
+      for (const cs of changesets) applyChangeset(db, cs, { capture, onConflict: converge })
+    })()
+  } finally {
+    if (fk) db.pragma('foreign_keys = ON')
+  }
+}
+
+/**
+ * Conflict policy for applying the committed log to a replica. The log holds the
+ * final state of every row a commit touched, including rows its user triggers
+ * changed; applying fires those triggers again (as sqlite3changeset_apply does),
+ * so a row may already be deleted or changed when its own change arrives. The
+ * log wins: a delete of a row already gone is omitted, a row already present or
+ * changed is replaced by the log's values. Anything else (an update of a missing
+ * row, a constraint failure) is divergence.
+ */
+export function converge(conflict: ConflictInfo): ConflictAction {
+  switch (conflict.kind) {
+    case 'NOTFOUND':
+      return conflict.change?.op === 'DELETE' ? 'omit' : 'abort'
+    case 'DATA':
+    case 'CONFLICT':
+      return 'replace'
+    default:
+      return 'abort'
   }
 }
