@@ -6,10 +6,10 @@ import { execFile } from 'node:child_process'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
-import { type BlobStore, FileSystemBlobStore, S3BlobStore, S3db } from '@s3db/core'
+import { type BlobStore, FileSystemBlobStore, S3db } from '@s3db/core'
 import { describe, expect, it } from 'vitest'
 import { tempDir } from '../../packages/core/test/helpers.js'
-import { freshBucket, s3Client, s3Endpoint, s3SkipReason } from '../support/s3.js'
+import { s3SkipReason, withS3Bucket } from '../support/s3.js'
 
 const execFileP = promisify(execFile)
 const script = fileURLToPath(new URL('./fixtures/increment.mjs', import.meta.url))
@@ -73,25 +73,7 @@ describe('multi-process increments', () => {
     `MinIO: ${PROCS} processes x ${EACH} increments are exact`,
     { timeout: 300_000 },
     async () => {
-      const endpoint = s3Endpoint()!
-      const client = s3Client(endpoint)
-      const bucket = await freshBucket(client, 'mp')
-      const { dir, cleanup } = await tempDir('mp-s3')
-      try {
-        await hammer(
-          new S3BlobStore({ client, bucket }),
-          `s3:${bucket}`,
-          {
-            S3_ENDPOINT: endpoint.endpoint,
-            S3_KEY: endpoint.accessKeyId,
-            S3_SECRET: endpoint.secretAccessKey,
-          },
-          dir,
-        )
-      } finally {
-        client.destroy()
-        await cleanup()
-      }
+      await withS3Bucket('mp', ({ store, spec, env, dir }) => hammer(store, spec, env, dir))
     },
   )
 })

@@ -6,10 +6,10 @@
 import { spawn } from 'node:child_process'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { type BlobStore, FileSystemBlobStore, S3BlobStore, S3db } from '@s3db/core'
+import { type BlobStore, FileSystemBlobStore, S3db } from '@s3db/core'
 import { describe, expect, it } from 'vitest'
 import { expectReplayMatches, tempDir } from '../../packages/core/test/helpers.js'
-import { freshBucket, s3Client, s3Endpoint, s3SkipReason } from '../support/s3.js'
+import { s3SkipReason, withS3Bucket } from '../support/s3.js'
 
 const script = fileURLToPath(new URL('./fixtures/crash-writer.mjs', import.meta.url))
 const MOMENTS = [
@@ -133,24 +133,6 @@ describe('crash tests (kill -9)', () => {
   })
 
   it.skipIf(Boolean(s3SkipReason()))('MinIO', { timeout: 300_000 }, async () => {
-    const endpoint = s3Endpoint()!
-    const client = s3Client(endpoint)
-    const bucket = await freshBucket(client, 'crash')
-    const { dir, cleanup } = await tempDir('crash-s3')
-    try {
-      await crashRounds(
-        new S3BlobStore({ client, bucket }),
-        `s3:${bucket}`,
-        {
-          S3_ENDPOINT: endpoint.endpoint,
-          S3_KEY: endpoint.accessKeyId,
-          S3_SECRET: endpoint.secretAccessKey,
-        },
-        dir,
-      )
-    } finally {
-      client.destroy()
-      await cleanup()
-    }
+    await withS3Bucket('crash', ({ store, spec, env, dir }) => crashRounds(store, spec, env, dir))
   })
 })

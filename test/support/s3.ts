@@ -1,4 +1,8 @@
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3'
+import { S3BlobStore } from '@s3db/core'
 import { inject } from 'vitest'
 import type { S3Endpoint } from './minio.js'
 
@@ -35,4 +39,38 @@ export async function freshBucket(client: S3Client, label: string): Promise<stri
     .slice(0, 63)
   await client.send(new CreateBucketCommand({ Bucket: name }))
   return name
+}
+
+/**
+ * Runs `fn` with a fresh bucket on the test endpoint, a temp dir, and the
+ * environment child processes need (read by test/engine/fixtures/store-from-env.mjs).
+ */
+export async function withS3Bucket(
+  label: string,
+  fn: (ctx: {
+    store: S3BlobStore
+    spec: string
+    env: NodeJS.ProcessEnv
+    dir: string
+  }) => Promise<void>,
+): Promise<void> {
+  const endpoint = s3Endpoint()!
+  const client = s3Client(endpoint)
+  const bucket = await freshBucket(client, label)
+  const dir = await mkdtemp(join(tmpdir(), `s3db-${label}-`))
+  try {
+    await fn({
+      store: new S3BlobStore({ client, bucket }),
+      spec: `s3:${bucket}`,
+      env: {
+        S3_ENDPOINT: endpoint.endpoint,
+        S3_KEY: endpoint.accessKeyId,
+        S3_SECRET: endpoint.secretAccessKey,
+      },
+      dir,
+    })
+  } finally {
+    client.destroy()
+    await rm(dir, { recursive: true, force: true })
+  }
 }
