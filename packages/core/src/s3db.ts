@@ -7,7 +7,13 @@
  * @module
  */
 import { type CompactResult, compact } from './compact.js'
-import { type EngineContext, type EngineSettings, measure, safeEmitter } from './context.js'
+import {
+  DEFAULT_TRANSFER_SETTINGS,
+  type EngineContext,
+  type EngineSettings,
+  measure,
+  safeEmitter,
+} from './context.js'
 import {
   ClosedError,
   DatabaseNotFoundError,
@@ -251,9 +257,7 @@ export class S3db implements AsyncDisposable {
     const settings: EngineSettings = {
       maxRetries: options.maxRetries ?? DEFAULTS.maxRetries,
       gcGracePeriodMs: options.gcGracePeriod ?? DEFAULTS.gcGracePeriod,
-      fetchConcurrency: 16,
-      rangedDownloadThreshold: 16 * 1024 * 1024,
-      rangedPartSize: 8 * 1024 * 1024,
+      ...DEFAULT_TRANSFER_SETTINGS,
     }
     const ctx: EngineContext = {
       store: retrying,

@@ -9,6 +9,7 @@ import { mkdtemp, rename, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import Database from 'better-sqlite3'
+import { DEFAULT_TRANSFER_SETTINGS } from './context.js'
 import {
   AlreadyExistsError,
   InvalidArgumentError,
@@ -36,12 +37,6 @@ export interface TransferResult {
   seq: number
   snapshotKey: string
   bytes: number
-}
-
-const DEFAULT_SETTINGS = {
-  fetchConcurrency: 8,
-  rangedDownloadThreshold: 16 * 1024 * 1024,
-  rangedPartSize: 8 * 1024 * 1024,
 }
 
 /** Name of the sidecar `pull` writes beside the file: the seq it was pulled at. */
@@ -153,7 +148,7 @@ export async function pullDatabase(
     manifest,
     dirname(target),
     {
-      settings: DEFAULT_SETTINGS,
+      settings: DEFAULT_TRANSFER_SETTINGS,
       emit: (e) => {
         if (e.type === 'progress') options.onProgress?.(e)
       },
