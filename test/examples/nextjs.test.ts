@@ -21,11 +21,16 @@ import { freshBucket, s3Client, s3Endpoint, s3SkipReason } from '../support/s3.j
 import { findForm, submitForm } from './support/forms.js'
 import { type AppServer, board, buildApp, startApp } from './support/next-server.js'
 
-const CHROMIUM = '/usr/bin/chromium'
+const CHROMIUM = process.env.S3DB_CHROMIUM ?? '/usr/bin/chromium'
 const artifacts = fileURLToPath(new URL('../../test-artifacts/', import.meta.url))
 const s3Skip = s3SkipReason()
 if (s3Skip) console.log(`nextjs example on MinIO SKIPPED: ${s3Skip}`)
-const browserSkip = existsSync(CHROMIUM) ? '' : `${CHROMIUM} is not installed`
+const browserSkip = existsSync(CHROMIUM)
+  ? ''
+  : `${CHROMIUM} is not installed (apt-get install chromium)`
+// CI installs Chromium (.ci/chromium.sh): there a missing browser is a failure, not a skip.
+if (browserSkip && process.env.CI)
+  throw new Error(`CI must run the browser test, but ${browserSkip}`)
 if (browserSkip) console.log(`nextjs browser test SKIPPED: ${browserSkip}`)
 
 const timings: string[] = []
