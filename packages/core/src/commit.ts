@@ -9,6 +9,7 @@
 import { adoptRemote, type EngineContext } from './context.js'
 import { CommitIndeterminateError, isS3dbError, StoreUnavailableError } from './errors.js'
 import { epochOf, type Manifest, serializeManifest } from './format/manifest.js'
+import { PUBLISH_WINDOW_MS } from './format/protocol.js'
 import { reloadManifest } from './sync.js'
 import { backoffDelay } from './util/backoff.js'
 import { sleep } from './util/sleep.js'
@@ -16,12 +17,16 @@ import { sleep } from './util/sleep.js'
 /** How a publish ended. */
 export type PublishOutcome =
   /** `seq` is undefined when the commit landed but its exact seq is no longer visible. */
-  { committed: true; seq: number | undefined } | { committed: false; reason: 'conflict' }
+  | { committed: true; seq: number | undefined }
+  /** 'expired': the upload is older than the publish window; upload again and retry. */
+  | { committed: false; reason: 'conflict' | 'expired' }
 
 /** The object a commit adds: what identifies it in later manifests. */
 export interface CommitObject {
   key: string
   kind: 'changeset' | 'snapshot'
+  /** When its upload completed: it must not be published after the publish window. */
+  uploadedAt: number
 }
 
 /** Attempts to read the manifest when a commit's outcome is unclear. */
@@ -41,6 +46,9 @@ export async function publishManifest(
 ): Promise<PublishOutcome> {
   const body = serializeManifest(next)
   for (let sendAttempt = 0; ; sendAttempt++) {
+    // Retries and a frozen process can outlast the window GC relies on.
+    if (Date.now() - own.uploadedAt >= PUBLISH_WINDOW_MS)
+      return { committed: false, reason: 'expired' }
     try {
       const { etag } = await ctx.store.put(ctx.keys.manifest, body, {
         ifMatch,

@@ -47,7 +47,7 @@ import {
   type TransferOptions,
   type TransferResult,
 } from './transfer.js'
-import { ConnectionTx, StatementCache, type Tx } from './tx.js'
+import { ConnectionTx, type Tx } from './tx.js'
 import { Mutex } from './util/mutex.js'
 import { ReadWriteLock } from './util/rw-lock.js'
 import { type Isolation, insideTransaction, WriteQueue } from './write-queue.js'
@@ -214,7 +214,6 @@ export class S3db implements AsyncDisposable {
   readonly #appSchemaVersion: number | undefined
   #compacting: Promise<unknown> | undefined
   #closed = false
-  #readerStatements = new WeakMap<object, StatementCache>()
 
   private constructor(
     ctx: EngineContext,
@@ -316,12 +315,7 @@ export class S3db implements AsyncDisposable {
     const ctx = this.#ctx
     return ctx.readLock.shared(async () => {
       const reader = ctx.replica.acquireReader()
-      let statements = this.#readerStatements.get(reader)
-      if (!statements) {
-        statements = new StatementCache(reader)
-        this.#readerStatements.set(reader, statements)
-      }
-      const tx = new ConnectionTx(reader, statements, true)
+      const tx = new ConnectionTx(reader, true)
       reader.exec('BEGIN')
       try {
         return await insideTransaction.run({ db: this, mode: 'view' }, () => fn(tx))
@@ -439,10 +433,7 @@ export class S3db implements AsyncDisposable {
     const rc = this.#readConsistency
     const fresh = rc !== 'strong' && Date.now() - ctx.remote.confirmedAt <= rc.maxStalenessMs
     if (!fresh) await refreshManifest(ctx, signal)
-    if (
-      ctx.replica.position?.seq !== ctx.remote.manifest.seq ||
-      ctx.replica.position === undefined
-    ) {
+    if (ctx.replica.position?.seq !== ctx.remote.manifest.seq) {
       await ctx.writerLock.run(() => syncReplica(ctx, signal))
     }
   }

@@ -11,11 +11,9 @@ import { join } from 'node:path'
 import { CorruptError } from './errors.js'
 import type { ProgressEvent } from './events.js'
 import type { BlobRef } from './format/manifest.js'
+import { SQLITE_HEADER } from './sqlite-file.js'
 import type { BlobStore } from './store/blob-store.js'
 import { retryTransient } from './util/retry.js'
-
-/** The 16 bytes every SQLite database file starts with. */
-const SQLITE_HEADER = Buffer.from('SQLite format 3\0', 'latin1')
 
 export interface DownloadOptions {
   signal?: AbortSignal | undefined
@@ -177,9 +175,4 @@ async function verifyHeader(handle: FileHandle, key: string, size: number): Prom
   if (size < 100 || bytesRead < 16 || !head.equals(SQLITE_HEADER)) {
     throw new CorruptError(`snapshot ${key} is not a SQLite database file`)
   }
-}
-
-/** True when `bytes` start like a SQLite database file. */
-export function looksLikeSqlite(bytes: Uint8Array): boolean {
-  return bytes.byteLength >= 100 && Buffer.from(bytes.subarray(0, 16)).equals(SQLITE_HEADER)
 }

@@ -10,7 +10,8 @@ import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import { InvalidArgumentError } from './errors.js'
 
-const SQLITE_HEADER = Buffer.from('SQLite format 3\0', 'latin1')
+/** The 16 bytes every SQLite database file starts with. */
+export const SQLITE_HEADER = Buffer.from('SQLite format 3\0', 'latin1')
 
 /**
  * Marks a database image as rollback-journal mode (header bytes 18-19 = 1), as

@@ -74,7 +74,7 @@ const TX_CONTROL =
   /^\s*(?:--[^\n]*\n\s*|\/\*[\s\S]*?\*\/\s*)*(begin|commit|end|rollback(?!\s+(?:transaction\s+)?to\b))\b/i
 
 /** Caches prepared statements per connection: preparing is the costly part of a query. */
-export class StatementCache {
+class StatementCache {
   readonly #db: Database.Database
   readonly #cache = new Map<string, Database.Statement>()
   readonly #max: number
@@ -97,6 +97,18 @@ export class StatementCache {
     if (this.#cache.size > this.#max) this.#cache.delete(this.#cache.keys().next().value as string)
     return stmt
   }
+}
+
+const caches = new WeakMap<Database.Database, StatementCache>()
+
+/** The statement cache of a connection (made on first use, gone with the connection). */
+function statementsOf(db: Database.Database): StatementCache {
+  let cache = caches.get(db)
+  if (!cache) {
+    cache = new StatementCache(db)
+    caches.set(db, cache)
+  }
+  return cache
 }
 
 function call<T>(
@@ -132,14 +144,9 @@ export class ConnectionTx implements Tx {
   readonly #hooks: TxHooks | undefined
   #active = true
 
-  constructor(
-    db: Database.Database,
-    statements: StatementCache,
-    readonly: boolean,
-    hooks?: TxHooks,
-  ) {
+  constructor(db: Database.Database, readonly: boolean, hooks?: TxHooks) {
     this.#db = db
-    this.#statements = statements
+    this.#statements = statementsOf(db)
     this.readonly = readonly
     this.#hooks = hooks
   }

@@ -25,7 +25,7 @@ import { appendLog, epochOf, type Manifest } from './format/manifest.js'
 import { PUBLISH_WINDOW_MS } from './format/protocol.js'
 import { asRollbackJournal } from './sqlite-file.js'
 import { refreshManifest, syncReplica } from './sync.js'
-import { ConnectionTx, StatementCache, type Tx } from './tx.js'
+import { ConnectionTx, type Tx } from './tx.js'
 import { backoffDelay } from './util/backoff.js'
 import { sleep } from './util/sleep.js'
 
@@ -102,11 +102,10 @@ export class WriteQueue {
   readonly #settings: WriteQueueSettings
   readonly #owner: object
   readonly #queue: Request[] = []
-  #draining = false
-  #statements: StatementCache | undefined
+  /** The running drain loop, if any. */
+  #draining: Promise<void> | undefined
   /** Recent lost races; while above 0, commits start with a fresh manifest. */
   #contention = 0
-  #statementsFor: unknown
 
   constructor(ctx: EngineContext, settings: WriteQueueSettings, owner: object) {
     this.#ctx = ctx
@@ -125,24 +124,23 @@ export class WriteQueue {
         reject,
         settled: false,
       })
-      if (!this.#draining) void this.#drain()
+      this.#draining ??= this.#drain()
     })
   }
 
   /** Resolves once every queued write has settled. */
   async idle(): Promise<void> {
-    while (this.#draining || this.#queue.length > 0) await sleep(1)
+    await this.#draining
   }
 
   async #drain(): Promise<void> {
-    this.#draining = true
     try {
       while (this.#queue.length > 0) {
         const batch = this.#takeBatch()
         await this.#ctx.writerLock.run(() => this.#commit(batch))
       }
     } finally {
-      this.#draining = false
+      this.#draining = undefined
     }
   }
 
@@ -232,7 +230,11 @@ export class WriteQueue {
           })
           uploaded = { key, kind: executed.kind, epoch, bytes: executed.bytes, at: Date.now() }
         }
-        const own: CommitObject = { key: uploaded.key, kind: executed.kind }
+        const own: CommitObject = {
+          key: uploaded.key,
+          kind: executed.kind,
+          uploadedAt: uploaded.at,
+        }
         const next: Manifest =
           executed.kind === 'snapshot'
             ? {
@@ -245,13 +247,6 @@ export class WriteQueue {
                 log: [],
               }
             : appendLog(base.manifest, own.key, executed.bytes.byteLength)
-        if (Date.now() - uploaded.at >= PUBLISH_WINDOW_MS) {
-          // Frozen between upload and CAS: upload again under a fresh key.
-          uploaded = undefined
-          rebased = executed.kind === 'changeset' ? executed.bytes : undefined
-          if (executed.kind === 'snapshot') writer().exec('ROLLBACK')
-          continue
-        }
         const publishStart = performance.now()
         const outcome = await publishManifest(ctx, next, base.etag, own, signal)
         if (outcome.committed) {
@@ -348,11 +343,6 @@ export class WriteQueue {
     const ctx = this.#ctx
     const writer = ctx.replica.writer
     const capture = ctx.replica.capture
-    if (this.#statementsFor !== writer) {
-      this.#statements = new StatementCache(writer)
-      this.#statementsFor = writer
-    }
-    const statements = this.#statements!
     if (options.foreignKeysOff) writer.pragma('foreign_keys = OFF')
     const schemaBefore = writer.pragma('schema_version', { simple: true }) as number
     let forceSnapshot = false
@@ -363,7 +353,7 @@ export class WriteQueue {
       if (r.settled) continue
       r.error = undefined
       writer.exec('SAVEPOINT s3db_update')
-      const tx = new ConnectionTx(writer, statements, false, {
+      const tx = new ConnectionTx(writer, false, {
         afterWrite: () => capture.syncSchema(),
         alterTable: (run) => {
           // Its writes bypass capture, so this commit must be a snapshot.

@@ -197,8 +197,3 @@ export function appendLog(
   const seq = m.seq + 1
   return { ...m, seq, schemaVersion, log: [...m.log, { key, seq, size }] }
 }
-
-/** A manifest whose state is the snapshot alone (compaction, DDL commits, push). */
-export function withSnapshot(m: Manifest, snapshot: BlobRef, log: BlobRef[] = []): Manifest {
-  return { ...m, seq: log.at(-1)?.seq ?? snapshot.seq, snapshot, log }
-}
