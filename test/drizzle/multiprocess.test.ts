@@ -10,12 +10,12 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
-import { type BlobStore, FileSystemBlobStore, S3BlobStore, S3db } from '@s3db/core'
+import { type BlobStore, FileSystemBlobStore, S3db } from '@s3db/core'
 import { drizzle, migrate } from '@s3db/drizzle'
 import { sql } from 'drizzle-orm'
 import { describe, expect, it } from 'vitest'
 import { tempDir } from '../../packages/core/test/helpers.js'
-import { freshBucket, s3Client, s3Endpoint, s3SkipReason } from '../support/s3.js'
+import { s3SkipReason, withS3Bucket } from '../support/s3.js'
 import * as schema from './fixtures/schema.js'
 
 const execFileP = promisify(execFile)
@@ -156,25 +156,7 @@ describe('drizzle across OS processes', () => {
     'MinIO: concurrent deploys migrate once; increments and transfers are exact',
     { timeout: 300_000 },
     async () => {
-      const endpoint = s3Endpoint()!
-      const client = s3Client(endpoint)
-      const bucket = await freshBucket(client, 'drizzle-mp')
-      const { dir, cleanup } = await tempDir('drizzle-mp-s3')
-      try {
-        await scenario({
-          store: new S3BlobStore({ client, bucket }),
-          spec: `s3:${bucket}`,
-          env: {
-            S3_ENDPOINT: endpoint.endpoint,
-            S3_KEY: endpoint.accessKeyId,
-            S3_SECRET: endpoint.secretAccessKey,
-          },
-          dir,
-        })
-      } finally {
-        client.destroy()
-        await cleanup()
-      }
+      await withS3Bucket('drizzle-mp', scenario)
     },
   )
 })

@@ -8,12 +8,12 @@ import { execFile } from 'node:child_process'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
-import { type BlobStore, FileSystemBlobStore, S3BlobStore, S3db } from '@s3db/core'
+import { type BlobStore, FileSystemBlobStore, S3db } from '@s3db/core'
 import { S3dbKysely } from '@s3db/kysely'
 import { sql } from 'kysely'
 import { describe, expect, it } from 'vitest'
 import { expectReplayMatches, tempDir } from '../../packages/core/test/helpers.js'
-import { freshBucket, s3Client, s3Endpoint, s3SkipReason } from '../support/s3.js'
+import { s3SkipReason, withS3Bucket } from '../support/s3.js'
 import { ACCOUNTS, type Bank, INITIAL_BALANCE, setupBank } from './bank.js'
 
 const execFileP = promisify(execFile)
@@ -141,28 +141,6 @@ async function onFilesystem(fn: (t: Target) => Promise<void>): Promise<void> {
   }
 }
 
-async function onMinio(fn: (t: Target) => Promise<void>): Promise<void> {
-  const endpoint = s3Endpoint()!
-  const client = s3Client(endpoint)
-  const { dir, cleanup } = await tempDir('kysely-mp-s3')
-  try {
-    const bucket = await freshBucket(client, 'kysely-mp')
-    await fn({
-      store: new S3BlobStore({ client, bucket }),
-      spec: `s3:${bucket}`,
-      env: {
-        S3_ENDPOINT: endpoint.endpoint,
-        S3_KEY: endpoint.accessKeyId,
-        S3_SECRET: endpoint.secretAccessKey,
-      },
-      dir,
-    })
-  } finally {
-    client.destroy()
-    await cleanup()
-  }
-}
-
 describe('Kysely across OS processes (filesystem store)', () => {
   it(
     `${PROCS} processes x ${WORKERS} concurrent transactions: exact counter, conserved total`,
@@ -187,7 +165,7 @@ describe.skipIf(Boolean(s3SkipReason()))('Kysely across OS processes (MinIO)', (
     {
       timeout: 300_000,
     },
-    () => onMinio(bank),
+    () => withS3Bucket('kysely-mp', bank),
   )
 
   it(
@@ -195,7 +173,7 @@ describe.skipIf(Boolean(s3SkipReason()))('Kysely across OS processes (MinIO)', (
     {
       timeout: 120_000,
     },
-    () => onMinio(migrators),
+    () => withS3Bucket('kysely-mp', migrators),
   )
 })
 

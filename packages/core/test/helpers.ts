@@ -3,8 +3,10 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
-import { expect } from 'vitest'
-import type { S3db } from '../src/s3db.js'
+import { afterEach, expect } from 'vitest'
+import { isS3dbError } from '../src/errors.js'
+import { parseManifest } from '../src/format/manifest.js'
+import { S3db, type S3dbOptions } from '../src/s3db.js'
 import type { BlobStore } from '../src/store/blob-store.js'
 import { MemoryBlobStore } from '../src/store/memory-store.js'
 import { pullDatabase } from '../src/transfer.js'
@@ -118,5 +120,40 @@ export class ScriptedStore extends MemoryBlobStore {
       }
     }
     return super.put(key, body, options)
+  }
+}
+
+/**
+ * An opener for a test file: databases at PREFIX with `defaults`, all closed
+ * after each test.
+ */
+export function useDatabases(defaults: S3dbOptions = {}) {
+  const open: S3db[] = []
+  const closeAll = async () => {
+    await Promise.all(open.splice(0).map((db) => db.close()))
+  }
+  afterEach(closeAll)
+  const openDb = async (store: BlobStore, options: S3dbOptions = {}): Promise<S3db> => {
+    const db = await S3db.open(store, PREFIX, { ...defaults, ...options })
+    open.push(db)
+    return db
+  }
+  return Object.assign(openDb, { closeAll })
+}
+
+/** The manifest at PREFIX, parsed. */
+export async function manifestOf(store: BlobStore) {
+  const res = await store.get(`${PREFIX}manifest.json`)
+  if (res.notModified) throw new Error('notModified')
+  return parseManifest(res.body, 'm', PREFIX)
+}
+
+/** The error code a promise rejects with, or 'ok'. */
+export async function codeOf(p: Promise<unknown>): Promise<string> {
+  try {
+    await p
+    return 'ok'
+  } catch (err) {
+    return isS3dbError(err) ? err.code : String(err)
   }
 }

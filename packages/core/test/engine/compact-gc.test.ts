@@ -1,27 +1,13 @@
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import type { S3dbEvent } from '../../src/events.js'
-import { DatabaseKeys, parseManifest } from '../../src/format/manifest.js'
+import { DatabaseKeys } from '../../src/format/manifest.js'
 import { collectGarbage } from '../../src/gc.js'
-import { S3db, type S3dbOptions } from '../../src/s3db.js'
+import type { S3db } from '../../src/s3db.js'
 import type { BlobStore } from '../../src/store/blob-store.js'
 import { MemoryBlobStore } from '../../src/store/memory-store.js'
-import { expectReplayMatches, PREFIX } from '../helpers.js'
+import { expectReplayMatches, manifestOf, PREFIX, useDatabases } from '../helpers.js'
 
-const open: S3db[] = []
-async function openDb(store: BlobStore, options: S3dbOptions = {}): Promise<S3db> {
-  const db = await S3db.open(store, PREFIX, { autoCompact: false, ...options })
-  open.push(db)
-  return db
-}
-afterEach(async () => {
-  await Promise.all(open.splice(0).map((db) => db.close()))
-})
-
-async function manifestOf(store: BlobStore) {
-  const res = await store.get(`${PREFIX}manifest.json`)
-  if (res.notModified) throw new Error('notModified')
-  return parseManifest(res.body, 'm', PREFIX)
-}
+const openDb = useDatabases({ autoCompact: false })
 
 async function keys(store: BlobStore, prefix = PREFIX): Promise<string[]> {
   const out: string[] = []

@@ -1,22 +1,13 @@
 /** The commit protocol under contention: lost races, re-runs, rebase, ambiguity, write skew. */
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { isS3dbError } from '../../src/errors.js'
 import type { S3dbEvent } from '../../src/events.js'
-import { S3db, type S3dbOptions } from '../../src/s3db.js'
-import type { BlobStore } from '../../src/store/blob-store.js'
+import type { S3db } from '../../src/s3db.js'
 import { MemoryBlobStore } from '../../src/store/memory-store.js'
 import type { Tx } from '../../src/tx.js'
-import { expectReplayMatches, PREFIX, ScriptedStore } from '../helpers.js'
+import { expectReplayMatches, PREFIX, ScriptedStore, useDatabases } from '../helpers.js'
 
-const open: S3db[] = []
-async function openDb(store: BlobStore, options: S3dbOptions = {}): Promise<S3db> {
-  const db = await S3db.open(store, PREFIX, { autoCompact: false, ...options })
-  open.push(db)
-  return db
-}
-afterEach(async () => {
-  await Promise.all(open.splice(0).map((db) => db.close()))
-})
+const openDb = useDatabases({ autoCompact: false })
 
 const counter = (tx: Tx) => tx.get<{ n: number }>('SELECT n FROM counter WHERE id = 1')!.n
 
@@ -207,7 +198,7 @@ describe('isolation', () => {
       const { onCall, runs } = await doctors('serializable')
       expect(onCall).toBe(1)
       expect(runs).toBe(3)
-      await Promise.all(open.splice(0).map((db) => db.close()))
+      await openDb.closeAll()
     }
   })
 

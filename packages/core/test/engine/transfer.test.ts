@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { isS3dbError } from '../../src/errors.js'
 import { S3db } from '../../src/s3db.js'
 import { MemoryBlobStore } from '../../src/store/memory-store.js'
-import { PREFIX, tempDir } from '../helpers.js'
+import { codeOf, PREFIX, tempDir } from '../helpers.js'
 
 let dir: string
 let cleanup: () => Promise<void>
@@ -15,15 +15,6 @@ beforeEach(async () => {
 afterEach(async () => {
   await cleanup()
 })
-
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p
-    return 'ok'
-  } catch (err) {
-    return isS3dbError(err) ? err.code : String(err)
-  }
-}
 
 function seedFile(path: string): void {
   const db = new Database(path)

@@ -1,39 +1,12 @@
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { isS3dbError } from '../../src/errors.js'
 import type { S3dbEvent } from '../../src/events.js'
-import { parseManifest } from '../../src/format/manifest.js'
-import { S3db, type S3dbOptions } from '../../src/s3db.js'
+import { S3db } from '../../src/s3db.js'
 import { CountingBlobStore, diffCounts, totalRequests } from '../../src/store/counting-store.js'
 import { MemoryBlobStore } from '../../src/store/memory-store.js'
-import { expectReplayMatches, PREFIX } from '../helpers.js'
+import { codeOf, expectReplayMatches, manifestOf, PREFIX, useDatabases } from '../helpers.js'
 
-const open: S3db[] = []
-async function openDb(
-  store: MemoryBlobStore | CountingBlobStore,
-  options: S3dbOptions = {},
-): Promise<S3db> {
-  const db = await S3db.open(store, PREFIX, options)
-  open.push(db)
-  return db
-}
-afterEach(async () => {
-  await Promise.all(open.splice(0).map((db) => db.close()))
-})
-
-async function manifestOf(store: MemoryBlobStore) {
-  const res = await store.get(`${PREFIX}manifest.json`)
-  if (res.notModified) throw new Error('notModified')
-  return parseManifest(res.body, 'm', PREFIX)
-}
-
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p
-    return 'ok'
-  } catch (err) {
-    return isS3dbError(err) ? err.code : String(err)
-  }
-}
+const openDb = useDatabases()
 
 describe('S3db.open', () => {
   it('rejects bad prefixes before touching the store', async () => {
