@@ -8,8 +8,8 @@ import {
   MemoryBlobStore,
   S3BlobStore,
 } from '@s3db/core'
+import { IgnoreConditionsStore } from '@s3db/core/internal'
 import { describe, expect, it } from 'vitest'
-import { IgnoresConditionsStore } from '../support/broken-store.js'
 import { freshBucket, s3Client, s3Endpoint, s3SkipReason } from '../support/s3.js'
 
 async function allKeys(store: BlobStore): Promise<string[]> {
@@ -36,7 +36,7 @@ describe('checkStore', () => {
   })
 
   it('reports a store that ignores If-Match and If-None-Match', async () => {
-    const store = new IgnoresConditionsStore()
+    const store = new IgnoreConditionsStore(new MemoryBlobStore())
     const report = await checkStore(store, 'app/db/')
     expect(report.ok).toBe(false)
     const failed = report.checks.filter((c) => !c.ok && c.required).map((c) => c.name)

@@ -1,53 +1,11 @@
 /**
- * TEST-ONLY: a store wrapper that drops If-Match/If-None-Match from every write,
- * as some "S3-compatible" servers silently do. Enabled by the environment variable
- * S3DB_CLI_TEST_IGNORE_CONDITIONS=1 so the CLI's tests can show `doctor` catching
- * such a server; never set it for real use (it makes concurrent writes unsafe).
+ * TEST-ONLY: the environment variable S3DB_CLI_TEST_IGNORE_CONDITIONS=1 wraps the
+ * target's store in core's IgnoreConditionsStore (drops If-Match/If-None-Match)
+ * so the CLI's tests can show `doctor` catching such a server. Never set it for
+ * real use: it makes concurrent writes unsafe.
  *
  * @module
  */
-import type {
-  BlobData,
-  BlobInfo,
-  BlobStore,
-  BlobStream,
-  CallOptions,
-  GetOptions,
-  ListEntry,
-  NotModified,
-  PutBody,
-  PutOptions,
-} from '@s3db/core'
+export { IgnoreConditionsStore } from '@s3db/core/internal'
 
 export const IGNORE_CONDITIONS_ENV = 'S3DB_CLI_TEST_IGNORE_CONDITIONS'
-
-export class IgnoreConditionsStore implements BlobStore {
-  readonly inner: BlobStore
-  constructor(inner: BlobStore) {
-    this.inner = inner
-  }
-  get(key: string, options?: GetOptions): Promise<BlobData | NotModified> {
-    return this.inner.get(key, options)
-  }
-  getStream(key: string, options?: GetOptions): Promise<BlobStream | NotModified> {
-    return this.inner.getStream(key, options)
-  }
-  stat(key: string, options?: CallOptions): Promise<BlobInfo> {
-    return this.inner.stat(key, options)
-  }
-  put(key: string, body: PutBody, options: PutOptions = {}): Promise<{ etag: string }> {
-    return this.inner.put(key, body, { signal: options.signal, contentType: options.contentType })
-  }
-  list(prefix: string, options?: CallOptions): AsyncIterable<ListEntry> {
-    return this.inner.list(prefix, options)
-  }
-  delete(key: string, options?: CallOptions): Promise<void> {
-    return this.inner.delete(key, options)
-  }
-  deleteMany(keys: readonly string[], options?: CallOptions): Promise<void> {
-    return this.inner.deleteMany(keys, options)
-  }
-  deletePrefix(prefix: string, options?: CallOptions): Promise<number> {
-    return this.inner.deletePrefix(prefix, options)
-  }
-}

@@ -25,5 +25,6 @@ export {
   type FaultKind,
   type FaultOptions,
 } from './testing/fault-store.js'
+export { IgnoreConditionsStore } from './testing/ignore-conditions-store.js'
 export { LatencyBlobStore, type LatencyOptions } from './testing/latency-store.js'
 export { insideTransaction } from './write-queue.js'
