@@ -6,6 +6,7 @@
  */
 
 export * from './changeset/index.js'
+export { DEFAULT_TRANSFER_SETTINGS } from './context.js'
 export {
   DatabaseKeys,
   epochOf,
@@ -15,6 +16,7 @@ export {
 } from './format/manifest.js'
 export { validateDatabasePrefix } from './format/prefix.js'
 export { collectGarbage, type GcOptions } from './gc.js'
+export { planParts } from './snapshot-download.js'
 export { bodyBytes, md5Hex, normalizeEtag } from './store/body.js'
 export { CountingBlobStore, diffCounts, totalRequests, zeroCounts } from './store/counting-store.js'
 export { storeIdentity } from './store/identity.js'

@@ -251,8 +251,18 @@ export class S3db implements AsyncDisposable {
     const counter = new CountingBlobStore(store)
     const retrying = new RetryingBlobStore(counter)
     const keys = new DatabaseKeys(prefix)
-    const fetched = await loadOrCreate(retrying, keys, options.createIfMissing ?? true, signal)
-    const replica = await LocalReplica.open(options.localPath, `${storeIdentity(store)}#${prefix}`)
+    // The local replica opens while the manifest request is in flight: a cold
+    // start pays the round trip once, not plus the local set-up.
+    const [loaded, opened] = await Promise.allSettled([
+      loadOrCreate(retrying, keys, options.createIfMissing ?? true, signal),
+      LocalReplica.open(options.localPath, `${storeIdentity(store)}#${prefix}`),
+    ])
+    if (loaded.status === 'rejected' || opened.status === 'rejected') {
+      if (opened.status === 'fulfilled') await opened.value.close()
+      throw loaded.status === 'rejected' ? loaded.reason : (opened as PromiseRejectedResult).reason
+    }
+    const fetched = loaded.value
+    const replica = opened.value
     const settings: EngineSettings = {
       maxRetries: options.maxRetries ?? DEFAULTS.maxRetries,
       gcGracePeriodMs: options.gcGracePeriod ?? DEFAULTS.gcGracePeriod,

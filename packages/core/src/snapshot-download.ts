@@ -17,11 +17,42 @@ import { retryTransient } from './util/retry.js'
 
 export interface DownloadOptions {
   signal?: AbortSignal | undefined
-  /** Objects larger than this are fetched as parallel ranges. */
-  rangedThreshold: number
-  partSize: number
+  /** Ranges are at least this long: smaller objects are one plain GET. */
+  minPartSize: number
+  /** Ranges are at most this long (bounds what a retried range re-fetches). */
+  maxPartSize: number
+  /** Parallel GETs. */
   concurrency: number
   onProgress?: ((event: ProgressEvent) => void) | undefined
+}
+
+/** A byte range [start, end) of the snapshot object. */
+interface Part {
+  start: number
+  end: number
+}
+
+/**
+ * Splits `size` bytes into equal ranges: one per connection while each stays at
+ * least `minPartSize`, more when a range would exceed `maxPartSize`. On a store
+ * where bandwidth is per connection (S3), n ranges arrive about n times faster.
+ */
+export function planParts(
+  size: number,
+  options: Pick<DownloadOptions, 'minPartSize' | 'maxPartSize' | 'concurrency'>,
+): Part[] {
+  if (size <= 0) return []
+  const count = Math.max(
+    1,
+    Math.min(options.concurrency, Math.floor(size / options.minPartSize)),
+    Math.ceil(size / options.maxPartSize),
+  )
+  const length = Math.ceil(size / count)
+  const parts: Part[] = []
+  for (let start = 0; start < size; start += length) {
+    parts.push({ start, end: Math.min(size, start + length) })
+  }
+  return parts
 }
 
 /** Writes a temp file in `dir` holding the snapshot `ref`; returns its path. */
@@ -35,9 +66,10 @@ export async function downloadSnapshot(
   const handle = await open(path, 'wx+', 0o600)
   try {
     // A body cut off half way is retried (from the start, or per range).
+    const parts = planParts(ref.size, options)
     const size =
-      ref.size > options.rangedThreshold
-        ? await rangedDownload(store, ref, handle, options)
+      parts.length > 1
+        ? await rangedDownload(store, ref, parts, handle, options)
         : await retryTransient(
             async () => {
               await handle.truncate(0)
@@ -105,13 +137,10 @@ async function streamDownload(
 async function rangedDownload(
   store: BlobStore,
   ref: BlobRef,
+  parts: readonly Part[],
   handle: FileHandle,
   options: DownloadOptions,
 ): Promise<number> {
-  const parts: { start: number; end: number }[] = []
-  for (let start = 0; start < ref.size; start += options.partSize) {
-    parts.push({ start, end: Math.min(ref.size, start + options.partSize) })
-  }
   let next = 0
   let done = 0
   let etag: string | undefined

@@ -226,8 +226,8 @@ export async function buildFromSnapshot(
   const [file, changesets] = await Promise.all([
     downloadSnapshot(store, manifest.snapshot, dir, {
       signal,
-      rangedThreshold: ctx.settings.rangedDownloadThreshold,
-      partSize: ctx.settings.rangedPartSize,
+      minPartSize: ctx.settings.minRangeBytes,
+      maxPartSize: ctx.settings.maxRangeBytes,
       concurrency: ctx.settings.fetchConcurrency,
       onProgress: ctx.emit,
     }),

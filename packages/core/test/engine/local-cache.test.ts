@@ -53,6 +53,18 @@ describe('local replica cache', () => {
     await b.close()
   })
 
+  it('releases the local cache when the store side of open fails', async () => {
+    // The replica opens while the manifest is fetched; a failed fetch must not keep it locked.
+    const localPath = join(dir, 'replica.sqlite')
+    const err = await S3db.open(new MemoryBlobStore(), PREFIX, {
+      localPath,
+      createIfMissing: false,
+    }).catch((e: unknown) => e)
+    expect(isS3dbError(err, 'NotFound')).toBe(true)
+    const db = await S3db.open(new MemoryBlobStore(), PREFIX, { localPath })
+    await db.close()
+  })
+
   it('rebuilds a replica whose position record was left pending or damaged by a crash', async () => {
     const store = new MemoryBlobStore()
     const localPath = join(dir, 'replica.sqlite')

@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { isS3dbError } from '../../src/errors.js'
 import type { ProgressEvent } from '../../src/events.js'
-import { downloadSnapshot } from '../../src/snapshot-download.js'
+import { downloadSnapshot, planParts } from '../../src/snapshot-download.js'
 import { CountingBlobStore } from '../../src/store/counting-store.js'
 import { MemoryBlobStore } from '../../src/store/memory-store.js'
 import { tempDir } from '../helpers.js'
@@ -35,14 +35,14 @@ describe('downloadSnapshot', () => {
       { key: 'db/snapshots/snap-a.sqlite', seq: 1, size: body.byteLength },
       dir,
       {
-        rangedThreshold: 100_000,
-        partSize: 128 * 1024,
+        minPartSize: 128 * 1024,
+        maxPartSize: 1 << 20,
         concurrency: 4,
         onProgress: (e) => progress.push(e),
       },
     )
     expect(Buffer.from(await readFile(path)).equals(Buffer.from(body))).toBe(true)
-    expect(store.counts.get).toBe(Math.ceil(body.byteLength / (128 * 1024)))
+    expect(store.counts.get).toBe(4)
     expect(progress.at(-1)).toMatchObject({
       bytesDone: body.byteLength,
       bytesTotal: body.byteLength,
@@ -53,7 +53,7 @@ describe('downloadSnapshot', () => {
     const store = new MemoryBlobStore()
     await store.put('db/snapshots/short.sqlite', fakeSqlite(5000))
     await store.put('db/snapshots/text.sqlite', new TextEncoder().encode('hello '.repeat(100)))
-    const opts = { rangedThreshold: 1 << 30, partSize: 1 << 20, concurrency: 2 }
+    const opts = { minPartSize: 1 << 30, maxPartSize: 1 << 30, concurrency: 2 }
     for (const [key, size] of [
       ['db/snapshots/short.sqlite', 6000],
       ['db/snapshots/text.sqlite', 600],
@@ -69,12 +69,29 @@ describe('downloadSnapshot', () => {
       dir,
       {
         ...opts,
-        rangedThreshold: 100,
-        partSize: 1000,
+        minPartSize: 1000,
+        maxPartSize: 1000,
       },
     ).catch((e: unknown) => e)
     expect(isS3dbError(ranged, 'Corrupt')).toBe(true)
     const { readdir } = await import('node:fs/promises')
     expect(await readdir(dir)).toEqual([])
+  })
+
+  it('plans one range per connection within the size bounds', () => {
+    const opts = { minPartSize: 100, maxPartSize: 1000, concurrency: 4 }
+    const lengths = (size: number) => planParts(size, opts).map((p) => p.end - p.start)
+    expect(lengths(0)).toEqual([]) // unknown size: one plain stream
+    expect(lengths(199)).toEqual([199]) // too small to split
+    expect(lengths(250)).toEqual([125, 125])
+    expect(lengths(1000)).toEqual([250, 250, 250, 250])
+    expect(lengths(10_000)).toHaveLength(10) // capped at maxPartSize
+    for (const size of [1, 99, 401, 3999, 10_001]) {
+      const parts = planParts(size, opts)
+      expect(parts[0]?.start).toBe(0)
+      expect(parts.at(-1)?.end).toBe(size)
+      for (let i = 1; i < parts.length; i++) expect(parts[i]?.start).toBe(parts[i - 1]?.end)
+      for (const p of parts) expect(p.end - p.start).toBeLessThanOrEqual(1000)
+    }
   })
 })
