@@ -34,8 +34,7 @@ export async function compact(ctx: EngineContext, signal?: AbortSignal): Promise
   // Snapshot the replica at a known position, holding the writer only for VACUUM INTO.
   const taken = await ctx.writerLock.run(async () => {
     await refreshManifest(ctx, signal)
-    await syncReplica(ctx, signal)
-    const manifest = ctx.remote.manifest
+    const { manifest } = await syncReplica(ctx, signal)
     if (manifest.log.length === 0) return undefined
     const file = await vacuumInto(ctx.replica.writer, ctx.replica.dir)
     return { file, seq: manifest.seq, head: headKey(manifest), folded: manifest.log.length }

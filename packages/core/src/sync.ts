@@ -13,7 +13,13 @@ import {
   type ConflictAction,
   type ConflictInfo,
 } from './changeset/index.js'
-import { adoptRemote, type EngineContext, measure, type TransferSettings } from './context.js'
+import {
+  adoptRemote,
+  type EngineContext,
+  measure,
+  type RemoteState,
+  type TransferSettings,
+} from './context.js'
 import { CorruptError, isS3dbError, type NotFoundError, S3dbError } from './errors.js'
 import { type BlobRef, headKey, type Manifest, parseManifest } from './format/manifest.js'
 import { downloadSnapshot } from './snapshot-download.js'
@@ -103,33 +109,45 @@ class DivergedError extends S3dbError {
   }
 }
 
+/** Rounds of catching up with a manifest that moved on during a sync. */
+const CATCH_UP_ROUNDS = 3
+
 /**
- * Brings the replica to `manifest` (which must be the newest known). Caller holds
- * the writer lock. A referenced object that vanished (GC after compaction) makes
- * it re-read the manifest and try again.
+ * Brings the replica to the newest known manifest and returns that manifest with
+ * its ETag: the exact state the replica now holds. Caller holds the writer lock.
+ *
+ * Views and compaction refresh the known manifest without that lock, so it may
+ * move on while a sync is in flight: the sync then catches up again (a few
+ * rounds). A commit must CAS against the returned state, never against a newer
+ * one it did not run on, or it would overwrite the commits in between.
+ *
+ * A referenced object that vanished (GC after compaction) makes it re-read the
+ * manifest and try again.
  */
-export async function syncReplica(ctx: EngineContext, signal?: AbortSignal): Promise<void> {
-  for (let attempt = 0; ; attempt++) {
+export async function syncReplica(ctx: EngineContext, signal?: AbortSignal): Promise<RemoteState> {
+  let target = ctx.remote
+  for (let attempt = 0, round = 0; ; attempt++) {
     try {
-      await syncOnce(ctx, ctx.remote.manifest, signal)
-      return
+      await syncOnce(ctx, target.manifest, signal)
     } catch (err) {
       if (err instanceof DivergedError) {
         const done = measure(ctx.counter)
         await ctx.replica.invalidate()
-        await syncOnce(ctx, ctx.remote.manifest, signal)
+        target = ctx.remote
+        await syncOnce(ctx, target.manifest, signal)
         ctx.emit({
           type: 'rebuild',
           reason: `a changeset did not apply cleanly (${(err.cause as Error)?.message})`,
           ...done(),
         })
-        return
+        return target
       }
       if (isS3dbError(err, 'NotFound') && attempt < 3) {
         // Compaction and GC may have replaced what our manifest referenced.
         const before = ctx.remote.etag
         await reloadManifest(ctx, signal)
-        if (ctx.remote.etag !== before) continue
+        target = ctx.remote
+        if (target.etag !== before) continue
         // The current manifest itself points at an object that does not exist.
         throw new CorruptError(
           `the manifest references ${(err as NotFoundError).key}, which does not exist in the store; the database is damaged (restore the object or push a good copy)`,
@@ -138,6 +156,8 @@ export async function syncReplica(ctx: EngineContext, signal?: AbortSignal): Pro
       }
       throw err
     }
+    if (ctx.remote.etag === target.etag || ++round > CATCH_UP_ROUNDS) return target
+    target = ctx.remote
   }
 }
 

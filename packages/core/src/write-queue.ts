@@ -175,9 +175,9 @@ export class WriteQueue {
         await refreshManifest(ctx, signal)
         verified = true
       }
-      await syncReplica(ctx, signal)
+      // The state the replica holds: what the callbacks run on and the CAS is against.
+      let base = await syncReplica(ctx, signal)
       for (let attempt = 1; ; ) {
-        const base = ctx.remote
         this.#settings.checkWritable(base.manifest)
         let executed: Executed
         if (rebased) {
@@ -195,7 +195,7 @@ export class WriteQueue {
             if (await refreshManifest(ctx, signal)) {
               writer().exec('ROLLBACK')
               for (const r of failed) r.error = undefined
-              await syncReplica(ctx, signal)
+              base = await syncReplica(ctx, signal)
               continue
             }
           }
@@ -302,7 +302,7 @@ export class WriteQueue {
           // The manifest read to decide the race is old now: look again (one conditional GET).
           await refreshManifest(ctx, signal)
         }
-        await syncReplica(ctx, signal)
+        base = await syncReplica(ctx, signal)
         if (canRebase) rebased = this.#rebase(executed.bytes)
         attempt++
       }

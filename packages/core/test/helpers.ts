@@ -101,6 +101,16 @@ export class ScriptedStore extends MemoryBlobStore {
   loseResponse: boolean[] = []
   /** Runs after a lost-response PUT was applied, before the error is thrown. */
   afterLostResponse: (() => Promise<void>) | undefined
+  /** Runs before the next changeset GET is answered (once per entry). */
+  beforeChangesetGet: Array<() => Promise<void>> = []
+
+  override async get(
+    key: string,
+    options?: Parameters<MemoryBlobStore['get']>[1],
+  ): ReturnType<MemoryBlobStore['get']> {
+    if (key.includes('/changesets/')) await this.beforeChangesetGet.shift()?.()
+    return super.get(key, options)
+  }
 
   override async put(
     key: string,

@@ -19,6 +19,30 @@ async function setupCounter(db: S3db): Promise<void> {
 }
 
 describe('conflicts', () => {
+  it('runs a re-run on the state it CASes against, even when a view moved the known manifest on meanwhile', async () => {
+    // Regression: a view (or compaction) refreshing the manifest while a commit
+    // synced made the commit CAS against the newer manifest with the older state
+    // in its replica, silently losing the commit in between (acked, not counted).
+    const store = new ScriptedStore()
+    const a = await openDb(store)
+    const b = await openDb(store)
+    await setupCounter(a)
+    await b.view(counter)
+    await a.update((tx) => tx.run('UPDATE counter SET n = n + 1 WHERE id = 1')) // b is behind now
+    let viewed: Promise<number> | undefined
+    store.beforeChangesetGet.push(async () => {
+      // b lost its first race and is fetching a's commit: a commits again, and a
+      // view on b learns of it while b's sync is still in flight.
+      await a.update((tx) => tx.run('UPDATE counter SET n = n + 1 WHERE id = 1'))
+      viewed = b.view(counter)
+      await new Promise((r) => setTimeout(r, 20))
+    })
+    await b.update((tx) => tx.run('UPDATE counter SET n = n + 1 WHERE id = 1'))
+    expect(await viewed).toBe(3)
+    expect(await a.view(counter)).toBe(3)
+    await expectReplayMatches(store, PREFIX, [a, b])
+  })
+
   it('re-runs the callback on the newer state when another instance wins the race', async () => {
     const store = new ScriptedStore()
     const events: S3dbEvent[] = []
