@@ -20,13 +20,13 @@ import {
   throwIfAborted,
   WriteConflictError,
 } from './errors.js'
+import { FairShare } from './fair-share.js'
 import { newId } from './format/ids.js'
 import { appendLog, epochOf, type Manifest } from './format/manifest.js'
 import { PUBLISH_WINDOW_MS } from './format/protocol.js'
 import { asRollbackJournal } from './sqlite-file.js'
 import { refreshManifest, syncReplica } from './sync.js'
 import { ConnectionTx, type Tx } from './tx.js'
-import { backoffDelay } from './util/backoff.js'
 import { sleep } from './util/sleep.js'
 
 /** Transaction isolation for `update`. */
@@ -78,9 +78,6 @@ type Executed =
       schema?: { version: number; compatVersion: number } | undefined
     }
 
-/** Other writers count as active this long after we last took in one of their commits. */
-const ACTIVE_WRITERS_WINDOW_MS = 5000
-
 /** How many uncontended commits it takes to go back to optimistic commits. */
 const MAX_CONTENTION = 8
 
@@ -106,6 +103,7 @@ export class WriteQueue {
   #draining: Promise<void> | undefined
   /** Recent lost races; while above 0, commits start with a fresh manifest. */
   #contention = 0
+  readonly #fairShare = new FairShare()
 
   constructor(ctx: EngineContext, settings: WriteQueueSettings, owner: object) {
     this.#ctx = ctx
@@ -136,6 +134,9 @@ export class WriteQueue {
   async #drain(): Promise<void> {
     try {
       while (this.#queue.length > 0) {
+        const wait = this.#fairShare.beforeCommit()
+        // Writes that arrive meanwhile join the batch.
+        if (wait > 0) await sleep(wait)
         const batch = this.#takeBatch()
         await this.#ctx.writerLock.run(() => this.#commit(batch))
       }
@@ -272,14 +273,7 @@ export class WriteQueue {
           })
           if (attempt === 1) this.#contention = Math.max(0, this.#contention - 1)
           this.#settings.afterCommit(ctx.remote.manifest)
-          // Fairness: a process whose manifest is always fresh (it just committed)
-          // wins every race against processes that must first catch up, and can
-          // starve them. While other writers are active, pause for about one
-          // commit's time before the next one; callers queued meanwhile are
-          // group-committed, so this process loses little throughput.
-          if (Date.now() - ctx.foreignSeenAt < ACTIVE_WRITERS_WINDOW_MS) {
-            await sleep(Math.random() * 1.5 * (performance.now() - publishStart))
-          }
+          this.#fairShare.committed(performance.now() - publishStart, ctx.foreignSeenAt)
           return
         }
         writer().exec('ROLLBACK')
@@ -287,9 +281,7 @@ export class WriteQueue {
         verified = true
         if (attempt > ctx.settings.maxRetries) throw new WriteConflictError(attempt)
         const canRebase = this.#settings.isolation === 'snapshot' && executed.kind === 'changeset'
-        // The first retries go at once: re-running already takes round trips, and
-        // every millisecond spent here makes our new base staler. Later ones back off.
-        const backoffMs = attempt < 3 ? 0 : backoffDelay(attempt - 3, 10, 250)
+        const backoffMs = this.#fairShare.retryDelay(attempt, performance.now() - publishStart)
         ctx.emit({
           type: 'conflict',
           attempt,

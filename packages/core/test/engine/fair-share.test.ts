@@ -1,0 +1,144 @@
+import { describe, expect, it } from 'vitest'
+import { FairShare } from '../../src/fair-share.js'
+import { S3db } from '../../src/s3db.js'
+import { MemoryBlobStore } from '../../src/store/memory-store.js'
+import { LatencyBlobStore } from '../../src/testing/latency-store.js'
+import { PREFIX } from '../helpers.js'
+
+const RTT = 20
+
+/** A FairShare on a fake clock; `random` is fixed unless given. */
+function fake(random = () => 0.5) {
+  let now = 1_000_000
+  const fair = new FairShare({ now: () => now, random })
+  return {
+    fair,
+    advance: (ms: number) => {
+      now += ms
+    },
+    get now() {
+      return now
+    },
+  }
+}
+
+/**
+ * Drives back-to-back commits of 2 round trips each (honouring the pauses) for
+ * `ms`; returns the pauses taken, with when they started.
+ */
+function runBusy(
+  t: ReturnType<typeof fake>,
+  ms: number,
+  foreignSeenAt = () => Number.NEGATIVE_INFINITY,
+): { at: number; ms: number }[] {
+  const pauses: { at: number; ms: number }[] = []
+  const end = t.now + ms
+  while (t.now < end) {
+    const wait = t.fair.beforeCommit()
+    if (wait > 0) {
+      pauses.push({ at: t.now, ms: wait })
+      t.advance(wait)
+    }
+    t.advance(2 * RTT)
+    t.fair.committed(RTT, foreignSeenAt())
+  }
+  return pauses
+}
+
+describe('FairShare', () => {
+  it('makes a writer that seems alone yield after a busy streak, ever more rarely', () => {
+    const t = fake()
+    const start = t.now
+    const pauses = runBusy(t, 20_000)
+    // First yield after about 8 round trips of back-to-back commits.
+    expect(pauses[0]!.at - start).toBeGreaterThanOrEqual(8 * RTT)
+    expect(pauses[0]!.at - start).toBeLessThan(12 * RTT)
+    for (const p of pauses) {
+      expect(p.ms).toBeGreaterThanOrEqual(3 * RTT)
+      expect(p.ms).toBeLessThanOrEqual(5 * RTT)
+    }
+    const gaps = pauses.slice(1).map((p, i) => p.at - pauses[i]!.at)
+    expect(gaps[1]!).toBeGreaterThan(1.5 * gaps[0]!) // doubling...
+    expect(Math.max(...gaps)).toBeLessThan(140 * RTT) // ...up to a cap
+    // Little time lost once the interval is at its cap.
+    const late = pauses.filter((p) => p.at > start + 10_000)
+    const lost = late.reduce((n, p) => n + p.ms, 0)
+    expect(lost / 10_000).toBeLessThan(0.05)
+  })
+
+  it('never pauses a writer whose commits have gaps', () => {
+    const t = fake()
+    for (let i = 0; i < 500; i++) {
+      expect(t.fair.beforeCommit()).toBe(0)
+      t.advance(2 * RTT)
+      t.fair.committed(RTT, Number.NEGATIVE_INFINITY)
+      t.advance(3 * RTT) // idle between writes
+    }
+  })
+
+  it('pauses 1 to 2.5 round trips before each back-to-back commit while others commit', () => {
+    for (const r of [0, 0.999]) {
+      const t = fake(() => r)
+      const pauses = runBusy(t, 2000, () => t.now - 100)
+      expect(pauses.length).toBeGreaterThan(10)
+      for (const p of pauses) {
+        expect(p.ms).toBeGreaterThanOrEqual(RTT * 0.99)
+        expect(p.ms).toBeLessThanOrEqual(2.5 * RTT)
+      }
+    }
+  })
+
+  it('stops being polite 5 s after the last foreign commit, then yields blindly', () => {
+    const t = fake()
+    const expiry = t.now + 5000
+    const pauses = runBusy(t, 7000, () => expiry - 5000)
+    const polite = pauses.filter((p) => p.at < expiry)
+    const blind = pauses.filter((p) => p.at >= expiry)
+    expect(polite.length).toBeGreaterThan(50)
+    for (const p of polite) expect(p.ms).toBeLessThanOrEqual(2.5 * RTT)
+    // Busy all along: the first blind yield comes at once, the next after a streak.
+    expect(blind[0]!.at - expiry).toBeLessThan(5 * RTT)
+    expect(blind[0]!.ms).toBeGreaterThanOrEqual(3 * RTT)
+    expect(blind[1]!.at - blind[0]!.at).toBeGreaterThanOrEqual(8 * RTT)
+  })
+
+  it('retries the first 16 lost races at once, then backs off at most 4 round trips', () => {
+    const t = fake(() => 0.999)
+    t.fair.committed(RTT, Number.NEGATIVE_INFINITY)
+    for (let attempt = 1; attempt <= 16; attempt++) expect(t.fair.retryDelay(attempt, 40)).toBe(0)
+    expect(t.fair.retryDelay(17, 40)).toBeGreaterThan(0)
+    for (let attempt = 17; attempt < 100; attempt++)
+      expect(t.fair.retryDelay(attempt, 40)).toBeLessThanOrEqual(4 * RTT)
+  })
+})
+
+describe('fairness across writers', () => {
+  it('lets every one of 3 back-to-back writers commit (no starvation)', async () => {
+    // Three S3db instances are three processes to the protocol: own replica,
+    // own queue. Without yielding, the first winner took every commit.
+    const store = new LatencyBlobStore(new MemoryBlobStore(), { latencyMs: 10 })
+    const setup = await S3db.open(store, PREFIX, { autoCompact: false })
+    await setup.update((tx) => tx.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, v INTEGER)'))
+    await setup.update((tx) => tx.run('INSERT INTO t VALUES (0, 0), (1, 0), (2, 0)'))
+    const writers = await Promise.all(
+      [0, 1, 2].map(() => S3db.open(store, PREFIX, { autoCompact: false, maxRetries: 10_000 })),
+    )
+    const done = [0, 0, 0]
+    let total = 0
+    await Promise.all(
+      writers.map(async (db, w) => {
+        while (total < 60) {
+          await db.update((tx) => tx.run('UPDATE t SET v = v + 1 WHERE id = ?', [w]))
+          done[w]!++
+          total++
+        }
+      }),
+    )
+    // A fair share is 20 each; starvation gives the losers 0 or 1.
+    expect(Math.min(...done)).toBeGreaterThanOrEqual(5)
+    await setup.view(() => 0)
+    const rows = await setup.view((tx) => tx.all<{ v: number }>('SELECT v FROM t ORDER BY id'))
+    expect(rows.map((r) => r.v)).toEqual(done)
+    for (const db of [setup, ...writers]) await db.close()
+  }, 60_000)
+})
