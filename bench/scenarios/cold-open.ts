@@ -118,6 +118,6 @@ export async function coldOpen(opts: BenchOptions): Promise<void> {
     latencyMs: opts.latencyMs,
     memoryBytesPerSecondPerConnection: BANDWIDTH,
     target: 'ratio <= 1.2',
-    note: 'open = manifest GET + snapshot download (parallel ranges from 512 KiB); the first strong query adds 1 conditional GET. open ratio limit: (2 RTT + transfer / ranges) / (RTT + transfer), the best possible on the shaped memory store. Medians of 3 runs (1 at 100 MB).',
+    note: 'open = manifest GET + snapshot download (parallel ranges of at least 2 MiB); the first strong query adds 1 conditional GET. open ratio limit: (2 RTT + transfer / ranges) / (RTT + transfer), the best possible on the shaped memory store. Medians of 3 runs (1 at 100 MB).',
   })
 }
