@@ -38,6 +38,26 @@ describe('s3db CLI filesystem targets', () => {
     expect(json(st)).toMatchObject({ seq: 0, target: `file://${dir}/data//nested/db/` })
   })
 
+  it('push refuses a file pulled from another store, even at the same prefix and seq', async () => {
+    const dir = await tempDir('two-stores')
+    const seed = join(dir, 'seed.sqlite')
+    makeSqlite(seed, ['ann'])
+    for (const root of ['a', 'b']) {
+      const r = await cli(['init', `${dir}/${root}//db`, '--from', seed], { cwd: dir })
+      expect(r.code, r.stderr).toBe(0)
+    }
+    const file = join(dir, 'pulled.sqlite')
+    expect((await cli(['pull', `${dir}/a//db`, '-o', file])).code).toBe(0)
+    const r = await cli(['push', `${dir}/b//db`, '-f', file])
+    expect(r.code).toBe(1)
+    expectCleanError(r)
+    expect(r.stderr).toContain(`was pulled from file://${dir}/a, not file://${dir}/b`)
+    expect(r.stderr).toMatch(/hint: push it to the store it came from, or use --force/)
+    // Back to where it came from, it pushes.
+    const home = await cli(['push', `${dir}/a//db`, '-f', file])
+    expect(home.code, home.stderr).toBe(0)
+  })
+
   it('rejects targets without a database prefix or with another scheme (exit 2)', async () => {
     for (const [target, message] of [
       ['/', /names no database/],

@@ -23,6 +23,7 @@ import { validateDatabasePrefix } from './format/prefix.js'
 import { uploadSnapshot } from './snapshot-upload.js'
 import { cleanCopyOfUserFile, emptyDatabaseImage } from './sqlite-file.js'
 import type { BlobStore } from './store/blob-store.js'
+import { storeIdentity } from './store/identity.js'
 import { buildFromSnapshot, readManifest } from './sync.js'
 
 /** Options shared by the transfer functions. */
@@ -48,6 +49,8 @@ export function seqFileFor(file: string): string {
 export interface PulledSeq {
   prefix: string
   seq: number
+  /** The store pulled from (`s3://bucket`, `file:///root`); absent in older records. */
+  store?: string | undefined
 }
 
 async function manifestExists(
@@ -165,7 +168,7 @@ export async function pullDatabase(
     await rm(built, { force: true })
     throw err
   }
-  const pulled: PulledSeq = { prefix, seq: manifest.seq }
+  const pulled: PulledSeq = { prefix, seq: manifest.seq, store: storeIdentity(store) }
   await writeFile(seqFileFor(target), `${JSON.stringify(pulled)}\n`, { mode: 0o600 })
   return { seq: manifest.seq, snapshotKey: manifest.snapshot.key, bytes: (await stat(target)).size }
 }

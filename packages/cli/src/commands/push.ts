@@ -1,6 +1,7 @@
 import { readFile, stat, writeFile } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import { type PulledSeq, type PushGuard, S3db, SeqMismatchError, seqFileFor } from '@s3db/core'
+import { storeIdentity } from '@s3db/core/internal'
 import type { CommandSpec } from '../command.js'
 import { databaseExists, noDatabase, resolveTarget } from '../database.js'
 import { CliError, UsageError } from '../errors.js'
@@ -34,7 +35,8 @@ async function readPulledSeq(file: string, target: string): Promise<PulledSeq> {
       `pull again, or push with --force to overwrite whatever the database holds`,
     )
   }
-  return { prefix: p.prefix, seq: p.seq as number }
+  const store = typeof p.store === 'string' ? p.store : undefined
+  return { prefix: p.prefix, seq: p.seq as number, store }
 }
 
 async function writePulledSeq(file: string, pulled: PulledSeq): Promise<void> {
@@ -85,7 +87,11 @@ Example:
       }
       const result = await S3db.init(r.store, r.keys.prefix, { ...options, from: file })
       bar.end()
-      await writePulledSeq(file, { prefix: r.keys.prefix, seq: result.seq })
+      await writePulledSeq(file, {
+        prefix: r.keys.prefix,
+        seq: result.seq,
+        store: storeIdentity(r.store),
+      })
       report(
         ctx,
         `created database ${r.target.display} from ${given} (seq ${result.seq}, ${formatBytes(result.bytes)})`,
@@ -105,6 +111,13 @@ Example:
           'push it to the database it came from, or use --force to replace this one with it',
         )
       }
+      const here = storeIdentity(r.store)
+      if (pulled.store !== undefined && pulled.store !== here) {
+        throw new CliError(
+          `${given} was pulled from ${pulled.store}, not ${here}`,
+          'push it to the store it came from, or use --force to replace this database with it',
+        )
+      }
       guard = { expectedSeq: pulled.seq }
     }
     let result: Awaited<ReturnType<typeof S3db.push>>
@@ -122,7 +135,11 @@ Example:
       throw err
     }
     bar.end()
-    await writePulledSeq(file, { prefix: r.keys.prefix, seq: result.seq })
+    await writePulledSeq(file, {
+      prefix: r.keys.prefix,
+      seq: result.seq,
+      store: storeIdentity(r.store),
+    })
     report(
       ctx,
       `pushed ${given} to ${r.target.display}: now at seq ${result.seq} (${formatBytes(result.bytes)})`,

@@ -4,7 +4,10 @@ import Database from 'better-sqlite3'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { isS3dbError } from '../../src/errors.js'
 import { S3db } from '../../src/s3db.js'
+import { CountingBlobStore } from '../../src/store/counting-store.js'
+import { storeIdentity } from '../../src/store/identity.js'
 import { MemoryBlobStore } from '../../src/store/memory-store.js'
+import { RetryingBlobStore } from '../../src/store/retrying-store.js'
 import { codeOf, PREFIX, tempDir } from '../helpers.js'
 
 let dir: string
@@ -85,7 +88,13 @@ describe('init / pull / push', () => {
     expect(JSON.parse(await readFile(`${file}.s3db-seq`, 'utf8'))).toEqual({
       prefix: PREFIX,
       seq: 2,
+      store: storeIdentity(store),
     })
+    // A wrapper holds the same data, so it has the same identity.
+    expect(storeIdentity(new RetryingBlobStore(new CountingBlobStore(store)))).toBe(
+      storeIdentity(store),
+    )
+    expect(storeIdentity(new MemoryBlobStore())).not.toBe(storeIdentity(store))
     const edit = new Database(file)
     expect(edit.pragma('journal_mode', { simple: true })).toBe('delete')
     edit.exec("INSERT INTO kv VALUES ('b', '2')")
