@@ -144,7 +144,7 @@ export async function syncReplica(ctx: EngineContext, signal?: AbortSignal): Pro
       }
       if (isS3dbError(err, 'NotFound') && attempt < 3) {
         // Compaction and GC may have replaced what our manifest referenced.
-        const before = ctx.remote.etag
+        const before = target.etag
         await reloadManifest(ctx, signal)
         target = ctx.remote
         if (target.etag !== before) continue

@@ -43,6 +43,27 @@ describe('conflicts', () => {
     await expectReplayMatches(store, PREFIX, [a, b])
   })
 
+  it('a sync whose changeset was compacted and collected meanwhile moves on to the newer manifest', async () => {
+    // The known manifest moved on (a view refreshed it) while the sync was fetching
+    // a changeset that compaction and GC then removed: that is not damage.
+    const store = new ScriptedStore()
+    const a = await openDb(store)
+    const b = await openDb(store)
+    await setupCounter(a)
+    await b.view(counter)
+    await a.update((tx) => tx.run('UPDATE counter SET n = n + 1 WHERE id = 1'))
+    let viewed: Promise<number> | undefined
+    store.beforeChangesetGet.push(async () => {
+      await a.compact()
+      await a.gc({ gracePeriod: 0, minAge: 0 })
+      viewed = b.view(counter)
+      await new Promise((r) => setTimeout(r, 20))
+    })
+    expect(await b.view(counter)).toBe(1)
+    expect(await viewed).toBe(1)
+    await expectReplayMatches(store, PREFIX, [a, b])
+  })
+
   it('re-runs the callback on the newer state when another instance wins the race', async () => {
     const store = new ScriptedStore()
     const events: S3dbEvent[] = []
