@@ -29,4 +29,5 @@ export {
 } from './testing/fault-store.js'
 export { IgnoreConditionsStore } from './testing/ignore-conditions-store.js'
 export { LatencyBlobStore, type LatencyOptions } from './testing/latency-store.js'
+export { writePulledSeq } from './transfer.js'
 export { insideTransaction } from './write-queue.js'

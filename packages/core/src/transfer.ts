@@ -53,6 +53,17 @@ export interface PulledSeq {
   store?: string | undefined
 }
 
+/** Writes the `.s3db-seq` record beside `file`: the store, prefix and seq it holds. */
+export async function writePulledSeq(
+  file: string,
+  store: BlobStore,
+  prefix: string,
+  seq: number,
+): Promise<void> {
+  const pulled: PulledSeq = { prefix, seq, store: storeIdentity(store) }
+  await writeFile(seqFileFor(file), `${JSON.stringify(pulled)}\n`, { mode: 0o600 })
+}
+
 async function manifestExists(
   store: BlobStore,
   keys: DatabaseKeys,
@@ -168,8 +179,7 @@ export async function pullDatabase(
     await rm(built, { force: true })
     throw err
   }
-  const pulled: PulledSeq = { prefix, seq: manifest.seq, store: storeIdentity(store) }
-  await writeFile(seqFileFor(target), `${JSON.stringify(pulled)}\n`, { mode: 0o600 })
+  await writePulledSeq(target, store, prefix, manifest.seq)
   return { seq: manifest.seq, snapshotKey: manifest.snapshot.key, bytes: (await stat(target)).size }
 }
 

@@ -1,7 +1,7 @@
-import { readFile, stat, writeFile } from 'node:fs/promises'
+import { readFile, stat } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import { type PulledSeq, type PushGuard, S3db, SeqMismatchError, seqFileFor } from '@s3db/core'
-import { storeIdentity } from '@s3db/core/internal'
+import { storeIdentity, writePulledSeq } from '@s3db/core/internal'
 import type { CommandSpec } from '../command.js'
 import { databaseExists, noDatabase, resolveTarget } from '../database.js'
 import { CliError, UsageError } from '../errors.js'
@@ -37,10 +37,6 @@ async function readPulledSeq(file: string, target: string): Promise<PulledSeq> {
   }
   const store = typeof p.store === 'string' ? p.store : undefined
   return { prefix: p.prefix, seq: p.seq as number, store }
-}
-
-async function writePulledSeq(file: string, pulled: PulledSeq): Promise<void> {
-  await writeFile(seqFileFor(file), `${JSON.stringify(pulled)}\n`, { mode: 0o600 })
 }
 
 export const push: CommandSpec = {
@@ -87,11 +83,7 @@ Example:
       }
       const result = await S3db.init(r.store, r.keys.prefix, { ...options, from: file })
       bar.end()
-      await writePulledSeq(file, {
-        prefix: r.keys.prefix,
-        seq: result.seq,
-        store: storeIdentity(r.store),
-      })
+      await writePulledSeq(file, r.store, r.keys.prefix, result.seq)
       report(
         ctx,
         `created database ${r.target.display} from ${given} (seq ${result.seq}, ${formatBytes(result.bytes)})`,
@@ -135,11 +127,7 @@ Example:
       throw err
     }
     bar.end()
-    await writePulledSeq(file, {
-      prefix: r.keys.prefix,
-      seq: result.seq,
-      store: storeIdentity(r.store),
-    })
+    await writePulledSeq(file, r.store, r.keys.prefix, result.seq)
     report(
       ctx,
       `pushed ${given} to ${r.target.display}: now at seq ${result.seq} (${formatBytes(result.bytes)})`,
