@@ -19,27 +19,27 @@ export async function tempDir(label = 'test'): Promise<{ dir: string; cleanup():
   return { dir, cleanup: () => rm(dir, { recursive: true, force: true }) }
 }
 
+const USER_TABLES =
+  "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name"
+
+const selectAll = (table: string) => `SELECT * FROM "${table.replaceAll('"', '""')}"`
+
+/** Rows as sorted JSON strings: two dumps compare whatever their row order. */
+function encodeRows(rows: unknown[][]): string[] {
+  return rows
+    .map((r) =>
+      JSON.stringify(r, (_k, v) =>
+        typeof v === 'bigint' ? `${v}n` : v instanceof Buffer ? `x'${v.toString('hex')}'` : v,
+      ),
+    )
+    .sort()
+}
+
 /** Every user table's rows, sorted, as JSON-comparable values. */
 export function dumpDatabase(db: Database.Database): Record<string, unknown[]> {
-  const tables = db
-    .prepare(
-      "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name",
-    )
-    .pluck()
-    .all() as string[]
   const out: Record<string, unknown[]> = {}
-  for (const t of tables) {
-    const rows = db
-      .prepare(`SELECT * FROM "${t.replaceAll('"', '""')}"`)
-      .raw(true)
-      .all() as unknown[][]
-    out[t] = rows
-      .map((r) =>
-        JSON.stringify(r, (_k, v) =>
-          typeof v === 'bigint' ? `${v}n` : v instanceof Buffer ? `x'${v.toString('hex')}'` : v,
-        ),
-      )
-      .sort()
+  for (const t of db.prepare(USER_TABLES).pluck().all() as string[]) {
+    out[t] = encodeRows(db.prepare(selectAll(t)).raw(true).all() as unknown[][])
   }
   return out
 }
@@ -47,21 +47,9 @@ export function dumpDatabase(db: Database.Database): Record<string, unknown[]> {
 /** The database as a live S3db instance sees it (through a view). */
 export async function dumpLive(db: S3db): Promise<Record<string, unknown[]>> {
   return db.view((tx) => {
-    const tables = tx
-      .all<{ name: string }>(
-        "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name",
-      )
-      .map((r) => r.name)
     const out: Record<string, unknown[]> = {}
-    for (const t of tables) {
-      const rows = tx.prepare(`SELECT * FROM "${t.replaceAll('"', '""')}"`).values()
-      out[t] = rows
-        .map((r) =>
-          JSON.stringify(r, (_k, v) =>
-            typeof v === 'bigint' ? `${v}n` : v instanceof Buffer ? `x'${v.toString('hex')}'` : v,
-          ),
-        )
-        .sort()
+    for (const { name } of tx.all<{ name: string }>(USER_TABLES)) {
+      out[name] = encodeRows(tx.prepare(selectAll(name)).values())
     }
     return out
   })
