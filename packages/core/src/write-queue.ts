@@ -337,7 +337,6 @@ export class WriteQueue {
     const capture = ctx.replica.capture
     if (options.foreignKeysOff) writer.pragma('foreign_keys = OFF')
     const schemaBefore = writer.pragma('schema_version', { simple: true }) as number
-    let forceSnapshot = false
     capture.syncSchema()
     writer.exec('BEGIN IMMEDIATE')
     capture.reset()
@@ -347,11 +346,8 @@ export class WriteQueue {
       writer.exec('SAVEPOINT s3db_update')
       const tx = new ConnectionTx(writer, false, {
         afterWrite: () => capture.syncSchema(),
-        alterTable: (run) => {
-          // Its writes bypass capture, so this commit must be a snapshot.
-          forceSnapshot = true
-          return capture.withoutTriggers(run)
-        },
+        // Its writes bypass capture, which makes this commit a snapshot.
+        alterTable: (run) => capture.withoutTriggers(run),
       })
       try {
         r.value = await insideTransaction.run({ db: this.#owner, mode: 'update' }, () => r.fn(tx))
@@ -385,7 +381,7 @@ export class WriteQueue {
       (writer.pragma('schema_version', { simple: true }) as number) !== schemaBefore
     const succeeded = batch.some((r) => !r.settled && r.error === undefined)
     const schema = succeeded ? options.schema?.(base) : undefined
-    if (schemaChanged || schema || forceSnapshot) {
+    if (schemaChanged || schema || capture.incomplete) {
       capture.syncSchema()
       return { kind: 'snapshot', bytes: asRollbackJournal(writer.serialize()), schema }
     }

@@ -102,6 +102,8 @@ export class ChangeCapture {
   /** Tables in the order of their first touch (the session extension's table order). */
   private listed: TableState[] = []
   private anyTouched = false
+  /** See {@link incomplete}. */
+  private lost = false
   private suspended = 0
   private closed = false
   private needExact = false
@@ -149,8 +151,19 @@ export class ChangeCapture {
     for (const t of this.listed) t.clear()
     this.listed = []
     this.anyTouched = false
+    this.lost = false
     this.needExact = false
     this.pending = []
+  }
+
+  /**
+   * True when changes since {@link reset} escaped the record: writes made by
+   * {@link withoutTriggers}, or records dropped because their table was dropped or
+   * re-keyed (even if a rollback later undid that). The changeset is then
+   * incomplete: publish the transaction as a snapshot.
+   */
+  get incomplete(): boolean {
+    return this.lost
   }
 
   /** True when a row was touched since {@link reset} (even if the net effect is nil). */
@@ -238,6 +251,7 @@ export class ChangeCapture {
   withoutTriggers<T>(fn: () => T): T {
     this.assertOpen()
     this.dropTriggers()
+    this.lost = true
     try {
       return fn()
     } finally {
@@ -311,7 +325,7 @@ export class ChangeCapture {
   /**
    * Carries recorded rows over a layout change. Added columns get their default in
    * original rows (the session extension does the same); a changed key or a dropped
-   * table drops the records (such transactions are published as snapshots).
+   * table drops the records and marks the capture {@link incomplete}.
    */
   private migrate(t: TableState, from: TableLayout | undefined, to: TableLayout): void {
     if (t.order.size === 0) return
@@ -320,6 +334,7 @@ export class ChangeCapture {
     if (from === undefined || keyNames(from) !== keyNames(to)) {
       t.rows.clear()
       t.order.clear()
+      this.lost = true
       return
     }
     const src = to.columns.map((c) => from.columns.indexOf(c))

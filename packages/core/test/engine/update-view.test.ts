@@ -368,4 +368,24 @@ describe('update and view', () => {
     expect((await manifestOf(store)).log).toHaveLength(1)
     expect(await other.view((tx) => tx.get('SELECT c FROM t WHERE id = 1'))).toEqual({ c: 'z' })
   })
+  // Regression: dropping a table discarded its recorded rows; when a savepoint
+  // rollback then restored the table, the commit went out as a changeset without
+  // them, so other replicas missed the update.
+  it('publishes writes made before a table was dropped and restored by a rollback', async () => {
+    const store = new MemoryBlobStore()
+    const db = await openDb(store)
+    await db.update((tx) => tx.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, v INTEGER)'))
+    await db.update((tx) => tx.run('INSERT INTO t VALUES (1, 0)'))
+    await db.update((tx) => {
+      tx.run('UPDATE t SET v = 5 WHERE id = 1')
+      tx.exec('SAVEPOINT x')
+      tx.exec('DROP TABLE t')
+      tx.exec('ROLLBACK TO x')
+      tx.exec('RELEASE x')
+    })
+    const other = await openDb(store)
+    expect(await db.view((tx) => tx.get('SELECT v FROM t'))).toEqual({ v: 5 })
+    expect(await other.view((tx) => tx.get('SELECT v FROM t'))).toEqual({ v: 5 })
+    await expectReplayMatches(store, PREFIX, [db, other])
+  })
 })
