@@ -68,9 +68,10 @@ export class FileSystemBlobStore implements BlobStore {
    * ETags of large files by identity (device, inode, size, mtime): hashing a
    * 100 MB snapshot on every read would double its cost. Small files (the
    * manifest, whose ETag drives compare-and-swap) are always hashed, so inode
-   * reuse on a filesystem with coarse timestamps can never fool a CAS.
+   * reuse on a filesystem with coarse timestamps can never fool a CAS. The
+   * promise is cached, so parallel ranged reads of one file hash it once.
    */
-  readonly #etags = new Map<string, string>()
+  readonly #etags = new Map<string, Promise<string>>()
 
   private constructor(root: string) {
     this.root = root
@@ -293,9 +294,10 @@ export class FileSystemBlobStore implements BlobStore {
     const id = `${stats.dev}:${stats.ino}:${stats.size}:${stats.mtimeMs}`
     let etag = this.#etags.get(id)
     if (etag === undefined) {
-      etag = await hashHandle(handle, stats.size)
+      etag = hashHandle(handle, stats.size)
       if (this.#etags.size >= 1024) this.#etags.delete(this.#etags.keys().next().value as string)
       this.#etags.set(id, etag)
+      etag.catch(() => this.#etags.delete(id))
     }
     return etag
   }
