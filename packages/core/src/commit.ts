@@ -12,6 +12,7 @@ import { epochOf, type Manifest, serializeManifest } from './format/manifest.js'
 import { PUBLISH_WINDOW_MS } from './format/protocol.js'
 import { reloadManifest } from './sync.js'
 import { backoffDelay } from './util/backoff.js'
+import { isTransient } from './util/retry.js'
 import { sleep } from './util/sleep.js'
 
 /** How a publish ended. */
@@ -101,25 +102,25 @@ async function decide(
       const found = findCommit(manifest, own)
       if (found) return { committed: true, seq: found.seq }
       if (ambiguous && etag === ifMatch) return 'resend'
-      if (manifest.snapshot.seq >= next.seq && !manifest.log.some((e) => e.seq === next.seq)) {
+      if (ambiguous && manifest.snapshot.seq >= next.seq) {
         // Our seq was folded into a snapshot before we could look: if our write
         // was the one at that seq, nothing left in the store says so.
-        if (ambiguous) {
-          throw new CommitIndeterminateError(
-            `cannot tell whether the write committed: its outcome was lost in transit and seq ${next.seq} has since been compacted; check the data before retrying`,
-          )
-        }
+        throw new CommitIndeterminateError(
+          `cannot tell whether the write committed: its outcome was lost in transit and seq ${next.seq} has since been compacted; check the data before retrying`,
+        )
       }
       return { committed: false, reason: 'conflict' }
     } catch (err) {
       if (err instanceof CommitIndeterminateError || isS3dbError(err, 'Aborted')) throw err
       lastError = err
+      // Only a failing store is worth waiting for (access denied or a corrupt manifest is not).
+      if (!isTransient(err)) break
       await sleep(backoffDelay(attempt, 100, 5000), signal)
     }
   }
   if (!ambiguous) throw lastError
   throw new CommitIndeterminateError(
-    'cannot tell whether the write committed: the store failed while the commit was in flight and stayed unreachable; check the data before retrying',
+    'cannot tell whether the write committed: the store failed while the commit was in flight and its outcome could not be read; check the data before retrying',
     { cause: lastError },
   )
 }
