@@ -31,9 +31,11 @@ const CAS_ATTEMPTS = 10
 
 export async function compact(ctx: EngineContext, signal?: AbortSignal): Promise<CompactResult> {
   const done = measure(ctx.counter)
-  // Snapshot the replica at a known position, holding the writer only for VACUUM INTO.
+  // Look for newer commits before taking the writer lock: queued writes need not
+  // wait for this round trip. Then snapshot the replica at a known position,
+  // holding the writer only for the sync and VACUUM INTO.
+  await refreshManifest(ctx, signal)
   const taken = await ctx.writerLock.run(async () => {
-    await refreshManifest(ctx, signal)
     const { manifest } = await syncReplica(ctx, signal)
     if (manifest.log.length === 0) return undefined
     const file = await vacuumInto(ctx.replica.writer, ctx.replica.dir)
