@@ -90,8 +90,7 @@ export function measure(
 }
 
 /** Adopts `manifest` as the newest known one unless we already know a newer one. */
-export function adoptRemote(ctx: EngineContext, manifest: Manifest, etag: string): boolean {
-  if (manifest.seq < ctx.remote.manifest.seq) return false
+export function adoptRemote(ctx: EngineContext, manifest: Manifest, etag: string): void {
+  if (manifest.seq < ctx.remote.manifest.seq) return
   ctx.remote = { manifest, etag, confirmedAt: Date.now() }
-  return true
 }

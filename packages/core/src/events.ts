@@ -19,7 +19,7 @@ export interface SyncEvent extends EventBase {
   type: 'sync'
   fromSeq: number
   toSeq: number
-  /** Changesets applied (0 when a snapshot was downloaded instead). */
+  /** Changesets applied (with a snapshot: the log applied on top of it). */
   changesets: number
   /** True when a snapshot was downloaded. */
   snapshot: boolean

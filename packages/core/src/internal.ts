@@ -17,10 +17,8 @@ export {
 export { validateDatabasePrefix } from './format/prefix.js'
 export { collectGarbage, type GcOptions } from './gc.js'
 export { planParts } from './snapshot-download.js'
-export { bodyBytes, md5Hex, normalizeEtag } from './store/body.js'
-export { CountingBlobStore, diffCounts, totalRequests, zeroCounts } from './store/counting-store.js'
+export { CountingBlobStore, diffCounts, totalRequests } from './store/counting-store.js'
 export { storeIdentity } from './store/identity.js'
-export { validateKey, validatePrefix } from './store/keys.js'
 export { RetryingBlobStore } from './store/retrying-store.js'
 export {
   FaultInjectingBlobStore,

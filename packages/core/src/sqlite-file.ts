@@ -27,7 +27,7 @@ export function asRollbackJournal(image: Uint8Array): Uint8Array {
 }
 
 /** Patches the journal-mode bytes of a database file in place (see {@link asRollbackJournal}). */
-export async function fileAsRollbackJournal(path: string): Promise<void> {
+async function fileAsRollbackJournal(path: string): Promise<void> {
   const handle = await open(path, 'r+')
   try {
     const head = Buffer.alloc(20)

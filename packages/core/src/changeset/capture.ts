@@ -29,6 +29,7 @@ import {
   K_NOPK,
   K_OLD,
   MAX_FUNCTION_ARGS,
+  Q_NEED_EXACT,
 } from './triggers.js'
 import { OP_DELETE, OP_INSERT, OP_UPDATE, type Value, valueEquals } from './types.js'
 import { maybeLossy, valueFromPair } from './values.js'
@@ -363,7 +364,7 @@ export class ChangeCapture {
   private onCall(args: unknown[]): number | null {
     if (this.suspended > 0 || this.closed) return null
     const code = Number(args[0] as bigint)
-    if (code < 0) return this.needExact ? 1 : 0
+    if (code === Q_NEED_EXACT) return this.needExact ? 1 : 0
     const t = this.slots[Math.floor(code / CODE_SLOTS)]
     const L = t?.layout
     if (t === undefined || L === undefined) return null

@@ -22,17 +22,15 @@ export type SqlBuilder = (p: (i: number) => string) => string
 export class ValueStatement {
   private readonly db: Database
   private readonly build: SqlBuilder
-  private readonly rowsAsArrays: boolean
   private plain: Statement | undefined
   private variants: Map<string, Statement> | undefined
   /** Value index of each `?`, in SQL text order. */
   private order: number[] = []
   private readonly params: unknown[] = []
 
-  constructor(db: Database, build: SqlBuilder, rowsAsArrays = true) {
+  constructor(db: Database, build: SqlBuilder) {
     this.db = db
     this.build = build
-    this.rowsAsArrays = rowsAsArrays
   }
 
   private prepare(raw: ReadonlySet<number> | undefined): Statement {
@@ -43,7 +41,7 @@ export class ValueStatement {
     })
     this.order = order
     const st = this.db.prepare(sql)
-    if (st.reader) st.raw(this.rowsAsArrays)
+    if (st.reader) st.raw(true)
     return st.safeIntegers(true)
   }
 

@@ -187,13 +187,8 @@ export function serializeManifest(m: Manifest): Uint8Array {
   return new TextEncoder().encode(JSON.stringify(out))
 }
 
-/** A manifest with `entry` appended (seq + 1). */
-export function appendLog(
-  m: Manifest,
-  key: string,
-  size: number,
-  schemaVersion = m.schemaVersion,
-): Manifest {
+/** A manifest with the changeset `key` appended to its log (seq + 1). */
+export function appendLog(m: Manifest, key: string, size: number): Manifest {
   const seq = m.seq + 1
-  return { ...m, seq, schemaVersion, log: [...m.log, { key, seq, size }] }
+  return { ...m, seq, log: [...m.log, { key, seq, size }] }
 }

@@ -126,18 +126,13 @@ export class LocalReplica {
   /**
    * Changes the replica's committed state: marks the position pending (durably),
    * runs `mutate` (which commits on the writer), then records `to`. If `mutate`
-   * throws, the position becomes unknown unless it reports the state untouched.
+   * throws, the position stays unknown (the next sync rebuilds).
    */
   async advance(to: Omit<ReplicaPosition, 'database'>, mutate: () => void): Promise<void> {
     await this.#positionFile.markPending()
     this.#position = undefined
     mutate()
     await this.#record(to)
-  }
-
-  /** Records the current state as `at` (after a mutation that left it unchanged, e.g. a rollback). */
-  async restore(at: ReplicaPosition | undefined): Promise<void> {
-    if (at) await this.#record(at)
   }
 
   /**

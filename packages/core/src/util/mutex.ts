@@ -1,12 +1,6 @@
 /** A FIFO async mutex: `run` calls execute one at a time, in call order. */
 export class Mutex {
   #tail: Promise<void> = Promise.resolve()
-  #held = false
-
-  get held(): boolean {
-    return this.#held
-  }
-
   async run<T>(fn: () => Promise<T> | T): Promise<T> {
     const previous = this.#tail
     let release!: () => void
@@ -14,11 +8,9 @@ export class Mutex {
       release = resolve
     })
     await previous
-    this.#held = true
     try {
       return await fn()
     } finally {
-      this.#held = false
       release()
     }
   }
