@@ -13,7 +13,6 @@ import { MigrationFailedError } from '@s3db/core'
 import { type MigrationConfig, readMigrationFiles } from 'drizzle-orm/migrator'
 import { type S3dbDatabase, sessionOf } from './driver.js'
 import { assertOutsideTransaction } from './statement-runner.js'
-import { updateKeepingError } from './update.js'
 
 /** Options of {@link migrate}. */
 export interface S3dbMigrationConfig extends Pick<MigrationConfig, 'migrationsFolder'> {
@@ -61,8 +60,7 @@ export async function migrate(
   const table = quote(config.migrationsTable ?? '__drizzle_migrations')
   const s3db = sessionOf(db).client
   assertOutsideTransaction(s3db, 'migrate()')
-  return updateKeepingError(
-    s3db,
+  return s3db.update(
     async (tx) => {
       // Same table as drizzle's migrators, so databases move between drivers.
       tx.exec(

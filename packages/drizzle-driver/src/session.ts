@@ -31,7 +31,6 @@ import {
   type StatementRunner,
   TransactionScope,
 } from './statement-runner.js'
-import { updateKeepingError } from './update.js'
 
 // drizzle-orm exports mapResultRow at runtime (every driver uses it) but not in its types.
 const { mapResultRow } = drizzleUtils as unknown as {
@@ -184,8 +183,7 @@ export class S3dbSession<
     signal?: AbortSignal,
     foreignKeys?: false,
   ): Promise<T> {
-    return updateKeepingError(
-      this.client,
+    return this.client.update(
       async (tx) => {
         const scope = new TransactionScope(tx)
         try {

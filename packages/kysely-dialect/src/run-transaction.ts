@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { InvalidArgumentError, isS3dbError, type S3db, type Tx } from '@s3db/core'
+import { InvalidArgumentError, type S3db, type Tx } from '@s3db/core'
 import {
   type DatabaseConnection,
   type KyselyProps,
@@ -41,34 +41,19 @@ export async function runTransaction<DB, T>(
   assertOutsideTransaction(s3db)
   return props.executor.provideConnection(async (provided) => {
     const connection = asS3dbConnection(provided)
-    // What the latest run of fn threw (reset on every run).
-    let thrown: { error: unknown } | undefined
     const body = async (tx: Tx): Promise<T> => {
-      thrown = undefined
       const bound = connection.bind(tx)
       try {
         const executor = props.executor.withConnectionProvider(
           new SingleConnectionProvider(bound.connection),
         )
         return await fn(new Transaction<DB>({ ...props, executor }))
-      } catch (error) {
-        thrown = { error }
-        throw error
       } finally {
         bound.unbind()
       }
     }
-    try {
-      return mode === 'view'
-        ? await s3db.view(body, { signal: options.signal })
-        : await s3db.update(body, options)
-    } catch (err) {
-      // When fn threw after creating a table and writing to it, @s3db/core
-      // currently fails while rolling back with a SQLite "no such table" error
-      // instead of rethrowing fn's error (nothing is committed either way).
-      // fn's own error is the one that explains what happened.
-      if (thrown && err !== thrown.error && !isS3dbError(err)) throw thrown.error
-      throw err
-    }
+    return mode === 'view'
+      ? s3db.view(body, { signal: options.signal })
+      : s3db.update(body, options)
   })
 }

@@ -106,15 +106,11 @@ class Shell {
       if (this.#block) {
         // Show the statement's effect inside the open block without publishing it:
         // replay the block plus this statement in an update, then abort that update.
-        // The result is kept aside before aborting because @s3db/core can reject
-        // with a different error than the one thrown (after a table created in the
-        // callback was written to); only a run that reached the end counts.
         const block = this.#block
         let shown: StatementResult | undefined
         try {
           await this.#db.update(
             (tx) => {
-              shown = undefined
               for (const s of block) runStatement(tx, s)
               shown = runStatement(tx, sql)
               throw new Discard()
@@ -122,7 +118,7 @@ class Shell {
             { signal },
           )
         } catch (err) {
-          if (shown === undefined) throw err
+          if (!(err instanceof Discard) || shown === undefined) throw err
           block.push(sql)
           this.#print([shown], undefined)
         }
