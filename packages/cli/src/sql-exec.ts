@@ -1,7 +1,7 @@
 /**
  * Running user SQL through the engine: decide read vs write with SQLite's own
  * verdict (better-sqlite3's `statement.readonly`, prepared inside a view), run
- * reads as one view and writes as one update.
+ * reads in that view and writes as one update.
  *
  * @module
  */
@@ -25,38 +25,39 @@ export function runStatement(tx: Tx, sql: string): StatementResult {
   return { sql, changes: r.changes, lastInsertRowid: r.lastInsertRowid }
 }
 
+/** What {@link readIfReadOnly} found: the results, or the first statement that may write. */
+export type ReadOutcome =
+  | { kind: 'read'; results: StatementResult[] }
+  | { kind: 'write'; first: string }
+
 /**
- * The first statement that may write, or undefined when all are read-only.
- * A statement that cannot be prepared after a write (it may need a table the
- * write creates) counts as part of the write; before any write, its error is real.
+ * Runs the statements in one view when all of them are read-only, deciding with
+ * SQLite's own verdict in that same view (one store round trip, not two). A
+ * statement that cannot be prepared after a write (it may need a table the write
+ * creates) counts as part of the write; before any write, its error is real.
  */
-export async function firstWrite(
+export async function readIfReadOnly(
   db: S3db,
   statements: readonly string[],
   signal?: AbortSignal,
-): Promise<string | undefined> {
+): Promise<ReadOutcome> {
   return db.view(
-    (tx) => {
+    (tx): ReadOutcome => {
       for (const sql of statements) {
-        if (!tx.prepare(sql).readonly) return sql
+        if (!tx.prepare(sql).readonly) return { kind: 'write', first: sql }
       }
-      return undefined
+      return { kind: 'read', results: statements.map((s) => runStatement(tx, s)) }
     },
     { signal },
   )
 }
 
-/** Runs statements as one view (all read-only) or one update. */
-export async function execute(
+/** Runs statements as one update; resolves once committed, with the seq. */
+export async function runWrite(
   db: S3db,
   statements: readonly string[],
-  write: boolean,
   signal?: AbortSignal,
-): Promise<{ results: StatementResult[]; seq: number | undefined }> {
-  if (!write) {
-    const results = await db.view((tx) => statements.map((s) => runStatement(tx, s)), { signal })
-    return { results, seq: undefined }
-  }
+): Promise<{ results: StatementResult[]; seq: number }> {
   // May run more than once (another writer won the commit race): results are the last run's.
   const results = await db.update((tx) => statements.map((s) => runStatement(tx, s)), { signal })
   return { results, seq: db.stats().seq }

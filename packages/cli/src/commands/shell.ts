@@ -6,7 +6,7 @@ import { redact } from '../errors.js'
 import { appendHistory, historyPath, loadHistory } from '../history.js'
 import { keyValues } from '../output.js'
 import { type Mode, renderData, renderTable } from '../render.js'
-import { execute, firstWrite, runStatement, type StatementResult } from '../sql-exec.js'
+import { readIfReadOnly, runStatement, runWrite, type StatementResult } from '../sql-exec.js'
 import { isBlankSql, splitSql, txControl } from '../sql-split.js'
 
 const HELP = `Statements end with ";". Each one runs on its own: reads as a view of the
@@ -124,8 +124,11 @@ class Shell {
         }
         return
       }
-      const write = (await firstWrite(this.#db, [sql], signal)) !== undefined
-      const { results, seq } = await execute(this.#db, [sql], write, signal)
+      const read = await readIfReadOnly(this.#db, [sql], signal)
+      const { results, seq } =
+        read.kind === 'read'
+          ? { results: read.results, seq: undefined }
+          : await runWrite(this.#db, [sql], signal)
       this.#print(results, seq)
     } catch (err) {
       this.#error(err)

@@ -3,7 +3,7 @@ import type { CommandSpec } from '../command.js'
 import { openDatabase, resolveTarget } from '../database.js'
 import { UsageError } from '../errors.js'
 import { renderData, renderTable } from '../render.js'
-import { execute, firstWrite } from '../sql-exec.js'
+import { readIfReadOnly, runWrite } from '../sql-exec.js'
 import { statementsOf, txControl } from '../sql-split.js'
 
 /** Drops a BEGIN ... COMMIT wrapper: an invocation is one transaction anyway. */
@@ -64,14 +64,18 @@ Examples:
     const r = await resolveTarget(ctx)
     const db = await openDatabase(r, ctx)
     try {
-      const write = await firstWrite(db, statements, ctx.signal)
-      if (write !== undefined && !ctx.values.write) {
+      const read = await readIfReadOnly(db, statements, ctx.signal)
+      if (read.kind === 'write' && !ctx.values.write) {
+        const write = read.first
         throw new UsageError(
           `${JSON.stringify(write.length > 60 ? `${write.slice(0, 57)}...` : write)} writes to the database: add --write to run it`,
           'sql',
         )
       }
-      const { results, seq } = await execute(db, statements, write !== undefined, ctx.signal)
+      const { results, seq } =
+        read.kind === 'read'
+          ? { results: read.results, seq: undefined }
+          : await runWrite(db, statements, ctx.signal)
       const mode = ctx.values.json ? 'json' : ctx.values.csv ? 'csv' : 'table'
       if (mode === 'table') {
         const text = results.map(renderTable).join('\n')
