@@ -5,8 +5,8 @@
  *
  * @module
  */
-import { type BlobStore, isS3dbError, S3db, type S3dbEvent } from '@s3db/core'
-import { DatabaseKeys, type Manifest, parseManifest } from '@s3db/core/internal'
+import { type BlobStore, isS3dbError, type NotFoundError, S3db, type S3dbEvent } from '@s3db/core'
+import { DatabaseKeys, type FetchedManifest, readManifest } from '@s3db/core/internal'
 import type { CommandContext } from './command.js'
 import { CliError } from './errors.js'
 import { openStore } from './store.js'
@@ -39,29 +39,9 @@ export function noDatabase(target: Target): CliError {
   )
 }
 
-export interface FetchedManifest {
-  manifest: Manifest
-  etag: string
-  lastModified: Date | undefined
-  bytes: number
-}
-
 /** Reads and validates the manifest; a missing one becomes "no database at ...". */
-export async function fetchManifest(r: Resolved, signal?: AbortSignal): Promise<FetchedManifest> {
-  let res: Awaited<ReturnType<BlobStore['get']>>
-  try {
-    res = await r.store.get(r.keys.manifest, { signal })
-  } catch (err) {
-    if (isS3dbError(err, 'NotFound')) throw noDatabase(r.target)
-    throw err
-  }
-  if (res.notModified) throw new Error('store answered "not modified" to an unconditional read')
-  return {
-    manifest: parseManifest(res.body, r.keys.manifest, r.keys.prefix),
-    etag: res.etag,
-    lastModified: res.lastModified,
-    bytes: res.body.byteLength,
-  }
+export function fetchManifest(r: Resolved, signal?: AbortSignal): Promise<FetchedManifest> {
+  return orNoDatabase(r, () => readManifest(r.store, r.keys.manifest, r.keys.prefix, signal))
 }
 
 /** True when a database (its manifest) exists at the target. */
@@ -76,20 +56,32 @@ export async function databaseExists(r: Resolved, signal?: AbortSignal): Promise
 }
 
 /**
- * Opens the database for queries, compaction or gc. S3db.open would create a
- * missing database; a CLI typo must not, so the manifest is checked first.
+ * Runs `fn` against the target; a missing manifest (the database does not
+ * exist) becomes "no database at ...", without a request to check first.
  */
-export async function openDatabase(
+export async function orNoDatabase<T>(r: Resolved, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn()
+  } catch (err) {
+    if (isS3dbError(err, 'NotFound') && (err as NotFoundError).key === r.keys.manifest) {
+      throw noDatabase(r.target)
+    }
+    throw err
+  }
+}
+
+/** Opens the database for queries or compaction; never creates one (a CLI typo must not). */
+export function openDatabase(
   r: Resolved,
   ctx: CommandContext,
   onEvent?: (event: S3dbEvent) => void,
 ): Promise<S3db> {
-  if (!(await databaseExists(r, ctx.signal))) throw noDatabase(r.target)
-  return S3db.open(r.store, r.keys.prefix, {
-    autoCompact: false,
-    // Never create one between the check above and the open.
-    createIfMissing: false,
-    onEvent,
-    signal: ctx.signal,
-  })
+  return orNoDatabase(r, () =>
+    S3db.open(r.store, r.keys.prefix, {
+      autoCompact: false,
+      createIfMissing: false,
+      onEvent,
+      signal: ctx.signal,
+    }),
+  )
 }

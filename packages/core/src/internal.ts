@@ -20,6 +20,7 @@ export { planParts } from './snapshot-download.js'
 export { CountingBlobStore, diffCounts, totalRequests } from './store/counting-store.js'
 export { storeIdentity } from './store/identity.js'
 export { RetryingBlobStore } from './store/retrying-store.js'
+export { type FetchedManifest, readManifest } from './sync.js'
 export {
   FaultInjectingBlobStore,
   type FaultKind,

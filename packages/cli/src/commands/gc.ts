@@ -1,6 +1,6 @@
 import { S3db } from '@s3db/core'
 import type { CommandSpec } from '../command.js'
-import { databaseExists, noDatabase, resolveTarget } from '../database.js'
+import { orNoDatabase, resolveTarget } from '../database.js'
 import { parseDuration } from '../duration.js'
 import { formatBytes } from '../output.js'
 import { JSON_OPTION, report } from '../print.js'
@@ -36,29 +36,28 @@ DURATION: 0, 500ms, 30s, 5m, 1h, 2d. Only objects s3db itself names are touched.
         : parseDuration(ctx.values['min-age'] as string, '--min-age', 'gc')
     const dryRun = ctx.values['dry-run'] === true
     const r = await resolveTarget(ctx)
-    if (!(await databaseExists(r, ctx.signal))) throw noDatabase(r.target)
-    {
-      // Static gc: lists and deletes without downloading the snapshot.
-      const result = await S3db.gc(r.store, r.keys.prefix, {
+    // Static gc: lists and deletes without downloading the snapshot.
+    const result = await orNoDatabase(r, () =>
+      S3db.gc(r.store, r.keys.prefix, {
         ...(grace === undefined ? {} : { gracePeriod: grace }),
         ...(minAge === undefined ? {} : { minAge }),
         dryRun,
         signal: ctx.signal,
-      })
-      const n = result.deleted.length
-      const lines = [
-        dryRun
-          ? `would delete ${n} object${n === 1 ? '' : 's'} (${formatBytes(result.bytes)})${n > 0 ? ':' : ''}`
-          : `deleted ${n} object${n === 1 ? '' : 's'} (${formatBytes(result.bytes)})`,
-      ]
-      if (dryRun) for (const key of result.deleted) lines.push(`  ${key}`)
-      if (result.retained.length > 0) {
-        lines.push(
-          `kept ${result.retained.length} unreferenced object${result.retained.length === 1 ? '' : 's'} still inside the grace period`,
-        )
-      }
-      report(ctx, lines.join('\n'), { target: r.target.display, dryRun, ...result })
-      return 0
+      }),
+    )
+    const n = result.deleted.length
+    const lines = [
+      dryRun
+        ? `would delete ${n} object${n === 1 ? '' : 's'} (${formatBytes(result.bytes)})${n > 0 ? ':' : ''}`
+        : `deleted ${n} object${n === 1 ? '' : 's'} (${formatBytes(result.bytes)})`,
+    ]
+    if (dryRun) for (const key of result.deleted) lines.push(`  ${key}`)
+    if (result.retained.length > 0) {
+      lines.push(
+        `kept ${result.retained.length} unreferenced object${result.retained.length === 1 ? '' : 's'} still inside the grace period`,
+      )
     }
+    report(ctx, lines.join('\n'), { target: r.target.display, dryRun, ...result })
+    return 0
   },
 }
