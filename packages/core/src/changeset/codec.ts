@@ -33,6 +33,7 @@ import {
   type TableChanges,
   type Value,
 } from './types.js'
+import { textFromBytes } from './values.js'
 import { type Cursor, readVarint } from './varint.js'
 import { ChangesetWriter } from './writer.js'
 
@@ -280,8 +281,7 @@ class Decoder {
         const start = cur.pos
         cur.pos += n
         if (type === T_BLOB) return Buffer.from(buf.subarray(start, start + n))
-        const raw = buf.subarray(start, start + n)
-        return isUtf8(raw) ? raw.toString('utf8') : new RawText(Buffer.from(raw))
+        return textFromBytes(buf.subarray(start, start + n))
       }
       default:
         return this.fail(`unknown value type ${type}`, at)
