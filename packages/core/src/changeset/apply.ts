@@ -281,6 +281,8 @@ class Applier {
   private applied = 0
   private omitted = 0
   private readonly log: AppliedChange[] = []
+  /** Whether applied changes are logged: only a foreign key check reads the log. */
+  private tracking = false
   private deferred: Change[] = []
   private deferConstraints = true
   private readonly values: unknown[] = []
@@ -298,6 +300,8 @@ class Applier {
     const st = this.st
     const db = this.db
     const fkOn = st.foreignKeys.get() === 1
+    // Replicas apply with enforcement off: then nothing is checked, or logged for it.
+    this.tracking = fkOn
     // Without foreign key enforcement there is nothing to defer (or to check).
     const deferWas = fkOn ? st.deferForeignKeys.get() === 1 : true
     st.savepoint.run()
@@ -443,7 +447,7 @@ class Applier {
       } else {
         // The UPDATE took effect through `finish`.
         this.applied++
-        this.log.push({ table: t.layout.name, change: update })
+        if (this.tracking) this.log.push({ table: t.layout.name, change: update })
         iUpdate = 0
       }
       this.db.exec('RELEASE _s3db_update_op')
@@ -583,7 +587,7 @@ class Applier {
     }
     if (change.op !== 'INSERT' && changes === 0) return this.conflict('DATA', t, change, first)
     this.applied++
-    this.log.push({ table: t.layout.name, change, actualOld: this.actualOld })
+    if (this.tracking) this.log.push({ table: t.layout.name, change, actualOld: this.actualOld })
     this.actualOld = undefined
     return 'done'
   }
