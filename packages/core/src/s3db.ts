@@ -38,8 +38,9 @@ import type { BlobStore } from './store/blob-store.js'
 import { CountingBlobStore, type RequestCounts } from './store/counting-store.js'
 import { storeIdentity } from './store/identity.js'
 import { RetryingBlobStore } from './store/retrying-store.js'
-import { readManifest, refreshManifest, syncReplica } from './sync.js'
+import { type FetchedManifest, readManifest, refreshManifest, syncReplica } from './sync.js'
 import {
+  createDatabase,
   initDatabase,
   type PushGuard,
   pullDatabase,
@@ -185,7 +186,7 @@ async function loadOrCreate(
   keys: DatabaseKeys,
   create: boolean,
   signal?: AbortSignal,
-) {
+): Promise<FetchedManifest> {
   for (let attempt = 0; ; attempt++) {
     try {
       return await readManifest(store, keys.manifest, keys.prefix, signal)
@@ -194,8 +195,10 @@ async function loadOrCreate(
       if (!create) throw new DatabaseNotFoundError(keys.prefix, { cause: err })
     }
     try {
-      await initDatabase(store, keys.prefix, { signal })
+      // The read just said there is none: create without asking again.
+      return await createDatabase(store, keys, { signal })
     } catch (err) {
+      // Another opener created it first: read theirs.
       if (!isS3dbError(err, 'AlreadyExists')) throw err
     }
   }

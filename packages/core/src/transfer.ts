@@ -89,12 +89,27 @@ export async function initDatabase(
 ): Promise<TransferResult> {
   validateDatabasePrefix(prefix)
   const keys = new DatabaseKeys(prefix)
-  const { signal } = options
-  if (await manifestExists(store, keys, signal)) {
+  // Checked first so that a large seed file is not uploaded for nothing.
+  if (await manifestExists(store, keys, options.signal)) {
     throw new AlreadyExistsError(
       `a database already exists at ${prefix}; use push to replace its contents`,
     )
   }
+  const { result } = await createDatabase(store, keys, options)
+  return result
+}
+
+/**
+ * Uploads the first snapshot and creates the manifest (`ifNoneMatch`: one creator
+ * wins; a loser gets AlreadyExistsError). Returns the manifest with its ETag too.
+ */
+export async function createDatabase(
+  store: BlobStore,
+  keys: DatabaseKeys,
+  options: TransferOptions & { from?: string | undefined } = {},
+): Promise<{ result: TransferResult; manifest: Manifest; etag: string }> {
+  const { signal } = options
+  const prefix = keys.prefix
   let snapshotKey: string
   let size: number
   if (options.from) {
@@ -126,12 +141,13 @@ export async function initDatabase(
     snapshot: { key: snapshotKey, seq: 0, size },
     log: [],
   }
+  let etag: string
   try {
-    await store.put(keys.manifest, serializeManifest(manifest), {
+    ;({ etag } = await store.put(keys.manifest, serializeManifest(manifest), {
       ifNoneMatch: true,
       signal,
       contentType: 'application/json',
-    })
+    }))
   } catch (err) {
     if (isS3dbError(err, 'PreconditionFailed')) {
       throw new AlreadyExistsError(
@@ -140,7 +156,7 @@ export async function initDatabase(
     }
     throw err
   }
-  return { seq: 0, snapshotKey, bytes: size }
+  return { result: { seq: 0, snapshotKey, bytes: size }, manifest, etag }
 }
 
 /**
