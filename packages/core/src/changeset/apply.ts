@@ -473,15 +473,16 @@ class Applier {
     const L = t.layout
     const unique = t.uniqueColumns()
     const cols = L.columns.map(quoteIdent)
-    const where: string[] = []
+    // Column indexes, not SQL with '?' to patch later: a quoted name may hold a '?'.
+    const whereCols: number[] = []
+    const setCols: number[] = []
     const rand: string[] = []
-    const set: string[] = []
     const values: Value[] = []
     const whereValues: Value[] = []
     for (let i = 0; i < t.nCol; i++) {
       const v = c.new[i]
       if (L.pk[i]) {
-        where.push(`${cols[i]} IS ?`)
+        whereCols.push(i)
         whereValues.push(c.old[i] as Value)
       } else if (v !== undefined) {
         if (unique[i]) {
@@ -495,27 +496,27 @@ class Applier {
                   : 'random()'
           rand.push(`${cols[i]} = ${r}`)
         }
-        set.push(`${cols[i]} = ?`)
+        setCols.push(i)
         values.push(v)
       }
     }
     if (rand.length === 0) return undefined
     const table = `main.${quoteIdent(L.name)}`
+    const whereSql = (p: (k: number) => string, first: number) =>
+      whereCols.map((i, j) => `${cols[i]} IS ${p(first + j)}`).join(' AND ')
     try {
-      const randStmt = new ValueStatement(this.db, (p) => {
-        let k = 0
-        return `UPDATE ${table} SET ${rand.join(', ')} WHERE ${where.map((x) => x.replace('?', p(k++))).join(' AND ')}`
-      })
+      const randStmt = new ValueStatement(
+        this.db,
+        (p) => `UPDATE ${table} SET ${rand.join(', ')} WHERE ${whereSql(p, 0)}`,
+      )
       randStmt.run(whereValues)
     } catch (e) {
       if (isConstraintError(e)) return undefined
       throw e
     }
     const finish = new ValueStatement(this.db, (p) => {
-      let k = 0
-      const s = set.map((x) => x.replace('?', p(k++)))
-      const wh = where.map((x) => x.replace('?', p(k++)))
-      return `UPDATE ${table} SET ${s.join(', ')} WHERE ${wh.join(' AND ')}`
+      const s = setCols.map((i, j) => `${cols[i]} = ${p(j)}`)
+      return `UPDATE ${table} SET ${s.join(', ')} WHERE ${whereSql(p, setCols.length)}`
     })
     return [finish, [...values, ...whereValues]]
   }

@@ -161,6 +161,21 @@ describe('applyChangeset', () => {
     expect(rows(d).map((r) => (r as unknown[])[2])).toEqual([20n, 10n, 30n])
   })
 
+  it('defers constraints also when a column name holds a question mark', () => {
+    // Regression: the retry built its SQL by patching '?' placeholders, and a value
+    // that needs CAST(? AS TEXT) (text that is not UTF-8) was spliced into "u?".
+    const d = db(`CREATE TABLE t(id INTEGER PRIMARY KEY, v, "u?" UNIQUE);
+      INSERT INTO t VALUES (1, 'a', CAST(X'ff01' AS TEXT)), (2, 'b', CAST(X'ff02' AS TEXT))`)
+    const x1 = new RawText(Buffer.from([0xff, 1]))
+    const x2 = new RawText(Buffer.from([0xff, 2]))
+    const swap = cs([
+      { op: 'UPDATE', indirect: false, old: [1n, undefined, x1], new: [undefined, undefined, x2] },
+      { op: 'UPDATE', indirect: false, old: [2n, undefined, x2], new: [undefined, undefined, x1] },
+    ])
+    expect(applyChangeset(d, swap)).toEqual({ applied: 2, omitted: 0 })
+    expect(d.prepare('SELECT hex("u?") FROM t ORDER BY id').pluck().all()).toEqual(['FF02', 'FF01'])
+  })
+
   it('checks foreign keys at the end (deferred), once for the whole changeset', () => {
     const schema = `CREATE TABLE p(id INTEGER PRIMARY KEY); CREATE TABLE c(id INTEGER PRIMARY KEY, pid REFERENCES p(id));
       INSERT INTO p VALUES (1)`
