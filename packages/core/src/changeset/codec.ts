@@ -23,7 +23,6 @@ import {
   OP_DELETE,
   OP_INSERT,
   OP_UPDATE,
-  RawText,
   T_BLOB,
   T_INTEGER,
   T_NULL,
