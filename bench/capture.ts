@@ -1,7 +1,7 @@
 /**
  * Change capture overhead and apply throughput.
  *
- *   npm run build -w @s3db/core && node --experimental-strip-types bench/capture.ts
+ *   npm run build -w @s3db/core && node bench/capture.ts [--quick]
  *
  * Each scenario runs the same transaction on a fresh in-memory better-sqlite3 database
  * with and without capture (with: reset before, syncSchema after each statement as the
@@ -12,12 +12,14 @@
 
 import Database from 'better-sqlite3'
 import { applyChangeset, ChangeCapture } from '../packages/core/dist/changeset/index.js'
+import { median } from './lib/measure.ts'
 import { report } from './lib/report.ts'
 
 type Db = Database.Database
 
 const ROWS = Number(process.env.BENCH_ROWS ?? 10_000)
-const RUNS = Number(process.env.BENCH_RUNS ?? 7)
+// `--quick` (as bench/run.ts passes it): fewer runs per scenario.
+const RUNS = Number(process.env.BENCH_RUNS ?? (process.argv.includes('--quick') ? 3 : 7))
 const OLTP_TXNS = Number(process.env.BENCH_TXNS ?? 2_000)
 
 const SCHEMA = `CREATE TABLE items(id INTEGER PRIMARY KEY, name TEXT NOT NULL, qty INTEGER, price REAL, note TEXT);
@@ -33,11 +35,6 @@ function fresh(seed: boolean): Db {
     })()
   }
   return db
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b)
-  return s[Math.floor(s.length / 2)]!
 }
 
 /** A deterministic pseudo-random sequence (so both variants do the same work). */

@@ -17,6 +17,7 @@ import Database from 'better-sqlite3'
 import { eq, relations, sql } from 'drizzle-orm'
 import { drizzle as drizzleBetterSqlite } from 'drizzle-orm/better-sqlite3'
 import { integer, sqliteTable, text } from 'drizzle-orm/sqlite-core'
+import { median } from './lib/measure.ts'
 import { report } from './lib/report.ts'
 
 const users = sqliteTable('users', {
@@ -54,8 +55,6 @@ async function measure(fn: (i: number) => unknown, ms: number): Promise<number> 
   }
   return ops / ((performance.now() - start) / 1000)
 }
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
 
 const dir = mkdtempSync(join(tmpdir(), 's3db-bench-drizzle-'))
 try {

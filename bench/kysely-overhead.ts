@@ -20,6 +20,7 @@ import { MemoryBlobStore, S3db } from '@s3db/core'
 import { S3dbKysely } from '@s3db/kysely'
 import Database from 'better-sqlite3'
 import { Kysely, SqliteDialect } from 'kysely'
+import { median } from './lib/measure.ts'
 import { report } from './lib/report.ts'
 
 interface Schema {
@@ -44,8 +45,6 @@ async function measure(fn: (i: number) => Promise<unknown>, ms: number): Promise
   }
   return ops / ((performance.now() - start) / 1000)
 }
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
 
 const id = (i: number) => (i % ITEMS) + 1
 const selectById = (db: Kysely<Schema>, i: number) =>

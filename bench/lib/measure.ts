@@ -7,6 +7,11 @@ export function percentile(sorted: number[], p: number): number {
   return sorted[i]!
 }
 
+/** The middle value (the upper one of an even count). */
+export function median(xs: readonly number[]): number {
+  return [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
+}
+
 export function summarize(latencies: number[]): { p50: number; p99: number; mean: number } {
   const sorted = [...latencies].sort((a, b) => a - b)
   const mean = sorted.reduce((a, b) => a + b, 0) / Math.max(1, sorted.length)

@@ -12,7 +12,7 @@ import { pipeline } from 'node:stream/promises'
 import { S3db } from '@s3db/core'
 import { DEFAULT_TRANSFER_SETTINGS, planParts } from '@s3db/core/internal'
 import Database from 'better-sqlite3'
-import { type BenchOptions, peakRss } from '../lib/measure.ts'
+import { type BenchOptions, median, peakRss } from '../lib/measure.ts'
 import { type Row, report } from '../lib/report.ts'
 import { openStore, storeKinds } from '../lib/stores.ts'
 
@@ -44,7 +44,6 @@ function openLimitRatio(bytes: number, latencyMs: number): number {
   return (2 * latencyMs + streamMs / Math.max(1, parts)) / (latencyMs + streamMs)
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
 const round2 = (x: number) => Math.round(x * 100) / 100
 
 export async function coldOpen(opts: BenchOptions): Promise<void> {
