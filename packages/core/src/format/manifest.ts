@@ -5,6 +5,7 @@
  * @module
  */
 import { CorruptError, S3dbError } from '../errors.js'
+import { validateKey } from '../store/keys.js'
 
 /** Highest manifest format this client understands. */
 export const FORMAT_VERSION = 1
@@ -106,11 +107,18 @@ function refField(value: unknown, name: string, key: string, prefix: string): Bl
     throw corrupt(key, `${name}.key must be a non-empty string`)
   // Every referenced object must live under this database's prefix: never read
   // (or later delete) anything outside it, whatever the manifest says.
-  if (!v.key.startsWith(prefix) || v.key.includes('..') || v.key.includes('\0')) {
+  if (!v.key.startsWith(prefix) || v.key.includes('..')) {
     throw corrupt(
       key,
       `${name}.key ${JSON.stringify(v.key)} is outside the database prefix ${JSON.stringify(prefix)}`,
     )
+  }
+  // The stores' own key rules (no NUL, backslash or empty segment, length): a key
+  // they would refuse later is damage in the manifest, reported as such now.
+  try {
+    validateKey(v.key)
+  } catch (err) {
+    throw corrupt(key, `${name}.key is not a valid object key: ${(err as Error).message}`)
   }
   const size = v.size === undefined || v.size === null ? 0 : seqField(v.size, `${name}.size`, key)
   return { key: v.key, seq: seqField(v.seq, `${name}.seq`, key), size }

@@ -71,6 +71,11 @@ describe('manifest', () => {
       { ...valid, snapshot: { key: 'other/snapshots/snap.sqlite', seq: 147 } },
     ],
     ['key escaping the prefix', { ...valid, snapshot: { key: `${P}../evil.sqlite`, seq: 147 } }],
+    ['key with a backslash', { ...valid, snapshot: { key: `${P}snapshots\\x.sqlite`, seq: 147 } }],
+    [
+      'key with an empty segment',
+      { ...valid, snapshot: { key: `${P}snapshots//x.sqlite`, seq: 147 } },
+    ],
     ['negative schema_version', { ...valid, schema_version: -2 }],
   ])('rejects a manifest with %s as Corrupt', (_name, value) => {
     const bytes = value instanceof Uint8Array ? value : enc(value)
