@@ -2,6 +2,7 @@ import type { FileHandle } from 'node:fs/promises'
 import { open } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import { InvalidArgumentError, throwIfAborted } from '../errors.js'
+import { Mutex } from '../util/mutex.js'
 import { sleep } from '../util/sleep.js'
 
 // flock(2), not fcntl: it is what the Go s3db's filesystem store takes on the same
@@ -41,7 +42,8 @@ function loadFlock(): { call: FlockFn; errno: () => number } {
 export class FileLock {
   readonly #path: string
   #handle: FileHandle | undefined
-  #queue: Promise<void> = Promise.resolve()
+  /** Callers in this process queue here; only the holder polls flock. */
+  readonly #local = new Mutex()
 
   constructor(path: string) {
     this.#path = path
@@ -49,30 +51,23 @@ export class FileLock {
   }
 
   /** Runs `fn` while holding the lock. */
-  async withLock<T>(fn: () => Promise<T>, signal?: AbortSignal): Promise<T> {
-    const previous = this.#queue
-    let release!: () => void
-    this.#queue = new Promise<void>((resolve) => {
-      release = resolve
-    })
-    try {
-      await previous
+  withLock<T>(fn: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+    return this.#local.run(async () => {
       const fd = await this.#acquire(signal)
       try {
         return await fn()
       } finally {
         loadFlock().call(fd, LOCK_UN)
       }
-    } finally {
-      release()
-    }
+    })
   }
 
-  /** Closes the lock file. The lock must not be held. */
+  /** Closes the lock file once the callers queued so far are done. */
   async close(): Promise<void> {
-    await this.#queue
-    await this.#handle?.close()
-    this.#handle = undefined
+    await this.#local.run(async () => {
+      await this.#handle?.close()
+      this.#handle = undefined
+    })
   }
 
   async #acquire(signal: AbortSignal | undefined): Promise<number> {
