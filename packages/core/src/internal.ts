@@ -29,4 +29,5 @@ export {
 export { IgnoreConditionsStore } from './testing/ignore-conditions-store.js'
 export { LatencyBlobStore, type LatencyOptions } from './testing/latency-store.js'
 export { writePulledSeq } from './transfer.js'
+export { forEachLimited } from './util/pool.js'
 export { insideTransaction } from './write-queue.js'

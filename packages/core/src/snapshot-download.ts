@@ -13,6 +13,7 @@ import type { ProgressEvent } from './events.js'
 import type { BlobRef } from './format/manifest.js'
 import { SQLITE_HEADER } from './sqlite-file.js'
 import type { BlobStore } from './store/blob-store.js'
+import { forEachLimited } from './util/pool.js'
 import { retryTransient } from './util/retry.js'
 
 export interface DownloadOptions {
@@ -141,48 +142,43 @@ async function rangedDownload(
   handle: FileHandle,
   options: DownloadOptions,
 ): Promise<number> {
-  let next = 0
   let done = 0
   let etag: string | undefined
   let total = 0
-  const worker = async () => {
-    while (next < parts.length) {
-      const part = parts[next++]!
-      await retryTransient(
-        async () => {
-          const res = await store.getStream(ref.key, { signal: options.signal, range: part })
-          if (res.notModified) throw new Error('unexpected notModified')
-          // Objects are immutable; differing ETags mean the key was replaced mid-download.
-          if (etag !== undefined && res.etag !== etag) {
-            throw new CorruptError(`snapshot ${ref.key} changed during download`)
-          }
-          etag = res.etag
-          total = res.size
-          let pos = part.start
-          for await (const chunk of res.body) {
-            await writeFully(handle, chunk, pos)
-            pos += chunk.byteLength
-          }
-          if (pos !== part.end) {
-            throw new CorruptError(
-              `snapshot ${ref.key}: range ${part.start}-${part.end} returned ${pos - part.start} bytes`,
-            )
-          }
-        },
-        5,
-        options.signal,
-      )
-      done += part.end - part.start
-      options.onProgress?.({
-        type: 'progress',
-        operation: 'snapshot-download',
-        key: ref.key,
-        bytesDone: done,
-        bytesTotal: ref.size,
-      })
-    }
-  }
-  await Promise.all(Array.from({ length: Math.min(options.concurrency, parts.length) }, worker))
+  await forEachLimited(parts, options.concurrency, async (part) => {
+    await retryTransient(
+      async () => {
+        const res = await store.getStream(ref.key, { signal: options.signal, range: part })
+        if (res.notModified) throw new Error('unexpected notModified')
+        // Objects are immutable; differing ETags mean the key was replaced mid-download.
+        if (etag !== undefined && res.etag !== etag) {
+          throw new CorruptError(`snapshot ${ref.key} changed during download`)
+        }
+        etag = res.etag
+        total = res.size
+        let pos = part.start
+        for await (const chunk of res.body) {
+          await writeFully(handle, chunk, pos)
+          pos += chunk.byteLength
+        }
+        if (pos !== part.end) {
+          throw new CorruptError(
+            `snapshot ${ref.key}: range ${part.start}-${part.end} returned ${pos - part.start} bytes`,
+          )
+        }
+      },
+      5,
+      options.signal,
+    )
+    done += part.end - part.start
+    options.onProgress?.({
+      type: 'progress',
+      operation: 'snapshot-download',
+      key: ref.key,
+      bytesDone: done,
+      bytesTotal: ref.size,
+    })
+  })
   // The object's size as the store reports it (the caller checks it against the manifest).
   return total
 }

@@ -24,6 +24,7 @@ import { CorruptError, isS3dbError, type NotFoundError, S3dbError } from './erro
 import { type BlobRef, headKey, type Manifest, parseManifest } from './format/manifest.js'
 import { downloadSnapshot } from './snapshot-download.js'
 import type { BlobStore } from './store/blob-store.js'
+import { forEachLimited } from './util/pool.js'
 
 /** A manifest read from the store, with its ETag. */
 export interface FetchedManifest {
@@ -80,22 +81,16 @@ export async function fetchChangesets(
   signal?: AbortSignal,
 ): Promise<Uint8Array[]> {
   const out: Uint8Array[] = new Array(refs.length)
-  let next = 0
-  const worker = async () => {
-    while (next < refs.length) {
-      const i = next++
-      const ref = refs[i]!
-      const res = await store.get(ref.key, { signal })
-      if (res.notModified) throw new Error('unexpected notModified')
-      if (ref.size > 0 && res.body.byteLength !== ref.size) {
-        throw new CorruptError(
-          `changeset ${ref.key} is ${res.body.byteLength} bytes but the manifest says ${ref.size}`,
-        )
-      }
-      out[i] = res.body
+  await forEachLimited(refs, concurrency, async (ref, i) => {
+    const res = await store.get(ref.key, { signal })
+    if (res.notModified) throw new Error('unexpected notModified')
+    if (ref.size > 0 && res.body.byteLength !== ref.size) {
+      throw new CorruptError(
+        `changeset ${ref.key} is ${res.body.byteLength} bytes but the manifest says ${ref.size}`,
+      )
     }
-  }
-  await Promise.all(Array.from({ length: Math.min(concurrency, refs.length) }, worker))
+    out[i] = res.body
+  })
   return out
 }
 

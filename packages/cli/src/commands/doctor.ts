@@ -1,5 +1,5 @@
 import { type BlobStore, checkStore, isS3dbError } from '@s3db/core'
-import type { Manifest } from '@s3db/core/internal'
+import { forEachLimited, type Manifest } from '@s3db/core/internal'
 import type { CommandContext, CommandSpec } from '../command.js'
 import { fetchManifest, type Resolved, resolveTarget } from '../database.js'
 import { CliError, redact } from '../errors.js'
@@ -57,22 +57,17 @@ async function referencedObjects(
   const missing: string[] = []
   const wrongSize: string[] = []
   const failed: string[] = []
-  let next = 0
-  const worker = async () => {
-    while (next < refs.length) {
-      const ref = refs[next++]!
-      try {
-        const info = await store.stat(ref.key, { signal })
-        if (ref.size > 0 && info.size !== ref.size) {
-          wrongSize.push(`${ref.key} is ${info.size} bytes, the manifest says ${ref.size}`)
-        }
-      } catch (err) {
-        if (isS3dbError(err, 'NotFound')) missing.push(ref.key)
-        else failed.push(`${ref.key}: ${message(err)}`)
+  await forEachLimited(refs, 8, async (ref) => {
+    try {
+      const info = await store.stat(ref.key, { signal })
+      if (ref.size > 0 && info.size !== ref.size) {
+        wrongSize.push(`${ref.key} is ${info.size} bytes, the manifest says ${ref.size}`)
       }
+    } catch (err) {
+      if (isS3dbError(err, 'NotFound')) missing.push(ref.key)
+      else failed.push(`${ref.key}: ${message(err)}`)
     }
-  }
-  await Promise.all(Array.from({ length: Math.min(8, refs.length) }, worker))
+  })
   const name = 'referenced objects reachable'
   const problems = [
     ...missing.map((k) => `missing: ${k}`),

@@ -6,6 +6,7 @@ import type { ProgressEvent } from '../../src/events.js'
 import { downloadSnapshot, planParts } from '../../src/snapshot-download.js'
 import { CountingBlobStore } from '../../src/store/counting-store.js'
 import { MemoryBlobStore } from '../../src/store/memory-store.js'
+import { forEachLimited } from '../../src/util/pool.js'
 import { tempDir } from '../helpers.js'
 
 let dir: string
@@ -93,5 +94,28 @@ describe('downloadSnapshot', () => {
       for (let i = 1; i < parts.length; i++) expect(parts[i]?.start).toBe(parts[i - 1]?.end)
       for (const p of parts) expect(p.end - p.start).toBeLessThanOrEqual(1000)
     }
+  })
+
+  it('runs parallel work at most `limit` at a time, in order of start, and stops at the first failure', async () => {
+    let running = 0
+    let peak = 0
+    const started: number[] = []
+    await forEachLimited([...Array(10).keys()], 3, async (item, i) => {
+      expect(item).toBe(i)
+      started.push(i)
+      running++
+      peak = Math.max(peak, running)
+      await new Promise((r) => setTimeout(r, 2))
+      running--
+    })
+    expect(peak).toBe(3)
+    expect(started).toEqual([...Array(10).keys()])
+    const seen: number[] = []
+    const err = await forEachLimited([0, 1, 2, 3, 4, 5], 1, async (i) => {
+      seen.push(i)
+      if (i === 2) throw new Error('boom')
+    }).catch((e: unknown) => e)
+    expect((err as Error).message).toBe('boom')
+    expect(seen).toEqual([0, 1, 2])
   })
 })
