@@ -48,9 +48,6 @@ export interface GcResult {
   bytes: number
 }
 
-const SNAPSHOT = /^snapshots\/snap-[^/]+\.sqlite$/
-const CHANGESET = /^changesets\/[^/]+\/cs-[^/]+\.bin$/
-
 export async function collectGarbage(
   store: BlobStore,
   keys: DatabaseKeys,
@@ -66,9 +63,8 @@ export async function collectGarbage(
   let bound = lastModified?.getTime() ?? now()
   for (const dir of ['snapshots/', 'changesets/']) {
     for await (const entry of store.list(keys.prefix + dir, { signal })) {
-      const rel = entry.key.slice(keys.prefix.length)
       // Only objects s3db itself names are ever deleted; anything else is left alone.
-      if (!SNAPSHOT.test(rel) && !CHANGESET.test(rel)) continue
+      if (!keys.isDataObject(entry.key)) continue
       if (entry.key.startsWith(currentEpochDir) && reachable.has(entry.key) && entry.lastModified) {
         bound = Math.min(bound, entry.lastModified.getTime())
       }

@@ -36,12 +36,8 @@ export const status: CommandSpec = {
       if (rel.startsWith('snapshots/')) add(objects.snapshots, entry)
       else if (rel.startsWith('changesets/')) add(objects.changesets, entry)
       else if (rel !== 'manifest.json') add(objects.other, entry)
-      if (
-        (rel.startsWith('snapshots/') || rel.startsWith('changesets/')) &&
-        !referenced.has(entry.key)
-      ) {
-        add(unreferenced, entry)
-      }
+      // What gc would consider: objects s3db names that the manifest does not reference.
+      if (r.keys.isDataObject(entry.key) && !referenced.has(entry.key)) add(unreferenced, entry)
     }
     const logBytes = m.log.reduce((n, e) => n + e.size, 0)
     const json = {

@@ -71,7 +71,20 @@ export class DatabaseKeys {
   epochDir(epoch: string): string {
     return `${this.prefix}changesets/${epoch}/`
   }
+
+  /**
+   * True for a key named the way s3db names snapshots and changesets: the only
+   * objects GC may delete (anything else under the prefix is left alone).
+   */
+  isDataObject(key: string): boolean {
+    if (!key.startsWith(this.prefix)) return false
+    const rel = key.slice(this.prefix.length)
+    return SNAPSHOT_NAME.test(rel) || CHANGESET_NAME.test(rel)
+  }
 }
+
+const SNAPSHOT_NAME = /^snapshots\/snap-[^/]+\.sqlite$/
+const CHANGESET_NAME = /^changesets\/[^/]+\/cs-[^/]+\.bin$/
 
 /** The epoch of a snapshot key: its basename without extension. */
 export function epochOf(snapshotKey: string): string {

@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest'
 import { isS3dbError } from '../../src/errors.js'
-import { appendLog, epochOf, parseManifest, serializeManifest } from '../../src/format/manifest.js'
+import {
+  appendLog,
+  DatabaseKeys,
+  epochOf,
+  parseManifest,
+  serializeManifest,
+} from '../../src/format/manifest.js'
 import { validateDatabasePrefix } from '../../src/format/prefix.js'
 
 const P = 'app/db/'
@@ -112,5 +118,20 @@ describe('database prefix', () => {
     `${'x'.repeat(600)}/`,
   ])('rejects %j', (p) => {
     expect(codeOf(() => validateDatabasePrefix(p))).toBe('InvalidArgument')
+  })
+
+  it('tells the objects s3db names (what gc may delete) from anything else under the prefix', () => {
+    const keys = new DatabaseKeys(P)
+    expect(keys.isDataObject(keys.snapshot('01ABC'))).toBe(true)
+    expect(keys.isDataObject(keys.changeset('snap-01ABC', '01DEF'))).toBe(true)
+    for (const other of [
+      keys.manifest,
+      `${P}snapshots/readme.txt`,
+      `${P}changesets/cs-loose.bin`,
+      `${P}_s3db_check/x`,
+      'other/snapshots/snap-1.sqlite',
+    ]) {
+      expect(keys.isDataObject(other), other).toBe(false)
+    }
   })
 })
