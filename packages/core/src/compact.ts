@@ -7,14 +7,12 @@
  * @module
  */
 import { stat, unlink } from 'node:fs/promises'
-import { adoptRemote, type EngineContext, measure } from './context.js'
-import { isS3dbError } from './errors.js'
-import { newId } from './format/ids.js'
-import { headKey, type Manifest, serializeManifest } from './format/manifest.js'
-import { PUBLISH_WINDOW_MS } from './format/protocol.js'
+import { type EngineContext, measure } from './context.js'
+import { headKey, type Manifest } from './format/manifest.js'
+import { publishManifest } from './publish.js'
 import { uploadSnapshot } from './snapshot-upload.js'
 import { vacuumInto } from './sqlite-file.js'
-import { refreshManifest, reloadManifest, syncReplica } from './sync.js'
+import { contextPublisher, refreshManifest, syncReplica } from './sync.js'
 
 /** What {@link compact} did. */
 export interface CompactResult {
@@ -27,10 +25,8 @@ export interface CompactResult {
   folded: number
 }
 
-const CAS_ATTEMPTS = 10
-
 export async function compact(ctx: EngineContext, signal?: AbortSignal): Promise<CompactResult> {
-  const done = measure(ctx.counter)
+  const done = measure(ctx)
   // Look for newer commits before taking the writer lock: queued writes need not
   // wait for this round trip. Then snapshot the replica at a known position,
   // holding the writer only for the sync and VACUUM INTO.
@@ -41,57 +37,7 @@ export async function compact(ctx: EngineContext, signal?: AbortSignal): Promise
     const file = await vacuumInto(ctx.replica.writer, ctx.replica.dir)
     return { file, seq: manifest.seq, head: headKey(manifest), folded: manifest.log.length }
   })
-  const current = ctx.remote.manifest
-  if (!taken)
-    return {
-      compacted: false,
-      seq: current.seq,
-      snapshotKey: current.snapshot.key,
-      snapshotBytes: current.snapshot.size,
-      folded: 0,
-    }
-  try {
-    const size = (await stat(taken.file)).size
-    const key = ctx.keys.snapshot(newId())
-    await uploadSnapshot(ctx.store, key, taken.file, { signal, onProgress: ctx.emit })
-    const uploadedAt = Date.now()
-    const succeeded = (): CompactResult => {
-      const result = {
-        compacted: true,
-        seq: taken.seq,
-        snapshotKey: key,
-        snapshotBytes: size,
-        folded: taken.folded,
-      }
-      ctx.emit({ type: 'compaction', ...result, ...done() })
-      return result
-    }
-    for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
-      // An old upload could already count as an orphan for GC: do not publish it.
-      if (Date.now() - uploadedAt >= PUBLISH_WINDOW_MS) break
-      const base = ctx.remote
-      if (base.manifest.snapshot.key === key) {
-        // An earlier attempt whose answer was lost did land.
-        return succeeded()
-      }
-      const next = folded(base.manifest, taken.seq, taken.head, { key, seq: taken.seq, size })
-      if (!next) break
-      try {
-        const { etag } = await ctx.store.put(ctx.keys.manifest, serializeManifest(next), {
-          ifMatch: base.etag,
-          signal,
-          contentType: 'application/json',
-        })
-        adoptRemote(ctx, next, etag)
-        return succeeded()
-      } catch (err) {
-        if (!isS3dbError(err, 'PreconditionFailed') && !isS3dbError(err, 'StoreUnavailable'))
-          throw err
-        await reloadManifest(ctx, signal)
-      }
-    }
-    // Someone else compacted or replaced the snapshot: harmless, our upload is
-    // an orphan that GC removes.
+  const unchanged = (): CompactResult => {
     const now = ctx.remote.manifest
     return {
       compacted: false,
@@ -100,6 +46,35 @@ export async function compact(ctx: EngineContext, signal?: AbortSignal): Promise
       snapshotBytes: now.snapshot.size,
       folded: 0,
     }
+  }
+  if (!taken) return unchanged()
+  try {
+    const size = (await stat(taken.file)).size
+    const key = ctx.keys.snapshot(ctx.runtime.newId())
+    await uploadSnapshot(ctx.store, key, taken.file, { signal, onProgress: ctx.emit })
+    const snapshot = { key, seq: taken.seq, size }
+    const base = ctx.remote
+    const next = folded(base.manifest, taken.seq, taken.head, snapshot)
+    // Someone else compacted or replaced the snapshot meanwhile: harmless, our
+    // upload is an orphan that GC removes.
+    if (!next) return unchanged()
+    const outcome = await publishManifest(contextPublisher(ctx), {
+      base,
+      next,
+      own: { key, uploadedAt: ctx.runtime.monotonic() },
+      rebase: (current) => folded(current, taken.seq, taken.head, snapshot),
+      signal,
+    })
+    if (!outcome.committed) return unchanged()
+    const result = {
+      compacted: true,
+      seq: taken.seq,
+      snapshotKey: key,
+      snapshotBytes: size,
+      folded: taken.folded,
+    }
+    ctx.emit({ type: 'compaction', ...result, ...done() })
+    return result
   } finally {
     await unlink(taken.file).catch(() => {})
   }

@@ -1,6 +1,7 @@
 import type { EventHandler, S3dbEvent } from './events.js'
 import type { DatabaseKeys, Manifest } from './format/manifest.js'
 import type { LocalReplica } from './replica/local-replica.js'
+import type { Runtime } from './runtime.js'
 import type { BlobStore } from './store/blob-store.js'
 import type { CountingBlobStore, RequestCounts } from './store/counting-store.js'
 import { diffCounts } from './store/counting-store.js'
@@ -11,8 +12,14 @@ import type { ReadWriteLock } from './util/rw-lock.js'
 export interface RemoteState {
   manifest: Manifest
   etag: string
-  /** When the store last confirmed this is current (ms since epoch). */
+  /** When the store last confirmed this is current ({@link Runtime.monotonic}). */
   confirmedAt: number
+  /**
+   * Orders what we learn about the manifest: a read counts from when it was
+   * sent, our own successful CAS from when it returned. A newer ticket always
+   * wins, even with a lower seq (an operator restored an older manifest).
+   */
+  ticket: number
 }
 
 /** Tunables of downloads. */
@@ -55,12 +62,16 @@ export interface EngineContext {
   readonly keys: DatabaseKeys
   readonly replica: LocalReplica
   readonly settings: EngineSettings
+  /** Clock, randomness and ids (simulated in the deterministic simulator). */
+  readonly runtime: Runtime
   /** Serialises use of the writer connection: commits, syncs, compaction's snapshot. */
   readonly writerLock: Mutex
   /** Views hold it shared; replacing the replica file takes it exclusively. */
   readonly readLock: ReadWriteLock
   remote: RemoteState
-  /** When the replica last took in commits made by other processes (ms since epoch). */
+  /** Next ticket for {@link RemoteState.ticket}. */
+  nextTicket: number
+  /** When the replica last took in commits made by other processes ({@link Runtime.monotonic}). */
   foreignSeenAt: number
   emit(event: S3dbEvent): void
 }
@@ -79,18 +90,32 @@ export function safeEmitter(handler: EventHandler | undefined): (event: S3dbEven
 
 /** Measures an operation: its duration and the store requests it sent. */
 export function measure(
-  store: CountingBlobStore,
+  ctx: Pick<EngineContext, 'counter' | 'runtime'>,
 ): () => { durationMs: number; requests: RequestCounts } {
-  const start = performance.now()
-  const before = store.snapshot()
+  const start = ctx.runtime.monotonic()
+  const before = ctx.counter.snapshot()
   return () => ({
-    durationMs: performance.now() - start,
-    requests: diffCounts(store.snapshot(), before),
+    durationMs: ctx.runtime.monotonic() - start,
+    requests: diffCounts(ctx.counter.snapshot(), before),
   })
 }
 
-/** Adopts `manifest` as the newest known one unless we already know a newer one. */
-export function adoptRemote(ctx: EngineContext, manifest: Manifest, etag: string): void {
-  if (manifest.seq < ctx.remote.manifest.seq) return
-  ctx.remote = { manifest, etag, confirmedAt: Date.now() }
+/** A ticket for a manifest request about to be sent (see {@link RemoteState.ticket}). */
+export function takeTicket(ctx: EngineContext): number {
+  return ctx.nextTicket++
+}
+
+/**
+ * Adopts `manifest` as the current one unless something learnt from a later
+ * request is already known. Seq is not the order: it goes down when an
+ * operator restores an older manifest, and that must be seen.
+ */
+export function adoptRemote(
+  ctx: EngineContext,
+  manifest: Manifest,
+  etag: string,
+  ticket: number,
+): void {
+  if (ticket < ctx.remote.ticket) return
+  ctx.remote = { manifest, etag, confirmedAt: ctx.runtime.monotonic(), ticket }
 }

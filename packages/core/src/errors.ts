@@ -29,6 +29,7 @@ export type S3dbErrorCode =
   | 'ReentrantTransaction'
   | 'ReadOnly'
   | 'MigrationFailed'
+  | 'LocalReplicaFailed'
 
 /** Options shared by every s3db error constructor. */
 export interface S3dbErrorOptions {

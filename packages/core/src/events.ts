@@ -81,10 +81,14 @@ export interface RebuildEvent extends EventBase {
   reason: string
 }
 
-/** A background task (auto-compaction) failed; the database keeps working. */
+/**
+ * A background task failed; the database keeps working. 'auto-compact': a
+ * compaction after a commit. 'local-commit': a write committed to the store but
+ * the local replica could not record it (disk full); it is rebuilt.
+ */
 export interface BackgroundErrorEvent {
   type: 'error'
-  operation: 'auto-compact'
+  operation: 'auto-compact' | 'local-commit'
   error: Error
 }
 

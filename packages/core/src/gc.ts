@@ -34,7 +34,12 @@ export interface GcOptions {
    * only when no writer is running.
    */
   minAgeMs?: number | undefined
-  /** Clock, for tests. */
+  /**
+   * The local clock (ms since epoch), used only when the store does not report
+   * its own time (S3 does, in every answer): then clocks of the machines sharing
+   * the store must agree to within {@link ORPHAN_MIN_AGE_MS} minus the publish
+   * window. Tests and the simulator pass their own.
+   */
   now?: (() => number) | undefined
 }
 
@@ -54,8 +59,17 @@ export async function collectGarbage(
   options: GcOptions,
 ): Promise<GcResult> {
   const { signal } = options
-  const now = options.now ?? Date.now
-  const { manifest, lastModified } = await readManifest(store, keys.manifest, keys.prefix, signal)
+  const localNow = options.now ?? Date.now
+  const { manifest, lastModified, storeTime } = await readManifest(
+    store,
+    keys.manifest,
+    keys.prefix,
+    signal,
+  )
+  // Ages are measured on the store's clock where it tells us (immune to local
+  // skew), read before listing so that "now" can only be early, never late.
+  const storeNow = storeTime?.getTime()
+  const now = () => storeNow ?? localNow()
   const reachable = new Set<string>([manifest.snapshot.key, ...manifest.log.map((e) => e.key)])
   const currentEpochDir = keys.epochDir(epochOf(manifest.snapshot.key))
 

@@ -34,6 +34,7 @@ import {
   planMigrations,
 } from './migrate.js'
 import { LocalReplica } from './replica/local-replica.js'
+import { type Runtime, systemRuntime } from './runtime.js'
 import type { BlobStore } from './store/blob-store.js'
 import { CountingBlobStore, type RequestCounts } from './store/counting-store.js'
 import { storeIdentity } from './store/identity.js'
@@ -93,6 +94,11 @@ export interface S3dbOptions {
   createIfMissing?: boolean | undefined
   /** Cancels opening. */
   signal?: AbortSignal | undefined
+  /**
+   * @internal Clock, randomness and ids. The deterministic simulator passes its
+   * own; applications leave it unset.
+   */
+  runtime?: Runtime | undefined
 }
 
 /** Options of `update` and `view`. */
@@ -185,6 +191,7 @@ async function loadOrCreate(
   store: BlobStore,
   keys: DatabaseKeys,
   create: boolean,
+  runtime: Runtime,
   signal?: AbortSignal,
 ): Promise<FetchedManifest> {
   for (let attempt = 0; ; attempt++) {
@@ -196,7 +203,7 @@ async function loadOrCreate(
     }
     try {
       // The read just said there is none: create without asking again.
-      return await createDatabase(store, keys, { signal })
+      return await createDatabase(store, keys, { signal, runtime })
     } catch (err) {
       // Another opener created it first: read theirs.
       if (!isS3dbError(err, 'AlreadyExists')) throw err
@@ -233,6 +240,8 @@ export class S3db implements AsyncDisposable {
       {
         isolation: options.isolation ?? 'serializable',
         maxBatch: options.maxBatch ?? DEFAULTS.maxBatch,
+        maxStalenessMs:
+          typeof options.readConsistency === 'object' ? options.readConsistency.maxStalenessMs : 0,
         checkWritable: (m) => assertSchemaKnown(m, this.#appSchemaVersion),
         afterCommit: (m) => this.#maybeCompact(m),
       },
@@ -251,13 +260,14 @@ export class S3db implements AsyncDisposable {
     validateOptions(options)
     const { signal } = options
     const plan = options.migrations ? planMigrations(options.migrations) : undefined
+    const runtime = options.runtime ?? systemRuntime
     const counter = new CountingBlobStore(store)
-    const retrying = new RetryingBlobStore(counter)
+    const retrying = new RetryingBlobStore(counter, undefined, runtime)
     const keys = new DatabaseKeys(prefix)
     // The local replica opens while the manifest request is in flight: a cold
     // start pays the round trip once, not plus the local set-up.
     const [loaded, opened] = await Promise.allSettled([
-      loadOrCreate(retrying, keys, options.createIfMissing ?? true, signal),
+      loadOrCreate(retrying, keys, options.createIfMissing ?? true, runtime, signal),
       LocalReplica.open(options.localPath, `${storeIdentity(store)}#${prefix}`),
     ])
     if (loaded.status === 'rejected' || opened.status === 'rejected') {
@@ -277,10 +287,17 @@ export class S3db implements AsyncDisposable {
       keys,
       replica,
       settings,
+      runtime,
       writerLock: new Mutex(),
       readLock: new ReadWriteLock(),
-      remote: { manifest: fetched.manifest, etag: fetched.etag, confirmedAt: Date.now() },
-      foreignSeenAt: 0,
+      remote: {
+        manifest: fetched.manifest,
+        etag: fetched.etag,
+        confirmedAt: runtime.monotonic(),
+        ticket: 0,
+      },
+      nextTicket: 1,
+      foreignSeenAt: Number.NEGATIVE_INFINITY,
       emit: safeEmitter(options.onEvent),
     }
     const db = new S3db(ctx, options, plan?.latest)
@@ -352,8 +369,9 @@ export class S3db implements AsyncDisposable {
    */
   async gc(options: GcCallOptions = {}): Promise<GcResult> {
     this.#assertUsable('gc')
-    const done = measure(this.#ctx.counter)
+    const done = measure(this.#ctx)
     const result = await collectGarbage(this.#ctx.store, this.#ctx.keys, {
+      now: () => this.#ctx.runtime.now(),
       gracePeriodMs: options.gracePeriod ?? this.#ctx.settings.gcGracePeriodMs,
       minAgeMs: options.minAge,
       dryRun: options.dryRun,
@@ -444,7 +462,8 @@ export class S3db implements AsyncDisposable {
   async #freshen(signal: AbortSignal | undefined): Promise<void> {
     const ctx = this.#ctx
     const rc = this.#readConsistency
-    const fresh = rc !== 'strong' && Date.now() - ctx.remote.confirmedAt <= rc.maxStalenessMs
+    const fresh =
+      rc !== 'strong' && ctx.runtime.monotonic() - ctx.remote.confirmedAt <= rc.maxStalenessMs
     if (!fresh) await refreshManifest(ctx, signal)
     if (ctx.replica.position?.seq !== ctx.remote.manifest.seq) {
       await ctx.writerLock.run(() => syncReplica(ctx, signal))

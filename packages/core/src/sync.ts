@@ -7,21 +7,26 @@
  */
 import { unlink } from 'node:fs/promises'
 import Database from 'better-sqlite3'
-import {
-  applyChangeset,
-  type ChangeCapture,
-  type ConflictAction,
-  type ConflictInfo,
-} from './changeset/index.js'
+import { applyChangeset, type ChangeCapture } from './changeset/index.js'
 import {
   adoptRemote,
   type EngineContext,
   measure,
   type RemoteState,
   type TransferSettings,
+  takeTicket,
 } from './context.js'
 import { CorruptError, isS3dbError, type NotFoundError, S3dbError } from './errors.js'
-import { type BlobRef, headKey, type Manifest, parseManifest } from './format/manifest.js'
+import {
+  type BlobRef,
+  type DatabaseKeys,
+  headKey,
+  keyAtSeq,
+  type Manifest,
+  parseManifest,
+} from './format/manifest.js'
+import type { Publisher } from './publish.js'
+import { type Runtime, systemRuntime } from './runtime.js'
 import { downloadSnapshot } from './snapshot-download.js'
 import type { BlobStore } from './store/blob-store.js'
 import { forEachLimited } from './util/pool.js'
@@ -31,6 +36,8 @@ export interface FetchedManifest {
   manifest: Manifest
   etag: string
   lastModified?: Date | undefined
+  /** The store's clock when it answered, where it reports one. */
+  storeTime?: Date | undefined
 }
 
 /** Reads and validates the manifest. Throws NotFoundError when there is none. */
@@ -46,6 +53,7 @@ export async function readManifest(
     manifest: parseManifest(res.body, key, prefix),
     etag: res.etag,
     lastModified: res.lastModified,
+    storeTime: res.storeTime,
   }
 }
 
@@ -54,12 +62,14 @@ export async function readManifest(
  * conditional GET) and adopts the newer one. Returns true when it changed.
  */
 export async function refreshManifest(ctx: EngineContext, signal?: AbortSignal): Promise<boolean> {
-  const res = await ctx.store.get(ctx.keys.manifest, { ifNoneMatch: ctx.remote.etag, signal })
+  const ticket = takeTicket(ctx)
+  const known = ctx.remote
+  const res = await ctx.store.get(ctx.keys.manifest, { ifNoneMatch: known.etag, signal })
   if (res.notModified) {
-    ctx.remote.confirmedAt = Date.now()
+    adoptRemote(ctx, known.manifest, known.etag, ticket)
     return false
   }
-  adoptRemote(ctx, parseManifest(res.body, ctx.keys.manifest, ctx.keys.prefix), res.etag)
+  adoptRemote(ctx, parseManifest(res.body, ctx.keys.manifest, ctx.keys.prefix), res.etag, ticket)
   return true
 }
 
@@ -68,9 +78,36 @@ export async function reloadManifest(
   ctx: EngineContext,
   signal?: AbortSignal,
 ): Promise<FetchedManifest> {
+  const ticket = takeTicket(ctx)
   const fetched = await readManifest(ctx.store, ctx.keys.manifest, ctx.keys.prefix, signal)
-  adoptRemote(ctx, fetched.manifest, fetched.etag)
+  adoptRemote(ctx, fetched.manifest, fetched.etag, ticket)
   return fetched
+}
+
+/** The publishing path for tools that have a store but no open database (init, push). */
+export function storePublisher(
+  store: BlobStore,
+  keys: DatabaseKeys,
+  runtime: Runtime = systemRuntime,
+): Publisher {
+  return {
+    store,
+    keys,
+    runtime,
+    read: () => readManifest(store, keys.manifest, keys.prefix),
+    wrote: () => {},
+  }
+}
+
+/** The publishing path's view of an open database: reads and writes adopt the manifest. */
+export function contextPublisher(ctx: EngineContext): Publisher {
+  return {
+    store: ctx.store,
+    keys: ctx.keys,
+    runtime: ctx.runtime,
+    read: () => reloadManifest(ctx),
+    wrote: ({ manifest, etag }) => adoptRemote(ctx, manifest, etag, takeTicket(ctx)),
+  }
 }
 
 /** Fetches changesets in parallel (bounded), returned in order; sizes checked. */
@@ -126,7 +163,7 @@ export async function syncReplica(ctx: EngineContext, signal?: AbortSignal): Pro
       await syncOnce(ctx, target.manifest, signal)
     } catch (err) {
       if (err instanceof DivergedError) {
-        const done = measure(ctx.counter)
+        const done = measure(ctx)
         await ctx.replica.invalidate()
         target = ctx.remote
         await syncOnce(ctx, target.manifest, signal)
@@ -163,9 +200,8 @@ async function syncOnce(
 ): Promise<void> {
   const pos = ctx.replica.position
   const head = headKey(manifest)
-  if (pos && pos.seq === manifest.seq && (pos.head === head || pos.seq === manifest.snapshot.seq))
-    return
-  const done = measure(ctx.counter)
+  if (pos && pos.seq === manifest.seq && holds(manifest, pos)) return
+  const done = measure(ctx)
   const fromSeq = pos?.seq ?? -1
   const tail = replicaTail(manifest, pos)
   if (tail) {
@@ -180,7 +216,7 @@ async function syncOnce(
         throw new DivergedError(err)
       throw err
     }
-    if (tail.length > 0) ctx.foreignSeenAt = Date.now()
+    if (tail.length > 0) ctx.foreignSeenAt = ctx.runtime.monotonic()
     ctx.emit({
       type: 'sync',
       fromSeq,
@@ -191,6 +227,7 @@ async function syncOnce(
     })
     return
   }
+  const anomaly = pos && replacedHistory(manifest, pos)
   const file = await buildFromSnapshot(ctx.store, manifest, ctx.replica.dir, ctx, signal)
   try {
     await ctx.readLock.exclusive(() => ctx.replica.install(file, { seq: manifest.seq, head }))
@@ -198,33 +235,59 @@ async function syncOnce(
     await unlink(file).catch(() => {})
     throw err
   }
+  const measured = done()
+  if (anomaly) ctx.emit({ type: 'rebuild', reason: anomaly, ...measured })
   ctx.emit({
     type: 'sync',
     fromSeq,
     toSeq: manifest.seq,
     changesets: manifest.log.length,
     snapshot: true,
-    ...done(),
+    ...measured,
   })
 }
 
 /**
+ * Whether the replica's state at `pos` is the state `manifest` describes at
+ * `pos.seq`. Seq alone proves nothing (a Go push or migration replaces the
+ * snapshot and keeps seq; a database can be re-created; a manifest restored):
+ * the object that committed that seq must be the one the replica applied.
+ */
+function holds(manifest: Manifest, pos: { seq: number; head: string }): boolean {
+  if (pos.seq === manifest.snapshot.seq && pos.head === manifest.snapshot.key) return true
+  return keyAtSeq(manifest, pos.seq) === pos.head
+}
+
+/**
  * The log entries the replica still needs, or undefined when the log does not
- * reach back to it (it must be rebuilt from the snapshot).
+ * reach back to it or does not continue its history (it must be rebuilt from
+ * the snapshot).
  */
 function replicaTail(
   manifest: Manifest,
   pos: { seq: number; head: string } | undefined,
 ): BlobRef[] | undefined {
   if (!pos || pos.seq < manifest.snapshot.seq || pos.seq > manifest.seq) return undefined
-  if (pos.seq === manifest.snapshot.seq) {
-    // Either the snapshot itself, or a compaction folded exactly our position:
-    // the state at a seq is the same whichever objects hold it.
-    return manifest.log
-  }
-  const at = manifest.log[pos.seq - manifest.snapshot.seq - 1]
-  if (at?.key !== pos.head) return undefined
+  if (!holds(manifest, pos)) return undefined
   return manifest.log.slice(pos.seq - manifest.snapshot.seq)
+}
+
+/**
+ * Why a replica that is not behind the snapshot cannot continue from it: the
+ * database it holds is not the one in the store any more. Undefined for the
+ * ordinary case (a compaction moved past the replica).
+ */
+function replacedHistory(
+  manifest: Manifest,
+  pos: { seq: number; head: string },
+): string | undefined {
+  if (pos.seq > manifest.seq) {
+    return `the manifest went back from seq ${pos.seq} to ${manifest.seq} (an older manifest.json was restored, or the database was re-created); the replica was rebuilt from the store`
+  }
+  const proven = keyAtSeq(manifest, pos.seq)
+  if (pos.seq < manifest.snapshot.seq && proven === undefined) return undefined
+  if (proven === pos.head) return undefined
+  return `the store's history at seq ${pos.seq} is not the one the replica applied (the snapshot was replaced by a push or migration of another client, or the database was re-created); the replica was rebuilt from the store`
 }
 
 /**
@@ -286,10 +349,12 @@ function assertSqlite(db: Database.Database, key: string): void {
 }
 
 /**
- * Applies committed changesets to a replica in one transaction. Foreign-key
- * enforcement is off meanwhile: the log already holds every effect of the
- * source's foreign-key actions, and a key change arrives as DELETE + INSERT, so
- * ON DELETE actions would fire wrongly (and the source checked the keys).
+ * Applies committed changesets to a replica in one transaction, strictly: the
+ * log holds every row each commit wrote, including rows its triggers and
+ * foreign-key actions changed, so neither may fire again here (they would
+ * double-apply), and any conflict means the replica diverged from the log.
+ * Foreign-key enforcement is off and user triggers are set aside for the
+ * duration of the transaction.
  */
 function applyLog(
   db: Database.Database,
@@ -300,7 +365,9 @@ function applyLog(
   if (fk) db.pragma('foreign_keys = OFF')
   try {
     db.transaction(() => {
-      for (const cs of changesets) applyChangeset(db, cs, { capture, onConflict: converge })
+      withoutUserTriggers(db, () => {
+        for (const cs of changesets) applyChangeset(db, cs, { capture })
+      })
     })()
   } finally {
     if (fk) db.pragma('foreign_keys = ON')
@@ -308,22 +375,16 @@ function applyLog(
 }
 
 /**
- * Conflict policy for applying the committed log to a replica. The log holds the
- * final state of every row a commit touched, including rows its user triggers
- * changed; applying fires those triggers again (as sqlite3changeset_apply does),
- * so a row may already be deleted or changed when its own change arrives. The
- * log wins: a delete of a row already gone is omitted, a row already present or
- * changed is replaced by the log's values. Anything else (an update of a missing
- * row, a constraint failure) is divergence.
+ * Runs `fn` (inside the caller's transaction) with the database's own triggers
+ * dropped, and re-creates them from their original SQL before returning, so the
+ * committed schema is unchanged. SQLite has no per-connection switch for this
+ * that better-sqlite3 exposes.
  */
-export function converge(conflict: ConflictInfo): ConflictAction {
-  switch (conflict.kind) {
-    case 'NOTFOUND':
-      return conflict.change?.op === 'DELETE' ? 'omit' : 'abort'
-    case 'DATA':
-    case 'CONFLICT':
-      return 'replace'
-    default:
-      return 'abort'
-  }
+function withoutUserTriggers(db: Database.Database, fn: () => void): void {
+  const triggers = db
+    .prepare("SELECT name, sql FROM main.sqlite_schema WHERE type = 'trigger' AND sql IS NOT NULL")
+    .all() as { name: string; sql: string }[]
+  for (const t of triggers) db.exec(`DROP TRIGGER main."${t.name.replaceAll('"', '""')}"`)
+  fn()
+  for (const t of triggers) db.exec(t.sql)
 }

@@ -15,22 +15,27 @@ import {
   InvalidArgumentError,
   isS3dbError,
   SeqMismatchError,
+  StoreUnavailableError,
+  WriteConflictError,
 } from './errors.js'
 import type { ProgressEvent } from './events.js'
-import { newId } from './format/ids.js'
-import { DatabaseKeys, type Manifest, serializeManifest } from './format/manifest.js'
+import { DatabaseKeys, type Manifest, nextSeq } from './format/manifest.js'
 import { validateDatabasePrefix } from './format/prefix.js'
+import { publishManifest } from './publish.js'
+import { type Runtime, systemRuntime } from './runtime.js'
 import { uploadSnapshot } from './snapshot-upload.js'
 import { cleanCopyOfUserFile, emptyDatabaseImage } from './sqlite-file.js'
 import type { BlobStore } from './store/blob-store.js'
 import { storeIdentity } from './store/identity.js'
-import { buildFromSnapshot, readManifest } from './sync.js'
+import { buildFromSnapshot, readManifest, storePublisher } from './sync.js'
 
 /** Options shared by the transfer functions. */
 export interface TransferOptions {
   signal?: AbortSignal | undefined
   /** Progress of snapshot uploads and downloads. */
   onProgress?: ((event: ProgressEvent) => void) | undefined
+  /** @internal Clock, randomness and ids (the deterministic simulator's). */
+  runtime?: Runtime | undefined
 }
 
 /** What init/pull/push report. */
@@ -109,6 +114,7 @@ export async function createDatabase(
   options: TransferOptions & { from?: string | undefined } = {},
 ): Promise<{ result: TransferResult; manifest: Manifest; etag: string }> {
   const { signal } = options
+  const runtime = options.runtime ?? systemRuntime
   const prefix = keys.prefix
   let snapshotKey: string
   let size: number
@@ -117,7 +123,7 @@ export async function createDatabase(
     try {
       const copy = await cleanCopyOfUserFile(resolve(options.from), dir)
       size = (await stat(copy)).size
-      snapshotKey = keys.snapshot(newId())
+      snapshotKey = keys.snapshot(runtime.newId())
       await uploadSnapshot(store, snapshotKey, copy, options)
     } finally {
       await rm(dir, { recursive: true, force: true })
@@ -134,6 +140,7 @@ export async function createDatabase(
       size = (await store.stat(snapshotKey, { signal })).size
     }
   }
+  const uploadedAt = runtime.monotonic()
   const manifest: Manifest = {
     formatVersion: 1,
     seq: 0,
@@ -141,22 +148,22 @@ export async function createDatabase(
     snapshot: { key: snapshotKey, seq: 0, size },
     log: [],
   }
-  let etag: string
-  try {
-    ;({ etag } = await store.put(keys.manifest, serializeManifest(manifest), {
-      ifNoneMatch: true,
-      signal,
-      contentType: 'application/json',
-    }))
-  } catch (err) {
-    if (isS3dbError(err, 'PreconditionFailed')) {
-      throw new AlreadyExistsError(
-        `a database was created at ${prefix} concurrently; nothing was overwritten`,
-      )
-    }
-    throw err
+  const outcome = await publishManifest(storePublisher(store, keys, runtime), {
+    base: undefined,
+    next: manifest,
+    own: { key: snapshotKey, uploadedAt, shared: !options.from },
+    signal,
+  })
+  if (!outcome.committed || !outcome.current) {
+    throw new AlreadyExistsError(
+      `a database was created at ${prefix} concurrently; nothing was overwritten`,
+    )
   }
-  return { result: { seq: 0, snapshotKey, bytes: size }, manifest, etag }
+  return {
+    result: { seq: 0, snapshotKey, bytes: size },
+    manifest,
+    etag: outcome.current.etag,
+  }
 }
 
 /**
@@ -227,38 +234,38 @@ export async function pushDatabase(
   const dir = await mkdtemp(join(tmpdir(), 's3db-push-'))
   try {
     const copy = await cleanCopyOfUserFile(resolve(file), dir)
-    let current = await readManifest(store, keys.manifest, prefix, signal)
-    const check = (m: Manifest) => {
-      if (!guard.force && m.seq !== guard.expectedSeq)
-        throw new SeqMismatchError(guard.expectedSeq, m.seq)
-    }
-    check(current.manifest)
+    const publisher = storePublisher(store, keys, options.runtime)
+    const current = await publisher.read()
+    // Without force, the file must be based on the current state; with force it
+    // replaces whatever is there, as a new commit (seq + 1) others sync to.
+    const allowed = (m: Manifest) => guard.force || m.seq === guard.expectedSeq
+    if (!allowed(current.manifest))
+      throw new SeqMismatchError(guard.expectedSeq!, current.manifest.seq)
     const size = (await stat(copy)).size
-    const snapshotKey = keys.snapshot(newId())
-    await uploadSnapshot(store, snapshotKey, copy, options)
-    for (;;) {
-      const seq = current.manifest.seq + 1
-      const next: Manifest = {
-        ...current.manifest,
-        seq,
-        snapshot: { key: snapshotKey, seq, size },
-        log: [],
-      }
-      try {
-        await store.put(keys.manifest, serializeManifest(next), {
-          ifMatch: current.etag,
-          signal,
-          contentType: 'application/json',
-        })
-        return { seq, snapshotKey, bytes: size }
-      } catch (err) {
-        if (!isS3dbError(err, 'PreconditionFailed')) throw err
-        current = await readManifest(store, keys.manifest, prefix, signal)
-        if (current.manifest.snapshot.key === snapshotKey)
-          return { seq: current.manifest.snapshot.seq, snapshotKey, bytes: size }
-        check(current.manifest)
-      }
+    const snapshotKey = keys.snapshot(publisher.runtime.newId())
+    const replace = (m: Manifest): Manifest | undefined => {
+      if (!allowed(m)) return undefined
+      const seq = nextSeq(m)
+      return { ...m, seq, snapshot: { key: snapshotKey, seq, size }, log: [] }
     }
+    await uploadSnapshot(store, snapshotKey, copy, options)
+    const outcome = await publishManifest(publisher, {
+      base: current,
+      next: replace(current.manifest)!,
+      own: { key: snapshotKey, uploadedAt: publisher.runtime.monotonic() },
+      rebase: replace,
+      maxConflicts: guard.force ? 100 : 10,
+      signal,
+    })
+    if (outcome.committed) return { seq: outcome.seq, snapshotKey, bytes: size }
+    if (outcome.reason === 'conflict') {
+      if (guard.force) throw new WriteConflictError(100)
+      throw new SeqMismatchError(guard.expectedSeq, outcome.current.manifest.seq)
+    }
+    throw new StoreUnavailableError(
+      'push: the snapshot upload took longer than the publish window allows; nothing was published, run push again',
+      { maybeApplied: false },
+    )
   } finally {
     await rm(dir, { recursive: true, force: true })
   }

@@ -11,23 +11,22 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks'
 import { applyChangeset } from './changeset/index.js'
-import { type CommitObject, publishManifest } from './commit.js'
 import { type EngineContext, measure } from './context.js'
 import {
-  InvalidArgumentError,
+  AbortedError,
   isS3dbError,
   S3dbError,
   throwIfAborted,
   WriteConflictError,
 } from './errors.js'
 import { FairShare } from './fair-share.js'
-import { newId } from './format/ids.js'
-import { appendLog, epochOf, type Manifest } from './format/manifest.js'
+import { assertForeignKeys, hasDeferredForeignKeys } from './foreign-keys.js'
+import { appendLog, epochOf, type Manifest, nextSeq } from './format/manifest.js'
 import { PUBLISH_WINDOW_MS } from './format/protocol.js'
+import { publishManifest } from './publish.js'
 import { asRollbackJournal } from './sqlite-file.js'
-import { refreshManifest, syncReplica } from './sync.js'
+import { contextPublisher, refreshManifest, syncReplica } from './sync.js'
 import { ConnectionTx, type Tx } from './tx.js'
-import { sleep } from './util/sleep.js'
 
 /** Transaction isolation for `update`. */
 export type Isolation = 'serializable' | 'snapshot'
@@ -53,7 +52,7 @@ interface Uploaded {
   kind: 'changeset' | 'snapshot'
   epoch: string
   bytes: Uint8Array
-  /** When the upload completed (ms since epoch). */
+  /** When the upload completed ({@link Runtime.monotonic}). */
   at: number
 }
 
@@ -64,8 +63,10 @@ interface Request {
   reject(err: unknown): void
   settled: boolean
   value?: unknown
-  /** Set when the callback threw in the latest run; final once the base state is verified. */
+  /** Set when the callback threw in the latest run; final once its base is known committed. */
   error?: unknown
+  /** Detaches the abort listener. */
+  dispose?: () => void
 }
 
 /** What running a batch locally produced (its local transaction still open). */
@@ -88,6 +89,11 @@ export interface WriteQueueSettings {
   isolation: Isolation
   /** Most callbacks published in one commit. */
   maxBatch: number
+  /**
+   * A write that changes nothing confirms its base with the store unless the
+   * replica was confirmed current this recently (ms; 0 = always, 'strong').
+   */
+  maxStalenessMs: number
   /** Throws if this app may not write to the database at `manifest` (schema too new). */
   checkWritable(manifest: Manifest): void
   /** Called after each commit (auto-compaction). */
@@ -103,25 +109,43 @@ export class WriteQueue {
   #draining: Promise<void> | undefined
   /** Recent lost races; while above 0, commits start with a fresh manifest. */
   #contention = 0
-  readonly #fairShare = new FairShare()
+  readonly #fairShare: FairShare
 
   constructor(ctx: EngineContext, settings: WriteQueueSettings, owner: object) {
     this.#ctx = ctx
     this.#settings = settings
     this.#owner = owner
+    this.#fairShare = new FairShare({
+      now: () => ctx.runtime.monotonic(),
+      random: () => ctx.runtime.random(),
+    })
   }
 
   /** Queues `fn`; resolves with its value once its commit is durable in the store. */
   submit<T>(fn: (tx: Tx) => T | Promise<T>, options: WriteOptions): Promise<T> {
     throwIfAborted(options.signal)
     return new Promise<T>((resolve, reject) => {
-      this.#queue.push({
+      const request: Request = {
         fn,
         options,
         resolve: resolve as (v: unknown) => void,
         reject,
         settled: false,
-      })
+      }
+      const signal = options.signal
+      if (signal) {
+        // Still queued when the signal fires: it leaves the queue, nothing ran.
+        const onAbort = () => {
+          const i = this.#queue.indexOf(request)
+          if (i >= 0) {
+            this.#queue.splice(i, 1)
+            fail(request, new AbortedError('aborted while queued; nothing was written'))
+          }
+        }
+        signal.addEventListener('abort', onAbort, { once: true })
+        request.dispose = () => signal.removeEventListener('abort', onAbort)
+      }
+      this.#queue.push(request)
       this.#draining ??= this.#drain()
     })
   }
@@ -136,7 +160,8 @@ export class WriteQueue {
       while (this.#queue.length > 0) {
         const wait = this.#fairShare.beforeCommit()
         // Writes that arrive meanwhile join the batch.
-        if (wait > 0) await sleep(wait)
+        if (wait > 0) await this.#ctx.runtime.sleep(wait)
+        if (this.#queue.length === 0) break
         const batch = this.#takeBatch()
         await this.#ctx.writerLock.run(() => this.#commit(batch))
       }
@@ -159,15 +184,25 @@ export class WriteQueue {
     return this.#queue.splice(0, n)
   }
 
+  /**
+   * Commits one batch. States of the loop: sync the replica to a known manifest
+   * (`base`); run the live callbacks on it in one local transaction; then
+   * - nothing changed: confirm `base` is current (strict serializability) and
+   *   settle, or re-run on the newer state;
+   * - changes: upload them (or reuse an identical upload), publish with one
+   *   CAS through the publishing path, and on a lost race re-run (or rebase).
+   * A callback's error and an abort are final only once they are known to
+   * stem from committed state: the CAS won, or the base was confirmed.
+   */
   async #commit(batch: Request[]): Promise<void> {
     const ctx = this.#ctx
     const writer = () => ctx.replica.writer
     const options = batch[0]!.options
     const signal = batch.length === 1 ? options.signal : undefined
-    const done = measure(ctx.counter)
+    const done = measure(ctx)
     let uploaded: Uploaded | undefined
     let rebased: Uint8Array | undefined
-    // Whether the base state was confirmed current by the store during this commit.
+    // Whether the store confirmed the base current after every member was submitted.
     let verified = false
     try {
       if (this.#contention > 0) {
@@ -180,61 +215,54 @@ export class WriteQueue {
       let base = await syncReplica(ctx, signal)
       for (let attempt = 1; ; ) {
         this.#settings.checkWritable(base.manifest)
-        let executed: Executed
-        if (rebased) {
-          executed = { kind: 'changeset', bytes: rebased }
-          rebased = undefined
-        } else {
-          executed = await this.#execute(batch, options, base.manifest)
+        const executed: Executed = rebased
+          ? { kind: 'changeset', bytes: rebased }
+          : await this.#execute(batch, options, base.manifest)
+        rebased = undefined
+        // Aborted before publishing: those members leave, the rest run again without them.
+        const aborted = batch.filter((r) => !r.settled && r.options.signal?.aborted)
+        if (aborted.length > 0) {
+          for (const r of aborted)
+            fail(r, new AbortedError('aborted before publishing; nothing was written'))
+          if (writer().inTransaction) writer().exec('ROLLBACK')
+          if (batch.every((r) => r.settled)) return
+          continue
         }
-        const failed = batch.filter((r) => !r.settled && r.error !== undefined)
-        if (failed.length > 0) {
-          // A callback that threw on a replica that may be stale must see the
-          // current state before its error is final (one conditional GET).
-          if (!verified) {
+        if (executed.kind === 'noop') {
+          if (!verified && !this.#fresh()) {
             verified = true
             if (await refreshManifest(ctx, signal)) {
+              // The base moved: what the callbacks saw (and their errors) may be stale.
               writer().exec('ROLLBACK')
-              for (const r of failed) r.error = undefined
               base = await syncReplica(ctx, signal)
               continue
             }
           }
-          for (const r of failed) fail(r, r.error)
-        }
-        const live = batch.filter((r) => !r.settled)
-        if (executed.kind === 'noop') {
           if (writer().inTransaction) writer().exec('COMMIT')
-          for (const r of live) settle(r)
+          settleAll(batch)
           return
         }
-        const seq = base.manifest.seq + 1
+        const seq = nextSeq(base.manifest)
         const epoch = epochOf(base.manifest.snapshot.key)
-        // Re-use the previous attempt's upload when its bytes are unchanged. Never
-        // publish an upload older than the publish window: GC may treat it as an
-        // orphan after twice that (the process may have been frozen meanwhile).
+        // Re-use the previous attempt's upload when its bytes are unchanged and it
+        // is young enough to publish.
         const reusable = (u: Uploaded | undefined): u is Uploaded =>
           u !== undefined &&
           u.kind === executed.kind &&
           u.epoch === epoch &&
-          Date.now() - u.at < PUBLISH_WINDOW_MS &&
+          ctx.runtime.monotonic() - u.at < PUBLISH_WINDOW_MS / 2 &&
           Buffer.from(u.bytes).equals(Buffer.from(executed.bytes))
         if (!reusable(uploaded)) {
+          const id = ctx.runtime.newId()
           const key =
-            executed.kind === 'snapshot'
-              ? ctx.keys.snapshot(newId())
-              : ctx.keys.changeset(epoch, newId())
+            executed.kind === 'snapshot' ? ctx.keys.snapshot(id) : ctx.keys.changeset(epoch, id)
           await ctx.store.put(key, executed.bytes, {
             signal,
             contentType:
               executed.kind === 'snapshot' ? 'application/vnd.sqlite3' : 'application/octet-stream',
           })
-          uploaded = { key, kind: executed.kind, epoch, bytes: executed.bytes, at: Date.now() }
-        }
-        const own: CommitObject = {
-          key: uploaded.key,
-          kind: executed.kind,
-          uploadedAt: uploaded.at,
+          const at = ctx.runtime.monotonic()
+          uploaded = { key, kind: executed.kind, epoch, bytes: executed.bytes, at }
         }
         const next: Manifest =
           executed.kind === 'snapshot'
@@ -244,28 +272,25 @@ export class WriteQueue {
                 schemaVersion: executed.schema?.version ?? base.manifest.schemaVersion,
                 compatSchemaVersion:
                   executed.schema?.compatVersion ?? base.manifest.compatSchemaVersion,
-                snapshot: { key: own.key, seq, size: executed.bytes.byteLength },
+                snapshot: { key: uploaded.key, seq, size: executed.bytes.byteLength },
                 log: [],
               }
-            : appendLog(base.manifest, own.key, executed.bytes.byteLength)
-        const publishStart = performance.now()
-        const outcome = await publishManifest(ctx, next, base.etag, own, signal)
+            : appendLog(base.manifest, uploaded.key, executed.bytes.byteLength)
+        const publishStart = ctx.runtime.monotonic()
+        const outcome = await publishManifest(contextPublisher(ctx), {
+          base,
+          next,
+          own: { key: uploaded.key, uploadedAt: uploaded.at },
+          signal,
+        })
         if (outcome.committed) {
-          if (outcome.seq === undefined) {
-            // Landed, but our exact position is gone from the manifest: take the
-            // state from the store instead of guessing.
-            writer().exec('ROLLBACK')
-            await ctx.replica.invalidate()
-          } else {
-            await ctx.replica.advance({ seq: outcome.seq, head: own.key }, () =>
-              writer().exec('COMMIT'),
-            )
-          }
-          for (const r of live) settle(r)
+          await this.#adoptCommitted(outcome.seq, uploaded.key)
+          const transactions = batch.filter((r) => !r.settled && r.error === undefined).length
+          settleAll(batch)
           ctx.emit({
             type: 'commit',
-            seq: next.seq,
-            transactions: live.length,
+            seq: outcome.seq,
+            transactions,
             kind: executed.kind,
             bytes: executed.bytes.byteLength,
             attempts: attempt,
@@ -273,15 +298,23 @@ export class WriteQueue {
           })
           if (attempt === 1) this.#contention = Math.max(0, this.#contention - 1)
           this.#settings.afterCommit(ctx.remote.manifest)
-          this.#fairShare.committed(performance.now() - publishStart, ctx.foreignSeenAt)
+          this.#fairShare.committed(ctx.runtime.monotonic() - publishStart, ctx.foreignSeenAt)
           return
         }
         writer().exec('ROLLBACK')
+        if (outcome.reason === 'expired') {
+          uploaded = undefined
+          base = await syncReplica(ctx, signal)
+          continue
+        }
         this.#contention = Math.min(MAX_CONTENTION, this.#contention + 2)
         verified = true
         if (attempt > ctx.settings.maxRetries) throw new WriteConflictError(attempt)
         const canRebase = this.#settings.isolation === 'snapshot' && executed.kind === 'changeset'
-        const backoffMs = this.#fairShare.retryDelay(attempt, performance.now() - publishStart)
+        const backoffMs = this.#fairShare.retryDelay(
+          attempt,
+          ctx.runtime.monotonic() - publishStart,
+        )
         ctx.emit({
           type: 'conflict',
           attempt,
@@ -290,7 +323,7 @@ export class WriteQueue {
           ...done(),
         })
         if (backoffMs > 0) {
-          await sleep(backoffMs, signal)
+          await ctx.runtime.sleep(backoffMs, signal)
           // The manifest read to decide the race is old now: look again (one conditional GET).
           await refreshManifest(ctx, signal)
         }
@@ -309,6 +342,43 @@ export class WriteQueue {
       for (const r of batch) if (!r.settled) fail(r, err)
     } finally {
       if (options.foreignKeysOff && !writer().inTransaction) writer().pragma('foreign_keys = ON')
+    }
+  }
+
+  /** Whether the replica's base is recent enough to skip confirming it. */
+  #fresh(): boolean {
+    const ms = this.#settings.maxStalenessMs
+    return ms > 0 && this.#ctx.runtime.monotonic() - this.#ctx.remote.confirmedAt <= ms
+  }
+
+  /**
+   * The commit is in the store: make the local transaction the replica's state
+   * at `seq`. A local failure now (disk full) cannot undo the commit: the
+   * replica is then marked for rebuild, and the write still succeeds.
+   */
+  async #adoptCommitted(seq: number, key: string): Promise<void> {
+    const ctx = this.#ctx
+    const writer = ctx.replica.writer
+    try {
+      await ctx.replica.advance({ seq, head: key }, () => writer.exec('COMMIT'))
+    } catch (err) {
+      if (writer.inTransaction) {
+        try {
+          writer.exec('ROLLBACK')
+        } catch {
+          // The replica is rebuilt either way.
+        }
+      }
+      await ctx.replica.invalidate().catch(() => {})
+      ctx.emit({
+        type: 'error',
+        operation: 'local-commit',
+        error: new S3dbError(
+          'LocalReplicaFailed',
+          `the write committed to the store, but the local replica could not record it (${(err as Error).message}); it will be rebuilt from the store`,
+          { cause: err },
+        ),
+      })
     }
   }
 
@@ -340,6 +410,7 @@ export class WriteQueue {
     capture.syncSchema()
     writer.exec('BEGIN IMMEDIATE')
     capture.reset()
+    let deferredFks: boolean | undefined
     for (const r of batch) {
       if (r.settled) continue
       r.error = undefined
@@ -352,6 +423,10 @@ export class WriteQueue {
       try {
         r.value = await insideTransaction.run({ db: this.#owner, mode: 'update' }, () => r.fn(tx))
         assertStillInTransaction(writer)
+        // SQLite checks deferred foreign keys at COMMIT, after publishing: check them now.
+        deferredFks ??= hasDeferredForeignKeys(writer)
+        if (deferredFks || writer.pragma('defer_foreign_keys', { simple: true }))
+          assertForeignKeys(writer)
         writer.exec('RELEASE s3db_update')
       } catch (err) {
         if (!writer.inTransaction) {
@@ -369,14 +444,7 @@ export class WriteQueue {
         tx.end()
       }
     }
-    if (options.foreignKeysOff) {
-      const violations = writer.pragma('foreign_key_check') as unknown[]
-      if (violations.length > 0) {
-        throw new InvalidArgumentError(
-          `foreign key check failed after the migration: ${violations.length} violation(s), first ${JSON.stringify(violations[0])}`,
-        )
-      }
-    }
+    if (options.foreignKeysOff) assertForeignKeys(writer)
     const schemaChanged =
       (writer.pragma('schema_version', { simple: true }) as number) !== schemaBefore
     const succeeded = batch.some((r) => !r.settled && r.error === undefined)
@@ -398,13 +466,23 @@ function isSpecial(options: WriteOptions): boolean {
 function settle(r: Request): void {
   if (r.settled) return
   r.settled = true
+  r.dispose?.()
   r.resolve(r.value)
 }
 
 function fail(r: Request, err: unknown): void {
   if (r.settled) return
   r.settled = true
+  r.dispose?.()
   r.reject(err)
+}
+
+/** Settles every member with its latest run's outcome (now known to stem from committed state). */
+function settleAll(batch: readonly Request[]): void {
+  for (const r of batch) {
+    if (r.error !== undefined) fail(r, r.error)
+    else settle(r)
+  }
 }
 
 function assertStillInTransaction(writer: { inTransaction: boolean }): void {

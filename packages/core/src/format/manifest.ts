@@ -20,7 +20,27 @@ export interface BlobRef {
   seq: number
   /** Byte length; 0 when unknown. */
   size: number
+  /** Snapshots only: the history this snapshot folded (see {@link FoldedHistory}). */
+  folded?: FoldedHistory | undefined
 }
+
+/**
+ * s3db-ts extension (optional field `snapshot.folded`, tolerated and dropped by
+ * the Go client): the objects whose commits a snapshot switch folded away,
+ * `keys[i]` committed at seq `firstSeq + i`, the last at the new snapshot's
+ * seq or just below it. It keeps two facts provable after a compaction: that a
+ * commit whose answer was lost did land (no double apply, fewer
+ * CommitIndeterminate), and that a replica standing exactly at the fold point
+ * holds the snapshot's state (no rebuild). Absent means "unknown", never "no".
+ */
+export interface FoldedHistory {
+  firstSeq: number
+  /** Full store keys. */
+  keys: string[]
+}
+
+/** Most folded keys recorded: bounds the manifest's size (autoCompact defaults to 200). */
+export const MAX_FOLDED_KEYS = 1000
 
 /** The parsed manifest. */
 export interface Manifest {
@@ -138,6 +158,31 @@ function refField(value: unknown, name: string, key: string, prefix: string): Bl
 }
 
 /**
+ * Parses `snapshot.folded`. Only an optimisation rests on it, so anything
+ * malformed is dropped (treated as unknown) rather than refused.
+ */
+function foldedField(value: unknown, snapshot: BlobRef, prefix: string): FoldedHistory | undefined {
+  if (typeof value !== 'object' || value === null) return undefined
+  const v = value as Record<string, unknown>
+  const firstSeq = v.first_seq
+  if (typeof firstSeq !== 'number' || !Number.isSafeInteger(firstSeq) || firstSeq < 0)
+    return undefined
+  if (!Array.isArray(v.keys) || v.keys.length > MAX_FOLDED_KEYS) return undefined
+  if (firstSeq + v.keys.length - 1 > snapshot.seq) return undefined
+  const keys: string[] = []
+  for (const k of v.keys) {
+    if (typeof k !== 'string' || k === '' || k.includes('..')) return undefined
+    try {
+      validateKey(prefix + k)
+    } catch {
+      return undefined
+    }
+    keys.push(prefix + k)
+  }
+  return { firstSeq, keys }
+}
+
+/**
  * Parses and validates manifest bytes (FORMAT.md invariants). Throws
  * {@link FormatTooNewError} for a newer format and `CorruptError` otherwise.
  */
@@ -165,6 +210,8 @@ export function parseManifest(bytes: Uint8Array, key: string, prefix: string): M
       ? undefined
       : seqField(m.compat_schema_version, 'compat_schema_version', key)
   const snapshot = refField(m.snapshot, 'snapshot', key, prefix)
+  const folded = foldedField((m.snapshot as Record<string, unknown>).folded, snapshot, prefix)
+  if (folded) snapshot.folded = folded
   // The Go client writes a nil log as null.
   if (m.log !== undefined && m.log !== null && !Array.isArray(m.log))
     throw corrupt(key, 'log must be an array')
@@ -203,13 +250,76 @@ export function serializeManifest(m: Manifest): Uint8Array {
   if (m.compatSchemaVersion !== undefined && m.compatSchemaVersion !== m.schemaVersion) {
     out.compat_schema_version = m.compatSchemaVersion
   }
-  out.snapshot = ref(m.snapshot)
+  const folded = m.snapshot.folded
+  out.snapshot = folded
+    ? {
+        ...ref(m.snapshot),
+        folded: {
+          first_seq: folded.firstSeq,
+          keys: folded.keys.map((k) => k.slice(k.startsWith(prefixOf(m)) ? prefixOf(m).length : 0)),
+        },
+      }
+    : ref(m.snapshot)
   out.log = m.log.map(ref)
   return new TextEncoder().encode(JSON.stringify(out))
 }
 
+/** The database prefix, from the snapshot key (`<prefix>snapshots/...`). */
+function prefixOf(m: Manifest): string {
+  return m.snapshot.key.slice(0, m.snapshot.key.lastIndexOf('snapshots/'))
+}
+
+/**
+ * Which object committed `seq` according to `m`: a log entry, an entry of the
+ * snapshot's folded history, or the snapshot itself when that history shows it
+ * was a snapshot commit (DDL, push). Undefined when `m` no longer says.
+ */
+export function keyAtSeq(m: Manifest, seq: number): string | undefined {
+  if (seq > m.seq) return undefined
+  if (seq > m.snapshot.seq) return m.log[seq - m.snapshot.seq - 1]?.key
+  const folded = m.snapshot.folded
+  if (!folded) return undefined
+  if (seq >= folded.firstSeq && seq < folded.firstSeq + folded.keys.length)
+    return folded.keys[seq - folded.firstSeq]
+  return seq === m.snapshot.seq ? m.snapshot.key : undefined
+}
+
+/**
+ * `next` (a manifest that switches the snapshot of `base`) with the history it
+ * folds recorded in `next.snapshot.folded`: who committed base's snapshot seq
+ * (when known) and the log entries `next` no longer lists, in seq order.
+ */
+export function withFoldedHistory(base: Manifest, next: Manifest): Manifest {
+  if (next.snapshot.key === base.snapshot.key) return next
+  const kept = new Set(next.log.map((e) => e.key))
+  const first = keyAtSeq(base, base.snapshot.seq)
+  const keys = first === undefined ? [] : [first]
+  for (const e of base.log) {
+    if (kept.has(e.key) || e.seq > next.snapshot.seq) break
+    keys.push(e.key)
+  }
+  const firstSeq = base.snapshot.seq + (first === undefined ? 1 : 0)
+  const start = Math.max(0, keys.length - MAX_FOLDED_KEYS)
+  const folded = { firstSeq: firstSeq + start, keys: keys.slice(start) }
+  return { ...next, snapshot: { ...next.snapshot, folded } }
+}
+
+/**
+ * The seq after `m`'s. Throws (nothing is written) when it would not be a safe
+ * integer: a seq no client can read back would make the database unusable.
+ */
+export function nextSeq(m: Manifest): number {
+  const seq = m.seq + 1
+  if (!Number.isSafeInteger(seq)) {
+    throw new CorruptError(
+      `the database's seq ${m.seq} cannot grow any further (the next would exceed 2^53 - 1); nothing was written. The manifest was probably tampered with: restore it or push a good copy`,
+    )
+  }
+  return seq
+}
+
 /** A manifest with the changeset `key` appended to its log (seq + 1). */
 export function appendLog(m: Manifest, key: string, size: number): Manifest {
-  const seq = m.seq + 1
+  const seq = nextSeq(m)
   return { ...m, seq, log: [...m.log, { key, seq, size }] }
 }

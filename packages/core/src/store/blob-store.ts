@@ -39,6 +39,12 @@ export interface BlobInfo {
   /** Size of the whole object in bytes (not of the range read). */
   size: number
   lastModified?: Date | undefined
+  /**
+   * The store's own clock when it answered (S3: the HTTP Date header), where the
+   * store reports it. GC measures ages in store time with it, so a skewed local
+   * clock cannot make it delete early.
+   */
+  storeTime?: Date | undefined
 }
 
 /** A whole (or ranged) object read into memory. */

@@ -1,6 +1,6 @@
+import { type Runtime, systemRuntime } from '../runtime.js'
 import { backoffDelay } from '../util/backoff.js'
 import { isTransient, retryTransient } from '../util/retry.js'
-import { sleep } from '../util/sleep.js'
 import type {
   BlobData,
   BlobInfo,
@@ -25,10 +25,12 @@ import { compareKeys, deleteListed } from './store-util.js'
 export class RetryingBlobStore implements BlobStore {
   readonly inner: BlobStore
   readonly #attempts: number
+  readonly #runtime: Runtime
 
-  constructor(inner: BlobStore, attempts = 5) {
+  constructor(inner: BlobStore, attempts = 5, runtime: Runtime = systemRuntime) {
     this.inner = inner
     this.#attempts = attempts
+    this.#runtime = runtime
   }
 
   get(key: string, options?: GetOptions): Promise<BlobData | NotModified> {
@@ -62,7 +64,10 @@ export class RetryingBlobStore implements BlobStore {
         return
       } catch (err) {
         if (!isTransient(err) || attempt + 1 >= this.#attempts) throw err
-        await sleep(backoffDelay(attempt, 50, 2000), options?.signal)
+        await this.#runtime.sleep(
+          backoffDelay(attempt, 50, 2000, this.#runtime.random),
+          options?.signal,
+        )
       }
     }
   }
@@ -80,6 +85,6 @@ export class RetryingBlobStore implements BlobStore {
   }
 
   #retry<T>(fn: () => Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-    return retryTransient(fn, this.#attempts, signal)
+    return retryTransient(fn, this.#attempts, signal, this.#runtime)
   }
 }

@@ -106,18 +106,27 @@ export class S3BlobStore implements BlobStore {
       return { ...info, notModified: false, body: Readable.from([]) }
     }
     let res: GetObjectCommandOutput
+    let storeTime: Date | undefined
     try {
-      res = await this.client.send(
-        new GetObjectCommand({
-          Bucket: this.bucket,
-          Key: key,
-          IfNoneMatch: options.ifNoneMatch === undefined ? undefined : quote(options.ifNoneMatch),
-          Range: range
-            ? `bytes=${range.start}-${range.end === undefined ? '' : range.end - 1}`
-            : undefined,
-        }),
-        { abortSignal: options.signal },
+      const command = new GetObjectCommand({
+        Bucket: this.bucket,
+        Key: key,
+        IfNoneMatch: options.ifNoneMatch === undefined ? undefined : quote(options.ifNoneMatch),
+        Range: range
+          ? `bytes=${range.start}-${range.end === undefined ? '' : range.end - 1}`
+          : undefined,
+      })
+      // The server's clock (Date header): GC measures object ages in store time.
+      command.middlewareStack.add(
+        (next) => async (args) => {
+          const out = await next(args)
+          const date = (out.response as { headers?: Record<string, string> }).headers?.date
+          if (date && !Number.isNaN(Date.parse(date))) storeTime = new Date(date)
+          return out
+        },
+        { step: 'deserialize', name: 's3dbStoreTime' },
       )
+      res = await this.client.send(command, { abortSignal: options.signal })
     } catch (err) {
       const status = httpStatus(err)
       if (status === 304) {
@@ -138,6 +147,7 @@ export class S3BlobStore implements BlobStore {
       etag,
       size,
       lastModified: res.LastModified,
+      storeTime,
       body: body ?? Readable.from([]),
     }
   }

@@ -1,6 +1,6 @@
 import { isS3dbError, StoreUnavailableError } from '../errors.js'
+import { type Runtime, systemRuntime } from '../runtime.js'
 import { backoffDelay } from './backoff.js'
-import { sleep } from './sleep.js'
 
 /** True for store failures worth trying again. */
 export function isTransient(err: unknown): boolean {
@@ -12,13 +12,14 @@ export async function retryTransient<T>(
   fn: () => Promise<T>,
   attempts: number,
   signal?: AbortSignal,
+  runtime: Runtime = systemRuntime,
 ): Promise<T> {
   for (let attempt = 0; ; attempt++) {
     try {
       return await fn()
     } catch (err) {
       if (!isTransient(err) || attempt + 1 >= attempts) throw err
-      await sleep(backoffDelay(attempt, 50, 2000), signal)
+      await runtime.sleep(backoffDelay(attempt, 50, 2000, runtime.random), signal)
     }
   }
 }

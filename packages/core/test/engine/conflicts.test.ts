@@ -176,7 +176,7 @@ describe('conflicts', () => {
     expect(await (await openDb(store)).view(counter)).toBe(1)
   })
 
-  it('reports CommitIndeterminate when the lost outcome was compacted away before it could be checked', async () => {
+  it('finds a commit whose lost outcome was compacted away, through the folded history, and applies it once', async () => {
     const store = new ScriptedStore()
     const a = await openDb(store)
     const b = await openDb(store)
@@ -188,6 +188,28 @@ describe('conflicts', () => {
       store.afterLostResponse = undefined
       await a.compact()
     }
+    let runs = 0
+    await b.update((tx) => {
+      runs++
+      tx.run('UPDATE counter SET n = n + 1 WHERE id = 1')
+    })
+    expect(runs).toBe(1)
+    expect(await b.view(counter)).toBe(1)
+    expect(await a.view(counter)).toBe(1)
+  })
+
+  it('reports CommitIndeterminate when a compaction that records no history (the Go client) folded the lost outcome', async () => {
+    const store = new ScriptedStore()
+    const a = await openDb(store)
+    const b = await openDb(store)
+    await setupCounter(a)
+    await b.view(counter)
+    store.loseResponse.push(true)
+    store.afterLostResponse = async () => {
+      store.afterLostResponse = undefined
+      await a.compact()
+      await stripFoldedHistory(store)
+    }
     const err = await b
       .update((tx) => tx.run('UPDATE counter SET n = n + 1 WHERE id = 1'))
       .catch((e: unknown) => e)
@@ -195,7 +217,66 @@ describe('conflicts', () => {
     // It did commit; b recovers and sees it.
     expect(await b.view(counter)).toBe(1)
   })
+
+  it('keeps an ambiguous send ambiguous: a resend that loses to its own late first copy is not a lost race', async () => {
+    // The first CAS times out unapplied; the resend is sent; then the first
+    // lands late, another process compacts, and the resend gets 412. Judging
+    // that 412 as a plain lost race re-ran the callback: applied twice.
+    const store = new ScriptedStore()
+    const a = await openDb(store)
+    const b = await openDb(store)
+    await setupCounter(a)
+    await b.view(counter)
+    const put = store.put.bind(store)
+    let held:
+      | { key: string; body: Parameters<typeof put>[1]; options: Parameters<typeof put>[2] }
+      | undefined
+    let sends = 0
+    store.put = async (key, body, options) => {
+      if (
+        key.endsWith('manifest.json') &&
+        options?.ifMatch &&
+        held === undefined &&
+        sends++ === 0
+      ) {
+        // In flight, not yet applied: the client gives up on it.
+        held = { key, body, options }
+        throw new Error('socket hang up')
+      }
+      if (key.endsWith('manifest.json') && options?.ifMatch && held) {
+        // The resend: the first copy lands just before it, then a compaction.
+        const late = held
+        held = { key: '', body: new Uint8Array(), options: {} }
+        await put(late.key, late.body, late.options)
+        await a.compact()
+      }
+      return put(key, body, options)
+    }
+    let runs = 0
+    const outcome = await b
+      .update((tx) => {
+        runs++
+        tx.run('UPDATE counter SET n = n + 1 WHERE id = 1')
+      })
+      .then(
+        () => 'ok',
+        (e: unknown) => (isS3dbError(e) ? e.code : String(e)),
+      )
+    expect(['ok', 'CommitIndeterminate']).toContain(outcome)
+    expect(runs).toBe(1)
+    expect(await a.view(counter)).toBe(1)
+  })
 })
+
+/** Rewrites the manifest without s3db-ts's folded history, as a Go writer would. */
+async function stripFoldedHistory(store: MemoryBlobStore): Promise<void> {
+  const key = `${PREFIX}manifest.json`
+  const res = await store.get(key)
+  if (res.notModified) throw new Error('notModified')
+  const json = JSON.parse(Buffer.from(res.body).toString('utf8'))
+  delete json.snapshot.folded
+  await store.put(key, Buffer.from(JSON.stringify(json)), { ifMatch: res.etag })
+}
 
 describe('isolation', () => {
   async function doctors(

@@ -1,0 +1,280 @@
+/**
+ * The one publishing path: every change of manifest.json (commit, DDL commit,
+ * migration, compaction, push, init) goes through {@link publishManifest}, which
+ * owns the compare-and-swap, the publish window, ambiguity, backoff and the
+ * decision read. A protocol step only says what it wants written, and how to
+ * rebuild that on top of a manifest that moved (or that it must give up).
+ *
+ * Outcomes are exact. A send is "ambiguous" unless its error proves the store
+ * did not apply it (412/409, a refusal before applying, a request that never
+ * left). Once any send of a publish was ambiguous, the publish stays ambiguous
+ * until a manifest proves the answer: our object at our seq (committed), or
+ * another object there / a manifest that moved without us (not committed, and a
+ * late copy of our PUT can never apply: its If-Match no longer holds). When
+ * nothing left in the store can prove it, the answer is CommitIndeterminate,
+ * never "not applied".
+ *
+ * @module
+ */
+import {
+  AbortedError,
+  CommitIndeterminateError,
+  isS3dbError,
+  StoreUnavailableError,
+} from './errors.js'
+import {
+  type DatabaseKeys,
+  keyAtSeq,
+  type Manifest,
+  serializeManifest,
+  withFoldedHistory,
+} from './format/manifest.js'
+import { PUBLISH_WINDOW_MS } from './format/protocol.js'
+import type { Runtime } from './runtime.js'
+import type { BlobStore } from './store/blob-store.js'
+import { backoffDelay } from './util/backoff.js'
+import { isTransient } from './util/retry.js'
+
+/** A manifest read from the store, with its ETag. */
+export interface ManifestVersion {
+  manifest: Manifest
+  etag: string
+}
+
+/** What a publish needs of the engine (an EngineContext, or a bare store for tools). */
+export interface Publisher {
+  readonly store: BlobStore
+  readonly keys: DatabaseKeys
+  readonly runtime: Runtime
+  /** Reads the current manifest (and lets the caller adopt it). */
+  read(): Promise<ManifestVersion>
+  /** Our CAS wrote `version` (the caller adopts it). */
+  wrote(version: ManifestVersion): void
+}
+
+/** The object a publish adds: what identifies it in later manifests. */
+export interface PublishedObject {
+  key: string
+  /**
+   * True when other publishes may use the same key (the fixed key of an empty
+   * database's first snapshot): then only an identical manifest proves ours.
+   */
+  shared?: boolean | undefined
+  /** When its upload completed ({@link Runtime.monotonic}): published only within the window. */
+  uploadedAt: number
+}
+
+/** What to publish. */
+export interface PublishRequest {
+  /** The manifest to CAS over; `undefined` creates the manifest (init). */
+  base: ManifestVersion | undefined
+  /** The manifest to write over `base`. */
+  next: Manifest
+  own: PublishedObject
+  /**
+   * On a lost race: the manifest to write over the winner's instead, or
+   * undefined to stop (outcome 'conflict'). Omitted: stop at the first lost race
+   * (a commit re-runs its callbacks instead).
+   */
+  rebase?: ((current: Manifest) => Manifest | undefined) | undefined
+  /** Most lost races to rebase over (default 10). */
+  maxConflicts?: number | undefined
+  /**
+   * Aborts before the first send (AbortedError, nothing published). Once a CAS
+   * was sent the publish runs to its true outcome (or CommitIndeterminate).
+   */
+  signal?: AbortSignal | undefined
+}
+
+/** How a publish ended. */
+export type PublishOutcome =
+  | { committed: true; seq: number; current: ManifestVersion | undefined }
+  /** 'conflict': another writer won; `current` is its manifest. */
+  | { committed: false; reason: 'conflict'; current: ManifestVersion }
+  /** 'expired': the upload is older than the publish window; upload again and retry. */
+  | { committed: false; reason: 'expired' }
+
+/** Sends of one manifest version that failed without being applied, before giving up. */
+const SEND_ATTEMPTS = 8
+/** Reads deciding an ambiguous outcome, before CommitIndeterminate. */
+const DECIDE_ATTEMPTS = 8
+
+/**
+ * True when `err` proves the store did not apply the request: it answered with
+ * a refusal, or the request never left. Anything else (a timeout, a reset
+ * connection, a plain Error from a user's store, an AbortError from an SDK)
+ * may have been applied.
+ */
+export function provesNotApplied(err: unknown): boolean {
+  if (err instanceof StoreUnavailableError) return !err.maybeApplied
+  return (
+    isS3dbError(err, 'PreconditionFailed') ||
+    isS3dbError(err, 'AccessDenied') ||
+    isS3dbError(err, 'BucketNotFound') ||
+    isS3dbError(err, 'InvalidArgument')
+  )
+}
+
+/** CASes the manifest; see the module comment for the rules. */
+export async function publishManifest(p: Publisher, req: PublishRequest): Promise<PublishOutcome> {
+  if (req.signal?.aborted) throw new AbortedError('aborted before publishing; nothing was written')
+  const { own, signal } = req
+  let base = req.base
+  let next = base ? withFoldedHistory(base.manifest, req.next) : req.next
+  let conflicts = 0
+  let sends = 0
+  // Set once any send may have applied; cleared only by a proof.
+  let ambiguous = false
+  for (;;) {
+    if (p.runtime.monotonic() - own.uploadedAt >= PUBLISH_WINDOW_MS) {
+      // Too old to publish: GC may treat the object as an orphan.
+      if (!ambiguous) return { committed: false, reason: 'expired' }
+      return settleAmbiguous(p, next, own, base, 'expired')
+    }
+    if (signal?.aborted) {
+      if (!ambiguous)
+        throw new AbortedError('aborted before the write was published; nothing was written')
+      return settleAmbiguous(p, next, own, base, 'aborted')
+    }
+    let sendError: unknown
+    try {
+      const { etag } = await p.store.put(p.keys.manifest, serializeManifest(next), {
+        ...(base ? { ifMatch: base.etag } : { ifNoneMatch: true as const }),
+        contentType: 'application/json',
+      })
+      const written = { manifest: next, etag }
+      p.wrote(written)
+      return { committed: true, seq: next.seq, current: written }
+    } catch (err) {
+      sendError = err
+    }
+    sends++
+    const lostRace = isS3dbError(sendError, 'PreconditionFailed')
+    if (!lostRace && provesNotApplied(sendError)) {
+      // Refused or never sent: try the same CAS again if waiting may help.
+      if (!isTransient(sendError) || sends >= SEND_ATTEMPTS) {
+        if (!ambiguous) throw sendError
+        return settleAmbiguous(p, next, own, base, 'failing', sendError)
+      }
+      await p.runtime.sleep(backoffDelay(sends, 50, 2000, p.runtime.random))
+      continue
+    }
+    if (!lostRace) ambiguous = true
+    const decided = await decide(p, next, own, base, ambiguous, sendError)
+    if (decided.kind === 'committed')
+      return { committed: true, seq: decided.seq, current: decided.current }
+    if (decided.kind === 'unchanged') {
+      // Our CAS did not apply (yet): sending it again is safe, only one can apply.
+      await p.runtime.sleep(backoffDelay(sends, 20, 1000, p.runtime.random))
+      continue
+    }
+    // Another writer won, and we did not land: no copy of our PUT can apply now.
+    ambiguous = false
+    const current = decided.current
+    const rebuilt = req.rebase?.(current.manifest)
+    if (!rebuilt || ++conflicts > (req.maxConflicts ?? 10))
+      return { committed: false, reason: 'conflict', current }
+    base = current
+    next = withFoldedHistory(current.manifest, rebuilt)
+    await p.runtime.sleep(backoffDelay(conflicts, 10, 500, p.runtime.random))
+  }
+}
+
+type Decision =
+  | { kind: 'committed'; seq: number; current: ManifestVersion }
+  | { kind: 'unchanged' }
+  | { kind: 'lost'; current: ManifestVersion }
+
+/**
+ * Reads the manifest to learn what our send did. Throws CommitIndeterminate
+ * when the answer is gone (ambiguous publishes), or the read's own error when
+ * nothing of ours can have applied.
+ */
+async function decide(
+  p: Publisher,
+  next: Manifest,
+  own: PublishedObject,
+  base: ManifestVersion | undefined,
+  ambiguous: boolean,
+  sendError: unknown,
+): Promise<Decision> {
+  let lastError: unknown = sendError
+  for (let attempt = 0; attempt < DECIDE_ATTEMPTS; attempt++) {
+    let current: ManifestVersion
+    try {
+      current = await p.read()
+    } catch (err) {
+      lastError = err
+      if (isS3dbError(err, 'NotFound') && !base) return { kind: 'unchanged' }
+      // Only a failing store is worth waiting for (access denied or a corrupt manifest is not).
+      if (!isTransient(err)) break
+      await p.runtime.sleep(backoffDelay(attempt, 100, 5000, p.runtime.random))
+      continue
+    }
+    const verdict = judge(current, next, own, base, ambiguous)
+    if (verdict !== 'unknown') return verdict
+    throw indeterminate(
+      `seq ${next.seq} has since been folded into a snapshot that does not record who committed it`,
+      sendError,
+    )
+  }
+  if (!ambiguous) throw lastError
+  throw indeterminate('the store failed while the outcome was being read', lastError)
+}
+
+/** What `current` proves about our publish of `next`. */
+function judge(
+  current: ManifestVersion,
+  next: Manifest,
+  own: PublishedObject,
+  base: ManifestVersion | undefined,
+  ambiguous: boolean,
+): Decision | 'unknown' {
+  const m = current.manifest
+  if (own.shared) {
+    const same = Buffer.from(serializeManifest(m)).equals(Buffer.from(serializeManifest(next)))
+    if (same) return { kind: 'committed', seq: next.seq, current }
+    return ambiguous ? 'unknown' : { kind: 'lost', current }
+  }
+  const atOurSeq = keyAtSeq(m, next.seq)
+  if (atOurSeq === own.key) return { kind: 'committed', seq: next.seq, current }
+  // A compaction rebased over us keeps our seq; a snapshot switch also proves it
+  // when it lists our key anywhere (it can only have come from our manifest).
+  if (m.log.some((e) => e.key === own.key) || m.snapshot.key === own.key)
+    return { kind: 'committed', seq: next.seq, current }
+  if (base ? current.etag === base.etag : false) return { kind: 'unchanged' }
+  if (!ambiguous || atOurSeq !== undefined || m.seq < next.seq) return { kind: 'lost', current }
+  return 'unknown'
+}
+
+/** One last read for a publish that must stop while a send may still apply. */
+async function settleAmbiguous(
+  p: Publisher,
+  next: Manifest,
+  own: PublishedObject,
+  base: ManifestVersion | undefined,
+  why: 'aborted' | 'expired' | 'failing',
+  cause?: unknown,
+): Promise<PublishOutcome> {
+  const decided = await decide(p, next, own, base, true, cause)
+  if (decided.kind === 'committed')
+    return { committed: true, seq: decided.seq, current: decided.current }
+  if (decided.kind === 'lost') {
+    if (why === 'aborted')
+      throw new AbortedError('aborted; the write was not published (checked with the store)')
+    return { committed: false, reason: 'conflict', current: decided.current }
+  }
+  const reason = {
+    aborted: 'it was aborted',
+    expired: 'its upload grew older than the publish window',
+    failing: 'the store kept failing',
+  }[why]
+  throw indeterminate(`${reason} while a CAS of it may still land`, cause)
+}
+
+function indeterminate(why: string, cause: unknown): CommitIndeterminateError {
+  return new CommitIndeterminateError(
+    `cannot tell whether the write committed: its outcome was lost in transit and ${why}; check the data before retrying`,
+    { cause },
+  )
+}
