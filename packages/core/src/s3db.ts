@@ -223,7 +223,10 @@ export class S3db implements AsyncDisposable {
   readonly #autoCompact: number | false
   readonly #appSchemaVersion: number | undefined
   #compacting: Promise<unknown> | undefined
+  /** Views, compactions and gc runs in flight: close() waits for them. */
+  readonly #inFlight = new Set<Promise<unknown>>()
   #closed = false
+  #closing: Promise<void> | undefined
 
   private constructor(
     ctx: EngineContext,
@@ -337,8 +340,11 @@ export class S3db implements AsyncDisposable {
    * includes every commit finished before the call (with the default 'strong'
    * consistency). Writes inside fail with ReadOnlyError.
    */
-  async view<T>(fn: (tx: Tx) => T | Promise<T>, options: TransactionOptions = {}): Promise<T> {
-    this.#assertUsable('view')
+  view<T>(fn: (tx: Tx) => T | Promise<T>, options: TransactionOptions = {}): Promise<T> {
+    return this.#track('view', () => this.#view(fn, options))
+  }
+
+  async #view<T>(fn: (tx: Tx) => T | Promise<T>, options: TransactionOptions): Promise<T> {
     const { signal } = options
     throwIfAborted(signal)
     await this.#freshen(signal)
@@ -358,17 +364,19 @@ export class S3db implements AsyncDisposable {
   }
 
   /** Folds the log into a new snapshot (readers then start faster). */
-  async compact(options: TransactionOptions = {}): Promise<CompactResult> {
-    this.#assertUsable('compact')
-    return compact(this.#ctx, options.signal)
+  compact(options: TransactionOptions = {}): Promise<CompactResult> {
+    return this.#track('compact', () => compact(this.#ctx, options.signal))
   }
 
   /**
    * Deletes snapshots and changesets that no manifest references any more, once
    * unreachable for longer than the grace period.
    */
-  async gc(options: GcCallOptions = {}): Promise<GcResult> {
-    this.#assertUsable('gc')
+  gc(options: GcCallOptions = {}): Promise<GcResult> {
+    return this.#track('gc', () => this.#gc(options))
+  }
+
+  async #gc(options: GcCallOptions): Promise<GcResult> {
     const done = measure(this.#ctx)
     const result = await collectGarbage(this.#ctx.store, this.#ctx.keys, {
       now: () => this.#ctx.runtime.now(),
@@ -400,15 +408,41 @@ export class S3db implements AsyncDisposable {
     }
   }
 
-  /** Waits for queued writes and background compaction, then releases the replica. */
-  async close(): Promise<void> {
-    if (this.#closed) return
+  /**
+   * Refuses new work, waits for queued writes and for views, compactions and gc
+   * runs in flight, then releases the replica. Every call returns the same
+   * promise: the replica is released when any of them resolves.
+   */
+  close(): Promise<void> {
     this.#closed = true
+    this.#closing ??= this.#close()
+    return this.#closing
+  }
+
+  async #close(): Promise<void> {
     await this.#queue.idle()
     await this.#compacting
+    while (this.#inFlight.size > 0) await Promise.allSettled([...this.#inFlight])
     await this.#ctx.writerLock.run(() =>
       this.#ctx.readLock.exclusive(() => this.#ctx.replica.close()),
     )
+  }
+
+  /** Runs an operation that close() must wait for. */
+  #track<T>(operation: string, run: () => Promise<T>): Promise<T> {
+    try {
+      this.#assertUsable(operation)
+    } catch (err) {
+      return Promise.reject(err)
+    }
+    const running = run()
+    const settled: Promise<void> = running.then(
+      () => {},
+      () => {},
+    )
+    this.#inFlight.add(settled)
+    void settled.then(() => this.#inFlight.delete(settled))
+    return running
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
@@ -514,8 +548,11 @@ export class S3db implements AsyncDisposable {
 
   #assertUsable(operation: string): void {
     if (this.#closed) throw new ClosedError()
+    // One rule for every operation: none may run inside a callback of the same
+    // database (a view in a view can need the replica exclusively to install a
+    // snapshot, and would wait for itself).
     const inside = insideTransaction.getStore()
-    if (inside?.db === this && (operation !== 'view' || inside.mode === 'update')) {
+    if (inside?.db === this) {
       throw new ReentrantTransactionError(
         `db.${operation}() was called inside a db.${inside.mode}() callback of the same database, which would deadlock: use the tx argument of the callback instead`,
       )

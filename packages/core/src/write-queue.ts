@@ -413,6 +413,11 @@ export class WriteQueue {
     let deferredFks: boolean | undefined
     for (const r of batch) {
       if (r.settled) continue
+      if (r.options.signal?.aborted) {
+        // Aborted before it ran: it leaves the batch, nothing of it was written.
+        fail(r, new AbortedError('aborted before it ran; nothing was written'))
+        continue
+      }
       r.error = undefined
       writer.exec('SAVEPOINT s3db_update')
       const tx = new ConnectionTx(writer, false, {
