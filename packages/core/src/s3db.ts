@@ -39,7 +39,13 @@ import type { BlobStore } from './store/blob-store.js'
 import { CountingBlobStore, type RequestCounts } from './store/counting-store.js'
 import { storeIdentity } from './store/identity.js'
 import { RetryingBlobStore } from './store/retrying-store.js'
-import { type FetchedManifest, readManifest, refreshManifest, syncReplica } from './sync.js'
+import {
+  type FetchedManifest,
+  readManifest,
+  refreshManifest,
+  replicaIsCurrent,
+  syncReplica,
+} from './sync.js'
 import {
   createDatabase,
   initDatabase,
@@ -499,7 +505,7 @@ export class S3db implements AsyncDisposable {
     const fresh =
       rc !== 'strong' && ctx.runtime.monotonic() - ctx.remote.confirmedAt <= rc.maxStalenessMs
     if (!fresh) await refreshManifest(ctx, signal)
-    if (ctx.replica.position?.seq !== ctx.remote.manifest.seq) {
+    if (!replicaIsCurrent(ctx)) {
       await ctx.writerLock.run(() => syncReplica(ctx, signal))
     }
   }

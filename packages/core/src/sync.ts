@@ -247,6 +247,13 @@ async function syncOnce(
   })
 }
 
+/** Whether the replica holds exactly the state of the newest known manifest. */
+export function replicaIsCurrent(ctx: EngineContext): boolean {
+  const pos = ctx.replica.position
+  const manifest = ctx.remote.manifest
+  return pos !== undefined && pos.seq === manifest.seq && holds(manifest, pos)
+}
+
 /**
  * Whether the replica's state at `pos` is the state `manifest` describes at
  * `pos.seq`. Seq alone proves nothing (a Go push or migration replaces the
