@@ -51,6 +51,7 @@ export async function compact(ctx: EngineContext, signal?: AbortSignal): Promise
   try {
     const size = (await stat(taken.file)).size
     const key = ctx.keys.snapshot(ctx.runtime.newId())
+    const uploadedAt = ctx.runtime.monotonic()
     await uploadSnapshot(ctx.store, key, taken.file, { signal, onProgress: ctx.emit })
     const snapshot = { key, seq: taken.seq, size }
     const base = ctx.remote
@@ -61,7 +62,7 @@ export async function compact(ctx: EngineContext, signal?: AbortSignal): Promise
     const outcome = await publishManifest(contextPublisher(ctx), {
       base,
       next,
-      own: { key, uploadedAt: ctx.runtime.monotonic() },
+      own: { key, uploadedAt },
       rebase: (current) => folded(current, taken.seq, taken.head, snapshot),
       signal,
     })

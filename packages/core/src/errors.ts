@@ -239,7 +239,9 @@ export class SeqMismatchError extends S3dbError {
   constructor(expectedSeq: number, actualSeq: number) {
     super(
       'SeqMismatch',
-      `the database is at seq ${actualSeq}, not ${expectedSeq} as when this copy was pulled: someone wrote since; pull again and redo the edit, or push with force to overwrite their writes`,
+      actualSeq === expectedSeq
+        ? `the database is still at seq ${actualSeq}, but its contents were replaced since this copy was pulled (another client pushed or migrated); pull again and redo the edit, or push with force to overwrite their writes`
+        : `the database is at seq ${actualSeq}, not ${expectedSeq} as when this copy was pulled: someone wrote since; pull again and redo the edit, or push with force to overwrite their writes`,
     )
     this.expectedSeq = expectedSeq
     this.actualSeq = actualSeq

@@ -60,7 +60,7 @@ export interface PublishedObject {
    * database's first snapshot): then only an identical manifest proves ours.
    */
   shared?: boolean | undefined
-  /** When its upload completed ({@link Runtime.monotonic}): published only within the window. */
+  /** When its upload started ({@link Runtime.monotonic}): published only within the window. */
   uploadedAt: number
 }
 

@@ -200,7 +200,7 @@ async function syncOnce(
 ): Promise<void> {
   const pos = ctx.replica.position
   const head = headKey(manifest)
-  if (pos && pos.seq === manifest.seq && holds(manifest, pos)) return
+  if (pos && pos.seq === manifest.seq && sameHistory(manifest, pos)) return
   const done = measure(ctx)
   const fromSeq = pos?.seq ?? -1
   const tail = replicaTail(manifest, pos)
@@ -251,7 +251,7 @@ async function syncOnce(
 export function replicaIsCurrent(ctx: EngineContext): boolean {
   const pos = ctx.replica.position
   const manifest = ctx.remote.manifest
-  return pos !== undefined && pos.seq === manifest.seq && holds(manifest, pos)
+  return pos !== undefined && pos.seq === manifest.seq && sameHistory(manifest, pos)
 }
 
 /**
@@ -260,7 +260,7 @@ export function replicaIsCurrent(ctx: EngineContext): boolean {
  * snapshot and keeps seq; a database can be re-created; a manifest restored):
  * the object that committed that seq must be the one the replica applied.
  */
-function holds(manifest: Manifest, pos: { seq: number; head: string }): boolean {
+export function sameHistory(manifest: Manifest, pos: { seq: number; head: string }): boolean {
   if (pos.seq === manifest.snapshot.seq && pos.head === manifest.snapshot.key) return true
   return keyAtSeq(manifest, pos.seq) === pos.head
 }
@@ -275,7 +275,7 @@ function replicaTail(
   pos: { seq: number; head: string } | undefined,
 ): BlobRef[] | undefined {
   if (!pos || pos.seq < manifest.snapshot.seq || pos.seq > manifest.seq) return undefined
-  if (!holds(manifest, pos)) return undefined
+  if (!sameHistory(manifest, pos)) return undefined
   return manifest.log.slice(pos.seq - manifest.snapshot.seq)
 }
 

@@ -19,7 +19,7 @@ import {
   WriteConflictError,
 } from './errors.js'
 import type { ProgressEvent } from './events.js'
-import { DatabaseKeys, type Manifest, nextSeq } from './format/manifest.js'
+import { DatabaseKeys, headKey, type Manifest, nextSeq } from './format/manifest.js'
 import { validateDatabasePrefix } from './format/prefix.js'
 import { publishManifest } from './publish.js'
 import { type Runtime, systemRuntime } from './runtime.js'
@@ -27,7 +27,7 @@ import { uploadSnapshot } from './snapshot-upload.js'
 import { cleanCopyOfUserFile, emptyDatabaseImage } from './sqlite-file.js'
 import type { BlobStore } from './store/blob-store.js'
 import { storeIdentity } from './store/identity.js'
-import { buildFromSnapshot, readManifest, storePublisher } from './sync.js'
+import { buildFromSnapshot, readManifest, sameHistory, storePublisher } from './sync.js'
 
 /** Options shared by the transfer functions. */
 export interface TransferOptions {
@@ -56,6 +56,12 @@ export interface PulledSeq {
   seq: number
   /** The store pulled from (`s3://bucket`, `file:///root`); absent in older records. */
   store?: string | undefined
+  /**
+   * The object that committed `seq` when it was pulled: seq alone does not
+   * identify a state (another client can replace the snapshot at the same seq).
+   * Absent in older records.
+   */
+  head?: string | undefined
 }
 
 /** Writes the `.s3db-seq` record beside `file`: the store, prefix and seq it holds. */
@@ -64,8 +70,9 @@ export async function writePulledSeq(
   store: BlobStore,
   prefix: string,
   seq: number,
+  head?: string,
 ): Promise<void> {
-  const pulled: PulledSeq = { prefix, seq, store: storeIdentity(store) }
+  const pulled: PulledSeq = { prefix, seq, store: storeIdentity(store), head }
   await writeFile(seqFileFor(file), `${JSON.stringify(pulled)}\n`, { mode: 0o600 })
 }
 
@@ -115,6 +122,7 @@ export async function createDatabase(
 ): Promise<{ result: TransferResult; manifest: Manifest; etag: string }> {
   const { signal } = options
   const runtime = options.runtime ?? systemRuntime
+  const uploadedAt = runtime.monotonic()
   const prefix = keys.prefix
   let snapshotKey: string
   let size: number
@@ -140,7 +148,6 @@ export async function createDatabase(
       size = (await store.stat(snapshotKey, { signal })).size
     }
   }
-  const uploadedAt = runtime.monotonic()
   const manifest: Manifest = {
     formatVersion: 1,
     seq: 0,
@@ -202,13 +209,18 @@ export async function pullDatabase(
     await rm(built, { force: true })
     throw err
   }
-  await writePulledSeq(target, store, prefix, manifest.seq)
+  await writePulledSeq(target, store, prefix, manifest.seq, headKey(manifest))
   return { seq: manifest.seq, snapshotKey: manifest.snapshot.key, bytes: (await stat(target)).size }
 }
 
 /** How push decides whether it may replace the database. */
 export type PushGuard =
-  | { expectedSeq: number; force?: false | undefined }
+  | {
+      expectedSeq: number
+      /** The object that committed `expectedSeq` (from the pull record): also checked when given. */
+      expectedHead?: string | undefined
+      force?: false | undefined
+    }
   | { force: true; expectedSeq?: undefined }
 
 /**
@@ -238,34 +250,48 @@ export async function pushDatabase(
     const current = await publisher.read()
     // Without force, the file must be based on the current state; with force it
     // replaces whatever is there, as a new commit (seq + 1) others sync to.
-    const allowed = (m: Manifest) => guard.force || m.seq === guard.expectedSeq
+    const allowed = (m: Manifest) =>
+      guard.force ||
+      (m.seq === guard.expectedSeq &&
+        (guard.expectedHead === undefined ||
+          sameHistory(m, { seq: guard.expectedSeq, head: guard.expectedHead })))
     if (!allowed(current.manifest))
       throw new SeqMismatchError(guard.expectedSeq!, current.manifest.seq)
     const size = (await stat(copy)).size
-    const snapshotKey = keys.snapshot(publisher.runtime.newId())
-    const replace = (m: Manifest): Manifest | undefined => {
-      if (!allowed(m)) return undefined
-      const seq = nextSeq(m)
-      return { ...m, seq, snapshot: { key: snapshotKey, seq, size }, log: [] }
+    // An upload older than the publish window must not be published (GC may
+    // already count it as an orphan): upload again, a few times at most.
+    for (let upload = 1; ; upload++) {
+      const snapshotKey = keys.snapshot(publisher.runtime.newId())
+      const replace = (m: Manifest): Manifest | undefined => {
+        if (!allowed(m)) return undefined
+        const seq = nextSeq(m)
+        return { ...m, seq, snapshot: { key: snapshotKey, seq, size }, log: [] }
+      }
+      const uploadedAt = publisher.runtime.monotonic()
+      await uploadSnapshot(store, snapshotKey, copy, options)
+      const base = upload === 1 ? current : await publisher.read()
+      const next = replace(base.manifest)
+      if (!next) throw new SeqMismatchError(guard.expectedSeq!, base.manifest.seq)
+      const outcome = await publishManifest(publisher, {
+        base,
+        next,
+        own: { key: snapshotKey, uploadedAt },
+        rebase: replace,
+        maxConflicts: guard.force ? 100 : 10,
+        signal,
+      })
+      if (outcome.committed) return { seq: outcome.seq, snapshotKey, bytes: size }
+      if (outcome.reason === 'conflict') {
+        if (guard.force) throw new WriteConflictError(100)
+        throw new SeqMismatchError(guard.expectedSeq, outcome.current.manifest.seq)
+      }
+      if (upload >= 3) {
+        throw new StoreUnavailableError(
+          'push: the snapshot upload kept outlasting the publish window (60 s between upload and publish); nothing was published, run push again',
+          { maybeApplied: false },
+        )
+      }
     }
-    await uploadSnapshot(store, snapshotKey, copy, options)
-    const outcome = await publishManifest(publisher, {
-      base: current,
-      next: replace(current.manifest)!,
-      own: { key: snapshotKey, uploadedAt: publisher.runtime.monotonic() },
-      rebase: replace,
-      maxConflicts: guard.force ? 100 : 10,
-      signal,
-    })
-    if (outcome.committed) return { seq: outcome.seq, snapshotKey, bytes: size }
-    if (outcome.reason === 'conflict') {
-      if (guard.force) throw new WriteConflictError(100)
-      throw new SeqMismatchError(guard.expectedSeq, outcome.current.manifest.seq)
-    }
-    throw new StoreUnavailableError(
-      'push: the snapshot upload took longer than the publish window allows; nothing was published, run push again',
-      { maybeApplied: false },
-    )
   } finally {
     await rm(dir, { recursive: true, force: true })
   }

@@ -16,6 +16,7 @@ import {
   AbortedError,
   isS3dbError,
   S3dbError,
+  StoreUnavailableError,
   throwIfAborted,
   WriteConflictError,
 } from './errors.js'
@@ -52,7 +53,7 @@ interface Uploaded {
   kind: 'changeset' | 'snapshot'
   epoch: string
   bytes: Uint8Array
-  /** When the upload completed ({@link Runtime.monotonic}). */
+  /** When the upload started ({@link Runtime.monotonic}). */
   at: number
 }
 
@@ -78,6 +79,9 @@ type Executed =
       bytes: Uint8Array
       schema?: { version: number; compatVersion: number } | undefined
     }
+
+/** Uploads that outlasted the publish window before a commit gives up. */
+const MAX_EXPIRED = 3
 
 /** How many uncontended commits it takes to go back to optimistic commits. */
 const MAX_CONTENTION = 8
@@ -201,6 +205,7 @@ export class WriteQueue {
     const signal = batch.length === 1 ? options.signal : undefined
     const done = measure(ctx)
     let uploaded: Uploaded | undefined
+    let expired = 0
     let rebased: Uint8Array | undefined
     // Whether the store confirmed the base current after every member was submitted.
     let verified = false
@@ -256,12 +261,13 @@ export class WriteQueue {
           const id = ctx.runtime.newId()
           const key =
             executed.kind === 'snapshot' ? ctx.keys.snapshot(id) : ctx.keys.changeset(epoch, id)
+          // The window counts from the upload's start: a store may date the object then.
+          const at = ctx.runtime.monotonic()
           await ctx.store.put(key, executed.bytes, {
             signal,
             contentType:
               executed.kind === 'snapshot' ? 'application/vnd.sqlite3' : 'application/octet-stream',
           })
-          const at = ctx.runtime.monotonic()
           uploaded = { key, kind: executed.kind, epoch, bytes: executed.bytes, at }
         }
         const next: Manifest =
@@ -303,6 +309,12 @@ export class WriteQueue {
         }
         writer().exec('ROLLBACK')
         if (outcome.reason === 'expired') {
+          if (++expired >= MAX_EXPIRED) {
+            throw new StoreUnavailableError(
+              `the upload of this commit took longer than the publish window (${PUBLISH_WINDOW_MS / 1000} s) ${expired} times; nothing was published; retry when the store is faster`,
+              { maybeApplied: false },
+            )
+          }
           uploaded = undefined
           base = await syncReplica(ctx, signal)
           continue

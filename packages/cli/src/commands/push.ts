@@ -36,7 +36,8 @@ async function readPulledSeq(file: string, target: string): Promise<PulledSeq> {
     )
   }
   const store = typeof p.store === 'string' ? p.store : undefined
-  return { prefix: p.prefix, seq: p.seq as number, store }
+  const head = typeof p.head === 'string' ? p.head : undefined
+  return { prefix: p.prefix, seq: p.seq as number, store, head }
 }
 
 export const push: CommandSpec = {
@@ -83,7 +84,7 @@ Example:
       }
       const result = await S3db.init(r.store, r.keys.prefix, { ...options, from: file })
       bar.end()
-      await writePulledSeq(file, r.store, r.keys.prefix, result.seq)
+      await writePulledSeq(file, r.store, r.keys.prefix, result.seq, result.snapshotKey)
       report(
         ctx,
         `created database ${r.target.display} from ${given} (seq ${result.seq}, ${formatBytes(result.bytes)})`,
@@ -110,7 +111,7 @@ Example:
           'push it to the store it came from, or use --force to replace this database with it',
         )
       }
-      guard = { expectedSeq: pulled.seq }
+      guard = { expectedSeq: pulled.seq, expectedHead: pulled.head }
     }
     let result: Awaited<ReturnType<typeof S3db.push>>
     try {
@@ -120,14 +121,16 @@ Example:
       if (err instanceof SeqMismatchError) {
         const { expectedSeq, actualSeq } = err
         throw new CliError(
-          `refusing to push: the database moved since ${given} was pulled (pulled at seq ${expectedSeq}, now at seq ${actualSeq}); pushing would overwrite those writes`,
+          expectedSeq === actualSeq
+            ? `refusing to push: the database was replaced since ${given} was pulled (still at seq ${actualSeq}, but another client pushed or migrated); pushing would overwrite that`
+            : `refusing to push: the database moved since ${given} was pulled (pulled at seq ${expectedSeq}, now at seq ${actualSeq}); pushing would overwrite those writes`,
           `pull again (s3db pull ${t} -o ${given}), redo your edit and push; or push with --force to overwrite their writes`,
         )
       }
       throw err
     }
     bar.end()
-    await writePulledSeq(file, r.store, r.keys.prefix, result.seq)
+    await writePulledSeq(file, r.store, r.keys.prefix, result.seq, result.snapshotKey)
     report(
       ctx,
       `pushed ${given} to ${r.target.display}: now at seq ${result.seq} (${formatBytes(result.bytes)})`,
