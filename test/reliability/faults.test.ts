@@ -79,6 +79,45 @@ describe('fault injection', () => {
     })
   }
 
+  for (const seed of [31, 32, 33]) {
+    it(`stays exact under late-landing CAS requests, unclassified errors and aborts at random points (seed ${seed})`, {
+      timeout: 120_000,
+    }, async () => {
+      const store = new FaultInjectingBlobStore(new MemoryBlobStore(), {
+        seed,
+        rate: 0.15,
+        manifestKey: `${PREFIX}manifest.json`,
+        faults: { 'late-landing': 3, 'unclassified-after': 3, 'error-after': 1, vanish: 1 },
+      })
+      const { all, admin } = await writers(
+        store,
+        WRITERS,
+        'CREATE TABLE counter (id INTEGER PRIMARY KEY, n INTEGER NOT NULL); INSERT INTO counter VALUES (1, 0); CREATE TABLE applied (id TEXT PRIMARY KEY)',
+      )
+      let state = seed
+      const random = () => {
+        state = (state * 1103515245 + 12345) % 2147483648
+        return state / 2147483648
+      }
+      const run = await counterWorkload(all, 25, 0.2, random)
+      store.enabled = false
+      await store.settled()
+      const final = await admin.view((tx) => ({
+        n: tx.get<{ n: number }>('SELECT n FROM counter')!.n,
+        applied: tx.all<{ id: string }>('SELECT id FROM applied').map((r) => r.id),
+      }))
+      expect(checkCounter(run, final)).toEqual([])
+      expect(store.injected['late-landing']).toBeGreaterThan(0)
+      expect(store.injected['unclassified-after']).toBeGreaterThan(0)
+      expect(run.errors.get('Aborted') ?? 0).toBeGreaterThan(0)
+      await expectReplayMatches(store, PREFIX, [admin, ...all])
+      const acked = [...run.outcomes.values()].filter((o) => o === 'acked').length
+      console.log(
+        `seed ${seed}: ${acked}/${run.outcomes.size} acked, errors ${JSON.stringify(Object.fromEntries(run.errors))}, faults ${JSON.stringify(store.injected)}`,
+      )
+    })
+  }
+
   for (const seed of [11, 12]) {
     it(`list-append history is serializable (seed ${seed})`, { timeout: 120_000 }, async () => {
       const store = new FaultInjectingBlobStore(new MemoryBlobStore(), {

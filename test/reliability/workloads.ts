@@ -16,24 +16,41 @@ export interface CounterRun {
   errors: Map<string, number>
 }
 
-/** Counter increments that also record their id, so indeterminate outcomes can be resolved. */
-export async function counterWorkload(writers: S3db[], perWriter: number): Promise<CounterRun> {
+/**
+ * Counter increments that also record their id, so indeterminate outcomes can
+ * be resolved. With `abortRate`, that share of the updates carries an
+ * AbortSignal that fires at a random moment (0-30 ms in): an update rejected
+ * with Aborted must not have been applied.
+ */
+export async function counterWorkload(
+  writers: S3db[],
+  perWriter: number,
+  abortRate = 0,
+  random: () => number = Math.random,
+): Promise<CounterRun> {
   const outcomes = new Map<string, Outcome>()
   const errors = new Map<string, number>()
   await Promise.all(
     writers.map(async (db, w) => {
       for (let i = 0; i < perWriter; i++) {
         const id = `w${w}-${i}`
+        const controller = random() < abortRate ? new AbortController() : undefined
+        const timer = controller && setTimeout(() => controller.abort(), random() * 30)
         try {
-          await db.update((tx) => {
-            tx.run('UPDATE counter SET n = n + 1 WHERE id = 1')
-            tx.run('INSERT INTO applied (id) VALUES (?)', [id])
-          })
+          await db.update(
+            (tx) => {
+              tx.run('UPDATE counter SET n = n + 1 WHERE id = 1')
+              tx.run('INSERT INTO applied (id) VALUES (?)', [id])
+            },
+            { signal: controller?.signal },
+          )
           outcomes.set(id, 'acked')
         } catch (err) {
           outcomes.set(id, classify(err))
           const code = isS3dbError(err) ? err.code : String(err)
           errors.set(code, (errors.get(code) ?? 0) + 1)
+        } finally {
+          clearTimeout(timer)
         }
       }
     }),

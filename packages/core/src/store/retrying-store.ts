@@ -1,3 +1,4 @@
+import { AbortedError, S3dbError, StoreUnavailableError } from '../errors.js'
 import { type Runtime, systemRuntime } from '../runtime.js'
 import { backoffDelay } from '../util/backoff.js'
 import { isTransient, retryTransient } from '../util/retry.js'
@@ -34,21 +35,33 @@ export class RetryingBlobStore implements BlobStore {
   }
 
   get(key: string, options?: GetOptions): Promise<BlobData | NotModified> {
-    return this.#retry(() => this.inner.get(key, options), options?.signal)
+    return this.#retry(
+      () => typed(this.inner.get(key, options), key, false, options),
+      options?.signal,
+    )
   }
 
   getStream(key: string, options?: GetOptions): Promise<BlobStream | NotModified> {
-    return this.#retry(() => this.inner.getStream(key, options), options?.signal)
+    return this.#retry(
+      () => typed(this.inner.getStream(key, options), key, false, options),
+      options?.signal,
+    )
   }
 
   stat(key: string, options?: CallOptions): Promise<BlobInfo> {
-    return this.#retry(() => this.inner.stat(key, options), options?.signal)
+    return this.#retry(
+      () => typed(this.inner.stat(key, options), key, false, options),
+      options?.signal,
+    )
   }
 
   put(key: string, body: PutBody, options?: PutOptions): Promise<{ etag: string }> {
     if (options?.ifMatch !== undefined || options?.ifNoneMatch)
-      return this.inner.put(key, body, options)
-    return this.#retry(() => this.inner.put(key, body, options), options?.signal)
+      return typed(this.inner.put(key, body, options), key, true, options)
+    return this.#retry(
+      () => typed(this.inner.put(key, body, options), key, true, options),
+      options?.signal,
+    )
   }
 
   async *list(prefix: string, options?: CallOptions): AsyncIterable<ListEntry> {
@@ -62,7 +75,8 @@ export class RetryingBlobStore implements BlobStore {
           yield entry
         }
         return
-      } catch (err) {
+      } catch (raw) {
+        const err = typedError(raw, prefix, false, options)
         if (!isTransient(err) || attempt + 1 >= this.#attempts) throw err
         await this.#runtime.sleep(
           backoffDelay(attempt, 50, 2000, this.#runtime.random),
@@ -73,11 +87,17 @@ export class RetryingBlobStore implements BlobStore {
   }
 
   delete(key: string, options?: CallOptions): Promise<void> {
-    return this.#retry(() => this.inner.delete(key, options), options?.signal)
+    return this.#retry(
+      () => typed(this.inner.delete(key, options), key, true, options),
+      options?.signal,
+    )
   }
 
   deleteMany(keys: readonly string[], options?: CallOptions): Promise<void> {
-    return this.#retry(() => this.inner.deleteMany(keys, options), options?.signal)
+    return this.#retry(
+      () => typed(this.inner.deleteMany(keys, options), keys[0] ?? '', true, options),
+      options?.signal,
+    )
   }
 
   deletePrefix(prefix: string, options?: CallOptions): Promise<number> {
@@ -87,4 +107,39 @@ export class RetryingBlobStore implements BlobStore {
   #retry<T>(fn: () => Promise<T>, signal: AbortSignal | undefined): Promise<T> {
     return retryTransient(fn, this.#attempts, signal, this.#runtime)
   }
+}
+
+/**
+ * A store's failure as a typed error. s3db's own stores raise S3dbErrors; a
+ * user's BlobStore (or a broken socket under it) may throw anything. What is
+ * not an S3dbError says nothing about the request, so it is a transient
+ * StoreUnavailable that may have been applied if it was a write; an abort the
+ * caller asked for stays an abort.
+ */
+async function typed<T>(
+  request: Promise<T>,
+  key: string,
+  write: boolean,
+  options: CallOptions | undefined,
+): Promise<T> {
+  try {
+    return await request
+  } catch (err) {
+    throw typedError(err, key, write, options)
+  }
+}
+
+function typedError(
+  err: unknown,
+  key: string,
+  write: boolean,
+  options: CallOptions | undefined,
+): S3dbError {
+  if (err instanceof S3dbError) return err
+  if (options?.signal?.aborted && !write) return new AbortedError(undefined, { cause: err })
+  const what = err instanceof Error ? `${err.name}: ${err.message}` : String(err)
+  return new StoreUnavailableError(
+    `the store failed on ${key} (${what}); the request ${write ? 'may have been applied' : 'was not answered'}`,
+    { maybeApplied: write, cause: err },
+  )
 }

@@ -30,6 +30,17 @@ export type FaultKind =
   | 'slow-body'
   /** An object the current manifest no longer references disappears (GC racing a reader). */
   | 'vanish'
+  /**
+   * A write is applied, then the client sees an error that says nothing about
+   * it (a plain Error or TypeError, as from a user's own store or a broken socket).
+   */
+  | 'unclassified-after'
+  /**
+   * A conditional PUT: the client gives up with an unclassified error while the
+   * request is still in flight; it lands (or is refused by its condition) up to
+   * 300 ms later.
+   */
+  | 'late-landing'
 
 /** Options of {@link FaultInjectingBlobStore}. */
 export interface FaultOptions {
@@ -53,6 +64,8 @@ const ALL: FaultKind[] = [
   'truncate',
   'slow-body',
   'vanish',
+  'unclassified-after',
+  'late-landing',
 ]
 
 /** mulberry32: small, fast, deterministic. */
@@ -73,8 +86,15 @@ type Op = 'get' | 'stat' | 'put' | 'cas' | 'list' | 'delete'
 const APPLICABLE: Record<Op, FaultKind[]> = {
   get: ['error-before', 'slowdown', 'truncate', 'slow-body', 'vanish'],
   stat: ['error-before', 'slowdown'],
-  put: ['error-before', 'error-after', 'slowdown'],
-  cas: ['error-before', 'error-after', 'conflict', 'slowdown'],
+  put: ['error-before', 'error-after', 'slowdown', 'unclassified-after'],
+  cas: [
+    'error-before',
+    'error-after',
+    'conflict',
+    'slowdown',
+    'unclassified-after',
+    'late-landing',
+  ],
   list: ['error-before', 'slowdown'],
   delete: ['error-before', 'error-after', 'slowdown'],
 }
@@ -92,6 +112,8 @@ export class FaultInjectingBlobStore implements BlobStore {
   ) as Record<FaultKind, number>
   /** Set false to pause injection (e.g. while checking results). */
   enabled = true
+  /** Late-landing requests still in flight. */
+  readonly #late = new Set<Promise<unknown>>()
   readonly #rand: () => number
   readonly #options: FaultOptions
 
@@ -99,6 +121,15 @@ export class FaultInjectingBlobStore implements BlobStore {
     this.inner = inner
     this.#options = options
     this.#rand = random(options.seed)
+  }
+
+  /** Resolves once every late-landing request has landed (or been refused). */
+  async settled(): Promise<void> {
+    while (this.#late.size > 0) {
+      const all = [...this.#late]
+      await Promise.all(all)
+      for (const p of all) this.#late.delete(p)
+    }
   }
 
   /** Total faults injected. */
@@ -193,8 +224,24 @@ export class FaultInjectingBlobStore implements BlobStore {
       this.injected.conflict++
       throw new PreconditionFailedError(key)
     }
+    if (fault === 'late-landing') {
+      this.injected[fault]++
+      const delay = this.#rand() * 300
+      this.#late.add(
+        sleep(delay)
+          .then(() => this.inner.put(key, body, options))
+          .catch(() => {}),
+      )
+      throw new Error(`injected fault late-landing on ${key}: socket hang up`)
+    }
     const res = await this.inner.put(key, body, options)
     if (fault === 'error-after') this.#fail(fault, key, true)
+    if (fault === 'unclassified-after') {
+      this.injected[fault]++
+      throw this.#rand() < 0.5
+        ? new TypeError(`injected fault unclassified-after on ${key}: fetch failed`)
+        : new Error(`injected fault unclassified-after on ${key}`)
+    }
     return res
   }
 
