@@ -1,7 +1,10 @@
 /**
  * `npm run soak -- --minutes N [--rate 0.1] [--writers 4]`: a bounded soak. Runs
- * counter and list-append workloads with injected faults against the memory
- * store, the filesystem store and MinIO (when one can be provided), round after
+ * counter and list-append workloads with injected faults (every kind the
+ * FaultInjectingBlobStore has: late-landing CAS requests and unclassified errors
+ * after applying included; a fifth of the increments are aborted at a random
+ * point) against the memory store, the filesystem store and MinIO (when one
+ * can be provided), round after
  * round until the time is up, checking every round exactly. Prints throughput,
  * retries, indeterminate commits and the checkers' verdicts; exits 1 on any
  * violation.
@@ -75,8 +78,10 @@ async function round(
   let outcomes: Iterable<string>
   let problems: string[]
   if (kind === 'counter') {
-    const run = await counterWorkload(writers, 20)
+    // A fifth of the increments carry an AbortSignal that fires at a random point.
+    const run = await counterWorkload(writers, 20, 0.2)
     store.enabled = false
+    await store.settled()
     const final = await admin.view((tx) => ({
       n: tx.get<{ n: number }>('SELECT n FROM counter')!.n,
       applied: tx.all<{ id: string }>('SELECT id FROM applied').map((r) => r.id),
@@ -86,6 +91,7 @@ async function round(
   } else {
     const run = await appendWorkload(writers, 15)
     store.enabled = false
+    await store.settled()
     const final = JSON.parse(
       await admin.view((tx) => tx.get<{ items: string }>('SELECT items FROM list')!.items),
     ) as number[]

@@ -8,6 +8,7 @@
  * @module
  */
 import Database from 'better-sqlite3'
+import { InvalidArgumentError } from './errors.js'
 
 const DEFERRED = /\bDEFERRABLE\s+INITIALLY\s+DEFERRED\b/i
 
@@ -27,10 +28,15 @@ export function hasDeferredForeignKeys(db: Database.Database): boolean {
 const cache = new WeakMap<Database.Database, { version: number; deferred: boolean }>()
 
 /**
- * Throws the error SQLite's COMMIT would raise (SQLITE_CONSTRAINT_FOREIGNKEY)
- * when `PRAGMA foreign_key_check` finds a violation, naming the first one.
+ * Throws when `PRAGMA foreign_key_check` finds a violation, naming the first.
+ * 'deferred': the error SQLite's COMMIT would raise (SQLITE_CONSTRAINT_FOREIGNKEY).
+ * 'enforcement-off' (a write run with foreign keys off, as table-rebuilding
+ * migrations are): InvalidArgument, since no statement of it failed.
  */
-export function assertForeignKeys(db: Database.Database): void {
+export function assertForeignKeys(
+  db: Database.Database,
+  kind: 'deferred' | 'enforcement-off',
+): void {
   const violations = db.pragma('foreign_key_check') as {
     table: string
     rowid: number | null
@@ -38,8 +44,14 @@ export function assertForeignKeys(db: Database.Database): void {
   }[]
   if (violations.length === 0) return
   const first = violations[0]!
+  const detail = `${violations.length} violation(s), first in table "${first.table}" (rowid ${first.rowid}) referencing "${first.parent}"; nothing was published`
+  if (kind === 'enforcement-off') {
+    throw new InvalidArgumentError(
+      `foreign key check failed after the write ran with foreign keys off: ${detail}`,
+    )
+  }
   throw new Database.SqliteError(
-    `FOREIGN KEY constraint failed: foreign key check failed before commit, ${violations.length} violation(s), first in table "${first.table}" (rowid ${first.rowid}) referencing "${first.parent}"; nothing was published`,
+    `FOREIGN KEY constraint failed: foreign key check failed before commit, ${detail}`,
     'SQLITE_CONSTRAINT_FOREIGNKEY',
   )
 }

@@ -67,8 +67,10 @@ export async function collectGarbage(
     signal,
   )
   // Ages are measured on the store's clock where it tells us (immune to local
-  // skew), read before listing so that "now" can only be early, never late.
-  const storeNow = storeTime?.getTime()
+  // skew), read before listing. HTTP dates are whole seconds (truncated): the
+  // store's clock read within the second after it, at most 1 s late, which the
+  // 2-minute floor for unreferenced objects absorbs.
+  const storeNow = storeTime === undefined ? undefined : storeTime.getTime() + 999
   const now = () => storeNow ?? localNow()
   const reachable = new Set<string>([manifest.snapshot.key, ...manifest.log.map((e) => e.key)])
   const currentEpochDir = keys.epochDir(epochOf(manifest.snapshot.key))

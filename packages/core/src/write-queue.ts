@@ -443,7 +443,7 @@ export class WriteQueue {
         // SQLite checks deferred foreign keys at COMMIT, after publishing: check them now.
         deferredFks ??= hasDeferredForeignKeys(writer)
         if (deferredFks || writer.pragma('defer_foreign_keys', { simple: true }))
-          assertForeignKeys(writer)
+          assertForeignKeys(writer, 'deferred')
         writer.exec('RELEASE s3db_update')
       } catch (err) {
         if (!writer.inTransaction) {
@@ -461,11 +461,13 @@ export class WriteQueue {
         tx.end()
       }
     }
-    if (options.foreignKeysOff) assertForeignKeys(writer)
+    if (options.foreignKeysOff) assertForeignKeys(writer, 'enforcement-off')
     const schemaChanged =
       (writer.pragma('schema_version', { simple: true }) as number) !== schemaBefore
-    const succeeded = batch.some((r) => !r.settled && r.error === undefined)
-    const schema = succeeded ? options.schema?.(base) : undefined
+    // Nothing of a failed callback survives its savepoint: a batch in which
+    // every callback failed has nothing to publish (not even a snapshot).
+    if (!batch.some((r) => !r.settled && r.error === undefined)) return { kind: 'noop' }
+    const schema = options.schema?.(base)
     if (schemaChanged || schema || capture.incomplete) {
       capture.syncSchema()
       return { kind: 'snapshot', bytes: asRollbackJournal(writer.serialize()), schema }

@@ -237,7 +237,9 @@ describe('errors are decided on committed state', () => {
         armed = true
         // Before the batch's CAS, another process closes the flag: on the re-run
         // member 1 writes nothing, so seat 1 was never taken.
-        store.beforeManifestPut.push(() => c.update((t) => t.run('UPDATE flags SET open = 0')))
+        store.beforeManifestPut.push(async () => {
+          await c.update((t) => t.run('UPDATE flags SET open = 0'))
+        })
       }
       if (tx.get('SELECT id FROM seats WHERE id = 1')) throw new Error('seat 1 is taken')
       tx.run('INSERT INTO seats VALUES (2)')
