@@ -5,7 +5,7 @@ import Database from 'better-sqlite3'
 import { ChangeCapture } from '../changeset/index.js'
 import { S3dbError } from '../errors.js'
 import { type HeldLock, tryLockFile } from '../store/file-lock.js'
-import { errnoOf, fromOsError, symlinkRefused } from '../util/os-error.js'
+import { errnoOf, fromOsError, fromSqliteError, symlinkRefused } from '../util/os-error.js'
 import { PositionFile, type ReplicaPosition } from './position.js'
 import { sweepStaleTempReplicasOnce, TEMP_REPLICA_FILE, TEMP_REPLICA_PREFIX } from './temp-sweep.js'
 
@@ -214,17 +214,27 @@ export class LocalReplica {
   }
 }
 
+/** Opens the writer and the reader; on failure closes whatever it opened (no leaked descriptor). */
 function openConnections(path: string): {
   writer: Database.Database
   reader: Database.Database
   capture: ChangeCapture
 } {
-  const writer = new Database(path)
-  writer.pragma('journal_mode = WAL')
-  // FULL: a commit is durable before the position sidecar says so.
-  writer.pragma('synchronous = FULL')
-  writer.pragma('foreign_keys = ON')
-  return { writer, reader: openReader(path), capture: new ChangeCapture(writer) }
+  const opened: Database.Database[] = []
+  try {
+    const writer = new Database(path)
+    opened.push(writer)
+    writer.pragma('journal_mode = WAL')
+    // FULL: a commit is durable before the position sidecar says so.
+    writer.pragma('synchronous = FULL')
+    writer.pragma('foreign_keys = ON')
+    const reader = openReader(path)
+    opened.push(reader)
+    return { writer, reader, capture: new ChangeCapture(writer) }
+  } catch (err) {
+    for (const db of opened.reverse()) db.close()
+    throw fromSqliteError(err, path)
+  }
 }
 
 function openReader(path: string): Database.Database {

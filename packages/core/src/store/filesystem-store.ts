@@ -232,6 +232,8 @@ export class FileSystemBlobStore implements BlobStore {
     const base = slash < 0 ? '' : prefix.slice(0, slash)
     const found: ListEntry[] = []
     await this.#walk(base, prefix, found, options.signal)
+    // An empty listing from a store whose directory vanished must not read as "no objects".
+    if (found.length === 0 && (await this.#rootGone())) this.#throwRootGone()
     found.sort((a, b) => compareKeys(a.key, b.key))
     yield* found
   }
@@ -306,6 +308,10 @@ export class FileSystemBlobStore implements BlobStore {
   async #rootGone(): Promise<boolean> {
     const st = await lstat(this.root).catch(() => undefined)
     return !st?.isDirectory() || `${st.dev}:${st.ino}` !== this.#rootId
+  }
+
+  #throwRootGone(): never {
+    throw this.#rootGoneError(undefined)
   }
 
   #rootGoneError(cause: unknown): S3dbError {

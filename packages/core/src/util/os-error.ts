@@ -46,6 +46,18 @@ export function fromOsError(err: unknown, action: string, path: string): unknown
   }
 }
 
+/**
+ * The typed error for a better-sqlite3 error about the local replica file at
+ * `path` (SQLITE_FULL: the disk is full); other errors are returned unchanged.
+ */
+export function fromSqliteError(err: unknown, path: string): unknown {
+  if (err instanceof S3dbError) return err
+  if ((err as { code?: unknown } | undefined)?.code === 'SQLITE_FULL') {
+    return new LocalStorageFullError(path, { cause: err })
+  }
+  return err
+}
+
 /** s3db never follows a symlink where it expects its own file. */
 export function symlinkRefused(path: string, cause?: unknown): S3dbError {
   return new InvalidArgumentError(
