@@ -67,7 +67,8 @@ describe.skipIf(Boolean(skipMount))('on a 1 MiB tmpfs', () => {
     }
   })
   afterEach(async () => {
-    if (mounted) execFileSync('umount', [mnt])
+    // Lazy unmount: a descriptor left open by a failing test must not leave the mount behind.
+    if (mounted) execFileSync('umount', ['-l', mnt])
     mounted = false
     await cleanup()
   })
