@@ -91,6 +91,40 @@ describe('FileSystemBlobStore', () => {
     expect(await readFile(join(outside, 'secret'), 'utf8')).toBe('top secret')
   })
 
+  it('refuses a symlink or FIFO planted at .s3db.lock, creating and changing nothing outside', async () => {
+    const lock = join(root, '.s3db.lock')
+    const cases: Array<[string, () => Promise<void>]> = [
+      ['dangling symlink', () => symlink(join(outside, 'created'), lock)],
+      ['symlink to a file', () => symlink(join(outside, 'secret'), lock)],
+      ['FIFO', () => execFileP('mkfifo', [lock]).then(() => {})],
+    ]
+    for (const [what, plant] of cases) {
+      await rm(lock, { force: true })
+      await plant()
+      // Every conditional write and every delete takes the lock.
+      expect(await codeOf(store.put('db/a', text('x'), { ifNoneMatch: true })), what).toBe(
+        'InvalidArgument',
+      )
+      expect(await codeOf(store.delete('db/a')), what).toBe('InvalidArgument')
+      expect(await readdir(outside), what).toEqual(['secret'])
+      expect(await readFile(join(outside, 'secret'), 'utf8'), what).toBe('top secret')
+      expect(await listKeys(store), what).toEqual([])
+    }
+    // Removing the planted file is all it takes to work again.
+    await rm(lock)
+    await store.put('db/a', text('x'), { ifNoneMatch: true })
+    expect(await listKeys(store)).toEqual(['db/a'])
+  })
+
+  it('refuses a FIFO planted as an object instead of hanging on it', async () => {
+    await mkdir(join(root, 'db'), { recursive: true })
+    await execFileP('mkfifo', [join(root, 'db/manifest.json')])
+    expect(await codeOf(store.get('db/manifest.json'))).toBe('NotFound')
+    expect(await codeOf(store.put('db/manifest.json', text('x'), { ifMatch: '"x"' }))).toBe(
+      'InvalidArgument',
+    )
+  })
+
   it('reserves the lock and temp names and hides them from list', async () => {
     expect(await codeOf(store.put('.s3db.lock', text('x')))).toBe('InvalidArgument')
     expect(await codeOf(store.put('db/.S3DB.LOCK/x', text('x')))).toBe('InvalidArgument')

@@ -30,6 +30,7 @@ export type S3dbErrorCode =
   | 'ReadOnly'
   | 'MigrationFailed'
   | 'LocalReplicaFailed'
+  | 'LocalStorageFull'
 
 /** Options shared by every s3db error constructor. */
 export interface S3dbErrorOptions {
@@ -104,7 +105,12 @@ export class StoreUnavailableError extends S3dbError {
   }
 }
 
-/** The store refused the credentials or the request (HTTP 403 and the like). */
+/**
+ * The store refused the credentials or the request (HTTP 403 and the like), or
+ * the operating system refused s3db access to a local file or directory (EACCES,
+ * EPERM, or a read-only file system: EROFS) of the filesystem store or the local
+ * replica. Not transient: fix the permissions, ownership or mount.
+ */
 export class AccessDeniedError extends S3dbError {
   constructor(message: string, options?: S3dbErrorOptions) {
     super('AccessDenied', message, options)
@@ -287,5 +293,24 @@ export class MigrationFailedError extends S3dbError {
       options,
     )
     this.version = version
+  }
+}
+
+/**
+ * The disk (or the user's quota) holding a local file of s3db is full: ENOSPC or
+ * EDQUOT while writing to the filesystem store or the local replica. What was
+ * being written was removed again (no half-written object or temp file is left);
+ * free space and retry.
+ */
+export class LocalStorageFullError extends S3dbError {
+  /** The file or directory being written. */
+  readonly path: string
+  constructor(path: string, options?: S3dbErrorOptions) {
+    super(
+      'LocalStorageFull',
+      `no space left on the disk (or quota) holding ${path}; nothing was half-written: free space and retry`,
+      options,
+    )
+    this.path = path
   }
 }

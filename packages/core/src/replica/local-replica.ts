@@ -1,11 +1,16 @@
-import { mkdir, mkdtemp, rename, rm, unlink } from 'node:fs/promises'
+import { lstat, mkdir, mkdtemp, rename, rm, unlink } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import Database from 'better-sqlite3'
 import { ChangeCapture } from '../changeset/index.js'
 import { S3dbError } from '../errors.js'
 import { type HeldLock, tryLockFile } from '../store/file-lock.js'
+import { errnoOf, fromOsError, fromSqliteError, symlinkRefused } from '../util/os-error.js'
 import { PositionFile, type ReplicaPosition } from './position.js'
+import { sweepStaleTempReplicasOnce, TEMP_REPLICA_FILE, TEMP_REPLICA_PREFIX } from './temp-sweep.js'
+
+/** Files SQLite keeps beside a replica (WAL mode, and a rollback journal if ever used). */
+const SQLITE_COMPANIONS = ['-wal', '-shm', '-journal'] as const
 
 /** Another process (or another open S3db) is using this localPath. */
 export class LocalCacheLockedError extends S3dbError {
@@ -23,12 +28,18 @@ export class LocalCacheLockedError extends S3dbError {
  * The local SQLite replica: one file (WAL mode) with a writer connection that
  * carries change capture and a query-only reader connection, a sidecar recording
  * its position, and an exclusive lock so no two processes share it.
+ *
+ * The lock is two flocks, each checked to be on the file now at its path:
+ * `<path>.lock` and the position sidecar `<path>.s3db-position` (held open
+ * anyway). Deleting either file while the replica is open does not let a second
+ * opener in: it still finds the other one locked.
  */
 export class LocalReplica {
   readonly path: string
   readonly #databaseId: string
   readonly #tempDir: string | undefined
   readonly #lock: HeldLock
+  readonly #positionLock: HeldLock
   readonly #positionFile: PositionFile
   #writer: Database.Database
   #reader: Database.Database
@@ -43,12 +54,14 @@ export class LocalReplica {
     databaseId: string,
     tempDir: string | undefined,
     lock: HeldLock,
+    positionLock: HeldLock,
     positionFile: PositionFile,
   ) {
     this.path = path
     this.#databaseId = databaseId
     this.#tempDir = tempDir
     this.#lock = lock
+    this.#positionLock = positionLock
     this.#positionFile = positionFile
     const recorded = positionFile.position
     this.#position = recorded?.database === databaseId ? recorded : undefined
@@ -60,28 +73,46 @@ export class LocalReplica {
   }
 
   /**
-   * Opens the replica at `localPath` (a temp file when omitted, removed on close).
-   * Throws {@link LocalCacheLockedError} at once if another holder has it.
+   * Opens the replica at `localPath` (a temp file when omitted, removed on close;
+   * the first such open in a process also removes temp replicas that killed
+   * processes left behind). Throws {@link LocalCacheLockedError} at once if
+   * another holder has it, `InvalidArgument` when a symlink (or a non-file) sits
+   * where one of the replica's files goes, `AccessDenied` or `LocalStorageFull`
+   * when the OS refuses to create them.
    */
   static async open(localPath: string | undefined, databaseId: string): Promise<LocalReplica> {
-    const tempDir =
-      localPath === undefined ? await mkdtemp(join(tmpdir(), 's3db-replica-')) : undefined
-    const path = resolve(localPath ?? join(tempDir!, 'replica.sqlite'))
-    // A cache directory that does not exist yet is created (owner-only).
-    await mkdir(dirname(path), { recursive: true, mode: 0o700 })
-    const lock = await tryLockFile(`${path}.lock`).catch(async (err: unknown) => {
-      if (tempDir) await rm(tempDir, { recursive: true, force: true })
-      throw err
-    })
-    if (!lock) throw new LocalCacheLockedError(path)
+    let tempDir: string | undefined
+    let path: string
     try {
-      const positionFile = await PositionFile.open(`${path}.s3db-position`)
-      if (positionFile.position === undefined) await discardFiles(path)
-      return new LocalReplica(path, databaseId, tempDir, lock, positionFile)
+      if (localPath === undefined) {
+        await sweepStaleTempReplicasOnce()
+        tempDir = await mkdtemp(join(tmpdir(), TEMP_REPLICA_PREFIX))
+      }
+      path = resolve(localPath ?? join(tempDir!, TEMP_REPLICA_FILE))
+      // A cache directory that does not exist yet is created (owner-only).
+      await mkdir(dirname(path), { recursive: true, mode: 0o700 })
     } catch (err) {
-      await lock.release()
       if (tempDir) await rm(tempDir, { recursive: true, force: true })
-      throw err
+      throw fromOsError(err, 'create the local replica directory', localPath ?? tmpdir())
+    }
+    const held: HeldLock[] = []
+    try {
+      for (const lockPath of [`${path}.lock`, `${path}.s3db-position`]) {
+        const lock = await tryLockFile(lockPath, { write: true })
+        if (!lock) throw new LocalCacheLockedError(path)
+        held.push(lock)
+      }
+      const [lock, positionLock] = held as [HeldLock, HeldLock]
+      // SQLite follows a symlink at the database path (and creates its -wal and
+      // -shm beside the target): refuse one at any of the names before it opens.
+      await refuseSymlinks(path)
+      const positionFile = await PositionFile.read(`${path}.s3db-position`, positionLock.handle)
+      if (positionFile.position === undefined) await discardFiles(path)
+      return new LocalReplica(path, databaseId, tempDir, lock, positionLock, positionFile)
+    } catch (err) {
+      for (const lock of held.reverse()) await lock.release()
+      if (tempDir) await rm(tempDir, { recursive: true, force: true })
+      throw fromOsError(err, 'create the local replica', path)
     }
   }
 
@@ -163,7 +194,7 @@ export class LocalReplica {
 
   async close(): Promise<void> {
     this.#closeConnections()
-    await this.#positionFile.close()
+    await this.#positionLock.release()
     await this.#lock.release()
     if (this.#tempDir) await rm(this.#tempDir, { recursive: true, force: true })
   }
@@ -183,17 +214,27 @@ export class LocalReplica {
   }
 }
 
+/** Opens the writer and the reader; on failure closes whatever it opened (no leaked descriptor). */
 function openConnections(path: string): {
   writer: Database.Database
   reader: Database.Database
   capture: ChangeCapture
 } {
-  const writer = new Database(path)
-  writer.pragma('journal_mode = WAL')
-  // FULL: a commit is durable before the position sidecar says so.
-  writer.pragma('synchronous = FULL')
-  writer.pragma('foreign_keys = ON')
-  return { writer, reader: openReader(path), capture: new ChangeCapture(writer) }
+  const opened: Database.Database[] = []
+  try {
+    const writer = new Database(path)
+    opened.push(writer)
+    writer.pragma('journal_mode = WAL')
+    // FULL: a commit is durable before the position sidecar says so.
+    writer.pragma('synchronous = FULL')
+    writer.pragma('foreign_keys = ON')
+    const reader = openReader(path)
+    opened.push(reader)
+    return { writer, reader, capture: new ChangeCapture(writer) }
+  } catch (err) {
+    for (const db of opened.reverse()) db.close()
+    throw fromSqliteError(err, path)
+  }
 }
 
 function openReader(path: string): Database.Database {
@@ -205,9 +246,20 @@ function openReader(path: string): Database.Database {
 
 /** Removes the replica file and its WAL/SHM companions. */
 async function discardFiles(path: string): Promise<void> {
-  for (const suffix of ['', '-wal', '-shm', '-journal']) {
+  for (const suffix of ['', ...SQLITE_COMPANIONS]) {
     await unlink(path + suffix).catch((err: NodeJS.ErrnoException) => {
       if (err.code !== 'ENOENT') throw err
     })
+  }
+}
+
+/** Throws when the replica file or a companion SQLite would create beside it is a symlink. */
+async function refuseSymlinks(path: string): Promise<void> {
+  for (const suffix of ['', ...SQLITE_COMPANIONS]) {
+    const st = await lstat(path + suffix).catch((err: unknown) => {
+      if (errnoOf(err) === 'ENOENT') return undefined
+      throw err
+    })
+    if (st?.isSymbolicLink()) throw symlinkRefused(path + suffix)
   }
 }

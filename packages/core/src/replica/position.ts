@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import type { FileHandle } from 'node:fs/promises'
-import { open, readFile } from 'node:fs/promises'
+import { fromOsError } from '../util/os-error.js'
 
 /**
  * Where the local replica file stands: the manifest seq its committed state
@@ -30,11 +30,17 @@ interface Record {
  * replica: `markPending()` (fsynced) -> change and commit the SQLite file (WAL,
  * synchronous=FULL) -> `write(newPosition)`. A crash at any point leaves either
  * a pending record (the replica is rebuilt) or a true position.
+ *
+ * It works on a descriptor its owner opened (read-write, never through a
+ * symlink) and keeps locked: the sidecar doubles as the replica's second lock,
+ * and the owner closes it.
  */
 export class PositionFile {
   readonly path: string
-  #handle: FileHandle
+  readonly #handle: FileHandle
   #current: Record
+  /** A write failed part-way: what the file holds is unknown until the next write succeeds. */
+  #damaged = false
 
   private constructor(path: string, handle: FileHandle, current: Record) {
     this.path = path
@@ -42,11 +48,9 @@ export class PositionFile {
     this.#current = current
   }
 
-  static async open(path: string): Promise<PositionFile> {
-    const current = await readRecord(path)
-    const handle = await open(path, 'a+', 0o600)
-    await handle.close()
-    return new PositionFile(path, await open(path, 'r+'), current)
+  /** Reads the record through `handle`, the sidecar at `path` opened read-write. */
+  static async read(path: string, handle: FileHandle): Promise<PositionFile> {
+    return new PositionFile(path, handle, await readRecord(handle))
   }
 
   /** The recorded position, or undefined when it is unknown (never written, pending, or damaged). */
@@ -55,16 +59,12 @@ export class PositionFile {
   }
 
   async markPending(): Promise<void> {
-    if (this.#current.pending) return
+    if (this.#current.pending && !this.#damaged) return
     await this.#write({ v: 1, pending: true, position: this.#current.position }, true)
   }
 
   async write(position: ReplicaPosition): Promise<void> {
     await this.#write({ v: 1, pending: false, position }, false)
-  }
-
-  async close(): Promise<void> {
-    await this.#handle.close()
   }
 
   async #write(record: Record, durable: boolean): Promise<void> {
@@ -73,9 +73,15 @@ export class PositionFile {
     const buf = Buffer.alloc(RECORD_BYTES, 0x20)
     if (Buffer.byteLength(line) > RECORD_BYTES) throw new Error('replica position record too large')
     buf.write(line)
-    await this.#handle.write(buf, 0, RECORD_BYTES, 0)
-    if (durable) await this.#handle.datasync()
+    try {
+      await this.#handle.write(buf, 0, RECORD_BYTES, 0)
+      if (durable) await this.#handle.datasync()
+    } catch (err) {
+      this.#damaged = true
+      throw fromOsError(err, 'write', this.path)
+    }
     this.#current = record
+    this.#damaged = false
   }
 }
 
@@ -83,11 +89,13 @@ function sha(s: string): string {
   return createHash('sha256').update(s).digest('hex')
 }
 
-async function readRecord(path: string): Promise<Record> {
+async function readRecord(handle: FileHandle): Promise<Record> {
   const unknown: Record = { v: 1, pending: true, position: null }
+  const buf = Buffer.alloc(RECORD_BYTES)
   let text: string
   try {
-    text = await readFile(path, 'utf8')
+    const { bytesRead } = await handle.read(buf, 0, RECORD_BYTES, 0)
+    text = buf.subarray(0, bytesRead).toString('utf8')
   } catch {
     return unknown
   }

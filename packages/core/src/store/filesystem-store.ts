@@ -18,9 +18,12 @@ import {
   InvalidArgumentError,
   NotFoundError,
   PreconditionFailedError,
-  type S3dbError,
+  S3dbError,
+  StoreUnavailableError,
   throwIfAborted,
 } from '../errors.js'
+import { errnoOf, fromOsError } from '../util/os-error.js'
+import { openOwnDirectory } from '../util/safe-open.js'
 import type {
   BlobData,
   BlobInfo,
@@ -51,18 +54,25 @@ const TMP_PREFIX = '.s3db-tmp-'
  * s3db's filesystem store uses, so either can read a directory the other wrote.
  *
  * Safe for many processes on one machine: conditional writes and deletes are
- * serialized by flock(2) on `<root>/.s3db.lock` (released by the kernel when a
- * holder dies); bodies are written to a temp file, fsynced and renamed into place,
- * so readers (which never lock) see the old or the new object, never a torn one.
+ * serialized by flock(2) on `<root>/.s3db.lock` (what the Go store locks) and on
+ * the root directory itself (which, unlike the lock file, cannot be deleted or
+ * swapped while it holds objects); both are released by the kernel when a holder
+ * dies. Bodies are written to a temp file, fsynced and renamed into place, so
+ * readers (which never lock) see the old or the new object, never a torn one.
  * ETags are the MD5 of the content, as S3 computes them for simple uploads.
  *
  * Keys cannot leave the root: `..`, absolute paths, NUL and backslashes are
- * rejected, and a symlink anywhere below the root is refused rather than followed.
+ * rejected, and a symlink anywhere below the root (the lock file included) is
+ * refused rather than followed. OS errors come out typed: a full disk as
+ * `LocalStorageFull`, a permission or read-only file system as `AccessDenied`, a
+ * root that was deleted or unmounted as a non-retryable `StoreUnavailable`.
  * Local filesystems only: advisory locks are not reliable over NFS, SMB or FUSE.
  */
 export class FileSystemBlobStore implements BlobStore {
   /** Absolute, symlink-resolved root directory. */
   readonly root: string
+  /** Device and inode of the root when opened: tells a vanished or replaced root. */
+  readonly #rootId: string
   readonly #lock: FileLock
   /**
    * ETags of large files by identity (device, inode, size, mtime): hashing a
@@ -73,9 +83,13 @@ export class FileSystemBlobStore implements BlobStore {
    */
   readonly #etags = new Map<string, Promise<string>>()
 
-  private constructor(root: string) {
+  private constructor(root: string, rootId: string) {
     this.root = root
-    this.#lock = new FileLock(join(root, LOCK_NAME))
+    this.#rootId = rootId
+    this.#lock = new FileLock([
+      { path: join(root, LOCK_NAME), kind: 'file' },
+      { path: root, kind: 'directory' },
+    ])
   }
 
   /** Opens (creating if needed, mode 0700) a store rooted at `dir`. */
@@ -84,12 +98,22 @@ export class FileSystemBlobStore implements BlobStore {
       throw new InvalidArgumentError('filesystem store directory must be a non-empty path')
     }
     const abs = resolve(dir)
-    await mkdir(abs, { recursive: true, mode: 0o700 })
-    const root = await realpath(abs)
-    if (!(await stat(root)).isDirectory()) {
-      throw new InvalidArgumentError(`filesystem store root ${root} is not a directory`)
+    try {
+      await mkdir(abs, { recursive: true, mode: 0o700 })
+      const root = await realpath(abs)
+      const st = await stat(root)
+      if (!st.isDirectory()) {
+        throw new InvalidArgumentError(`filesystem store root ${root} is not a directory`)
+      }
+      return new FileSystemBlobStore(root, `${st.dev}:${st.ino}`)
+    } catch (err) {
+      if (errnoOf(err) === 'EEXIST' || errnoOf(err) === 'ENOTDIR') {
+        throw new InvalidArgumentError(`filesystem store root ${abs} is not a directory`, {
+          cause: err,
+        })
+      }
+      throw fromOsError(err, 'create the store directory', abs)
     }
-    return new FileSystemBlobStore(root)
   }
 
   async get(key: string, options: GetOptions = {}): Promise<BlobData | NotModified> {
@@ -167,6 +191,14 @@ export class FileSystemBlobStore implements BlobStore {
     this.#validate(key)
     assertOneCondition(options)
     throwIfAborted(options.signal)
+    try {
+      return await this.#put(key, body, options)
+    } catch (err) {
+      throw await this.#typed(err, 'write', key)
+    }
+  }
+
+  async #put(key: string, body: PutBody, options: PutOptions): Promise<{ etag: string }> {
     const path = join(this.root, key)
     // Stage the body before taking the lock, as S3 uploads before it evaluates
     // the condition; the lock is then held only for a hash check and a rename.
@@ -180,6 +212,9 @@ export class FileSystemBlobStore implements BlobStore {
         if (options.ifMatch !== undefined && current !== normalizeEtag(options.ifMatch)) {
           throw new PreconditionFailedError(key)
         }
+        // The parents were checked before staging; a directory swapped for a symlink
+        // since then must not redirect the rename out of the root.
+        await this.#checkNoSymlinks(key, false)
         await rename(tmp, path)
         staged = false
       }, options.signal)
@@ -197,6 +232,8 @@ export class FileSystemBlobStore implements BlobStore {
     const base = slash < 0 ? '' : prefix.slice(0, slash)
     const found: ListEntry[] = []
     await this.#walk(base, prefix, found, options.signal)
+    // An empty listing from a store whose directory vanished must not read as "no objects".
+    if (found.length === 0 && (await this.#rootGone())) this.#throwRootGone()
     found.sort((a, b) => compareKeys(a.key, b.key))
     yield* found
   }
@@ -204,14 +241,26 @@ export class FileSystemBlobStore implements BlobStore {
   async delete(key: string, options: CallOptions = {}): Promise<void> {
     this.#validate(key)
     throwIfAborted(options.signal)
-    await this.#checkNoSymlinks(key, false)
-    await this.#lock.withLock(async () => {
-      try {
-        await unlink(join(this.root, key))
-      } catch (err) {
-        if (!isErrno(err, 'ENOENT') && !isErrno(err, 'EISDIR') && !isErrno(err, 'EPERM')) throw err
-      }
-    }, options.signal)
+    try {
+      await this.#checkNoSymlinks(key, false)
+      await this.#lock.withLock(async () => {
+        await this.#checkNoSymlinks(key, false)
+        try {
+          await unlink(join(this.root, key))
+        } catch (err) {
+          // EISDIR (Linux) and EPERM (macOS): the key names a directory, so no object.
+          if (isErrno(err, 'ENOENT') || isErrno(err, 'EISDIR')) return
+          if (
+            isErrno(err, 'EPERM') &&
+            (await lstat(join(this.root, key)).catch(() => undefined))?.isDirectory()
+          )
+            return
+          throw err
+        }
+      }, options.signal)
+    } catch (err) {
+      throw await this.#typed(err, 'delete', key)
+    }
     await this.#pruneEmptyDirs(key)
   }
 
@@ -255,6 +304,32 @@ export class FileSystemBlobStore implements BlobStore {
     await this.#lock.close()
   }
 
+  /** True when the root directory was deleted, unmounted or replaced since open. */
+  async #rootGone(): Promise<boolean> {
+    const st = await lstat(this.root).catch(() => undefined)
+    return !st?.isDirectory() || `${st.dev}:${st.ino}` !== this.#rootId
+  }
+
+  #throwRootGone(): never {
+    throw this.#rootGoneError(undefined)
+  }
+
+  #rootGoneError(cause: unknown): S3dbError {
+    return new StoreUnavailableError(
+      `the filesystem store's directory ${this.root} no longer exists (deleted, moved or unmounted); restore it or open the store again`,
+      { maybeApplied: false, retryable: false, cause },
+    )
+  }
+
+  /** The typed error for a failed write or delete of `key` (temp files are already removed). */
+  async #typed(err: unknown, action: string, key: string): Promise<unknown> {
+    if (err instanceof S3dbError) return err
+    if ((isErrno(err, 'ENOENT') || isErrno(err, 'ENOTDIR')) && (await this.#rootGone())) {
+      return this.#rootGoneError(err)
+    }
+    return fromOsError(err, action, join(this.root, key))
+  }
+
   #validate(key: string): void {
     validateKey(key)
     for (const segment of key.split('/')) {
@@ -275,11 +350,18 @@ export class FileSystemBlobStore implements BlobStore {
     await this.#checkNoSymlinks(key, false)
     let handle: FileHandle
     try {
-      handle = await open(join(this.root, key), constants.O_RDONLY | constants.O_NOFOLLOW)
+      // O_NONBLOCK: a FIFO planted at the key cannot hang the open (it is refused below).
+      handle = await open(
+        join(this.root, key),
+        constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK,
+      )
     } catch (err) {
-      if (isErrno(err, 'ENOENT') || isErrno(err, 'ENOTDIR')) throw new NotFoundError(key)
+      if (isErrno(err, 'ENOENT') || isErrno(err, 'ENOTDIR')) {
+        if (await this.#rootGone()) throw this.#rootGoneError(err)
+        throw new NotFoundError(key)
+      }
       if (isErrno(err, 'ELOOP')) throw symlinkError(key)
-      throw err
+      throw fromOsError(err, 'read', join(this.root, key))
     }
     const stats = await handle.stat()
     if (!stats.isFile()) {
@@ -307,7 +389,7 @@ export class FileSystemBlobStore implements BlobStore {
     if (options.ifMatch === undefined && !options.ifNoneMatch) return undefined
     let handle: FileHandle
     try {
-      handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW)
+      handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK)
     } catch (err) {
       if (isErrno(err, 'ENOENT')) return undefined
       if (isErrno(err, 'ELOOP')) throw symlinkError(key)
@@ -316,6 +398,7 @@ export class FileSystemBlobStore implements BlobStore {
     try {
       const stats = await handle.stat()
       if (stats.isDirectory()) throw conflictError(key)
+      if (!stats.isFile()) throw notAnObjectError(key)
       return await hashHandle(handle, stats.size)
     } finally {
       await handle.close()
@@ -389,9 +472,12 @@ export class FileSystemBlobStore implements BlobStore {
       const st = await lstat(abs).catch(() => undefined)
       if (!st?.isDirectory()) return
     }
-    const entries = await readdir(abs, { withFileTypes: true }).catch((err: unknown) => {
-      if (isErrno(err, 'ENOENT') || isErrno(err, 'ENOTDIR')) return []
-      throw err
+    const entries = await readdir(abs, { withFileTypes: true }).catch(async (err: unknown) => {
+      if (isErrno(err, 'ENOENT') || isErrno(err, 'ENOTDIR')) {
+        if (relDir === '' || (await this.#rootGone())) throw this.#rootGoneError(err)
+        return []
+      }
+      throw fromOsError(err, 'list', abs)
     })
     for (const entry of entries) {
       const name = entry.name
@@ -467,7 +553,7 @@ async function hashHandle(handle: FileHandle, size: number): Promise<string> {
 
 /** fsync a directory so a rename in it survives power loss. */
 async function fsyncDir(dir: string): Promise<void> {
-  const handle = await open(dir, constants.O_RDONLY | constants.O_DIRECTORY)
+  const handle = await openOwnDirectory(dir, 'sync')
   try {
     await handle.sync()
   } finally {
@@ -484,6 +570,12 @@ function isErrno(err: unknown, code: string): boolean {
 function symlinkError(key: string): S3dbError {
   return new InvalidArgumentError(
     `refusing key ${JSON.stringify(key)}: its path in the filesystem store passes through a symlink`,
+  )
+}
+
+function notAnObjectError(key: string): S3dbError {
+  return new InvalidArgumentError(
+    `key ${JSON.stringify(key)} is backed by something that is not a regular file (a FIFO or device); remove it`,
   )
 }
 

@@ -1,4 +1,6 @@
-import { writeFile } from 'node:fs/promises'
+import { execFileSync } from 'node:child_process'
+import { existsSync, readdirSync } from 'node:fs'
+import { mkdir, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { isS3dbError } from '../../src/errors.js'
@@ -6,7 +8,7 @@ import type { S3dbEvent } from '../../src/events.js'
 import { S3db } from '../../src/s3db.js'
 import { CountingBlobStore, diffCounts } from '../../src/store/counting-store.js'
 import { MemoryBlobStore } from '../../src/store/memory-store.js'
-import { PREFIX, tempDir } from '../helpers.js'
+import { codeOf, PREFIX, tempDir } from '../helpers.js'
 
 let dir: string
 let cleanup: () => Promise<void>
@@ -102,5 +104,76 @@ describe('local replica cache', () => {
     const db = await S3db.open(new MemoryBlobStore(), PREFIX, { localPath })
     await db.update((tx) => tx.exec('CREATE TABLE t (id INTEGER PRIMARY KEY)'))
     await db.close()
+  })
+
+  it('refuses a symlink planted at any file of the replica, creating and changing nothing outside', async () => {
+    const store = new MemoryBlobStore()
+    const outside = join(dir, 'outside')
+    await mkdir(outside)
+    const localPath = join(dir, 'replica.sqlite')
+    // A replica that was used and closed, so every kind of reuse is possible.
+    const setup = await S3db.open(store, PREFIX, { localPath })
+    await setup.update((tx) => tx.exec('CREATE TABLE t (id INTEGER PRIMARY KEY)'))
+    await setup.close()
+    const suffixes = ['.lock', '.s3db-position', '', '-wal', '-shm', '-journal']
+    for (const suffix of suffixes) {
+      for (const target of ['victim', 'absent']) {
+        const what = `${suffix || '(replica file)'} -> ${target}`
+        await writeFile(join(outside, 'victim'), 'precious')
+        const planted = localPath + suffix
+        const saved = existsSync(planted) ? await readFile(planted) : undefined
+        await rm(planted, { force: true })
+        await symlink(join(outside, target), planted)
+        expect(await codeOf(S3db.open(store, PREFIX, { localPath })), what).toBe('InvalidArgument')
+        expect((await readdir(outside)).sort(), what).toEqual(['victim'])
+        expect(await readFile(join(outside, 'victim'), 'utf8'), what).toBe('precious')
+        await rm(planted)
+        if (saved) await writeFile(planted, saved)
+      }
+    }
+    // With the links gone the replica opens (and is still reused).
+    const db = await S3db.open(store, PREFIX, { localPath })
+    expect(await db.view((tx) => tx.all('SELECT * FROM t'))).toEqual([])
+    await db.close()
+  })
+
+  it('refuses a FIFO planted at the position sidecar instead of hanging on it', async () => {
+    const localPath = join(dir, 'replica.sqlite')
+    execFileSync('mkfifo', [`${localPath}.s3db-position`])
+    expect(await codeOf(S3db.open(new MemoryBlobStore(), PREFIX, { localPath }))).toBe(
+      'InvalidArgument',
+    )
+  })
+
+  // The cost stated in the README: 7 descriptors per open database on a warm
+  // replica (its .lock and position sidecar, and SQLite's: the replica file and
+  // the WAL for the writer and for the reader, and the shared -shm), and none left
+  // after close.
+  it('holds 7 file descriptors per open database and releases all of them on close', async () => {
+    if (process.platform !== 'linux') {
+      console.log(
+        `skipping the descriptor count: /proc/self/fd is Linux only (${process.platform})`,
+      )
+      return
+    }
+    const fds = () => readdirSync('/proc/self/fd').length
+    const store = new MemoryBlobStore()
+    const seed = await S3db.open(store, PREFIX)
+    await seed.update((tx) => tx.exec('CREATE TABLE t (id INTEGER PRIMARY KEY)'))
+    await seed.close()
+    const base = fds()
+    const n = 20
+    const dbs: S3db[] = []
+    for (let i = 0; i < n; i++) {
+      const db = await S3db.open(store, PREFIX, { localPath: join(dir, `r${i}.sqlite`) })
+      await db.update((tx) => tx.run('INSERT INTO t VALUES (NULL)'))
+      await db.view((tx) => tx.all('SELECT * FROM t'))
+      dbs.push(db)
+    }
+    const perDatabase = (fds() - base) / n
+    console.log(`file descriptors per open database: ${perDatabase}`)
+    expect(perDatabase).toBeLessThanOrEqual(7)
+    for (const db of dbs) await db.close()
+    expect(fds()).toBe(base)
   })
 })
