@@ -8,7 +8,7 @@ import { CountingBlobStore } from '../../src/store/counting-store.js'
 import { storeIdentity } from '../../src/store/identity.js'
 import { MemoryBlobStore } from '../../src/store/memory-store.js'
 import { RetryingBlobStore } from '../../src/store/retrying-store.js'
-import { codeOf, PREFIX, tempDir } from '../helpers.js'
+import { codeOf, manifestOf, PREFIX, tempDir } from '../helpers.js'
 
 let dir: string
 let cleanup: () => Promise<void>
@@ -85,10 +85,12 @@ describe('init / pull / push', () => {
     const file = join(dir, 'pulled.sqlite')
     const pulled = await S3db.pull(store, PREFIX, file)
     expect(pulled.seq).toBe(2)
+    const m = await manifestOf(store)
     expect(JSON.parse(await readFile(`${file}.s3db-seq`, 'utf8'))).toEqual({
       prefix: PREFIX,
       seq: 2,
       store: storeIdentity(store),
+      head: m.log.at(-1)!.key,
     })
     // A wrapper holds the same data, so it has the same identity.
     expect(storeIdentity(new RetryingBlobStore(new CountingBlobStore(store)))).toBe(
