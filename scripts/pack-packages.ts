@@ -7,6 +7,7 @@
  *   npm run pack-packages                  # tarballs in ./packed/
  *   npm run pack-packages -- --out DIR     # elsewhere
  *   npm run pack-packages -- --json        # a JSON summary on stdout
+ *   npm run pack-packages -- --no-build    # pack the dist/ already built (no prepack)
  *
  * Exits 1 when a tarball misses a file or carries one it should not.
  *
@@ -60,9 +61,14 @@ export function expectedFiles(folder: string): string[] {
   return files.sort()
 }
 
-/** Packs one package into `out` and compares its file list with {@link expectedFiles}. */
-export function packPackage(folder: string, out: string): PackedPackage {
-  const stdout = execFileSync('npm', ['pack', '--json', '--pack-destination', out], {
+/**
+ * Packs one package into `out` and compares its file list with {@link expectedFiles}.
+ * `build: false` skips the prepack build and packs the existing dist/ (the tests do
+ * this: rebuilding would empty dist/ under the feet of tests running in parallel).
+ */
+export function packPackage(folder: string, out: string, build = true): PackedPackage {
+  const args = ['pack', '--json', '--pack-destination', out, ...(build ? [] : ['--ignore-scripts'])]
+  const stdout = execFileSync('npm', args, {
     cwd: join(ROOT, 'packages', folder),
     encoding: 'utf8',
     // The prepack build's log goes to stderr with --json; keep it out of the way.
@@ -88,16 +94,20 @@ export function packPackage(folder: string, out: string): PackedPackage {
 }
 
 /** Packs every package in {@link PUBLISHED} into `out`. */
-export function packAll(out: string): PackedPackage[] {
+export function packAll(out: string, build = true): PackedPackage[] {
   mkdirSync(out, { recursive: true })
-  return PUBLISHED.map((folder) => packPackage(folder, out))
+  return PUBLISHED.map((folder) => packPackage(folder, out, build))
 }
 
 if (import.meta.main) {
   const { values } = parseArgs({
-    options: { out: { type: 'string', default: join(ROOT, 'packed') }, json: { type: 'boolean' } },
+    options: {
+      out: { type: 'string', default: join(ROOT, 'packed') },
+      json: { type: 'boolean' },
+      'no-build': { type: 'boolean' },
+    },
   })
-  const packed = packAll(resolve(values.out))
+  const packed = packAll(resolve(values.out), !values['no-build'])
   const bad = packed.filter((p) => p.missing.length > 0 || p.unexpected.length > 0)
   if (values.json) {
     process.stdout.write(`${JSON.stringify(packed, null, 2)}\n`)

@@ -36,6 +36,11 @@ describe.each(packages)('$pkg.name', ({ folder, dir, pkg }) => {
     expect(tracked.has(`${dir}/README.md`)).toBe(true)
   })
 
+  it('builds from a clean dist/ before npm pack and npm publish', () => {
+    expect(pkg.scripts.prepack).toBe('npm run build')
+    expect(pkg.scripts.build).toMatch(/rmSync\('dist'.*&& tsc -p tsconfig\.build\.json$/)
+  })
+
   it('points its entry points at files its build emits from src/', () => {
     expect(pkg.type).toBe('module')
     expect(pkg.main).toBe('./dist/index.js')

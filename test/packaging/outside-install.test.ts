@@ -127,7 +127,15 @@ beforeAll(async () => {
   expect(project.startsWith(ROOT + sep)).toBe(false)
   const out = await ok(
     process.execPath,
-    [join(ROOT, 'scripts/pack-packages.ts'), '--json', '--out', join(project, 'tarballs')],
+    // npm test has just built dist/; rebuilding it here (prepack) would empty it
+    // while other test files run the CLI from it.
+    [
+      join(ROOT, 'scripts/pack-packages.ts'),
+      '--json',
+      '--no-build',
+      '--out',
+      join(project, 'tarballs'),
+    ],
     { cwd: ROOT },
   )
   packed = JSON.parse(out) as PackedPackage[]
