@@ -31,6 +31,7 @@ export type S3dbErrorCode =
   | 'MigrationFailed'
   | 'LocalReplicaFailed'
   | 'LocalStorageFull'
+  | 'UnsupportedRuntime'
 
 /** Options shared by every s3db error constructor. */
 export interface S3dbErrorOptions {
@@ -312,5 +313,21 @@ export class LocalStorageFullError extends S3dbError {
       options,
     )
     this.path = path
+  }
+}
+
+/** The running Node.js is older than s3db supports: upgrade Node. */
+export class UnsupportedRuntimeError extends S3dbError {
+  /** The lowest supported Node.js version, e.g. `22.12.0`. */
+  readonly required: string
+  /** The running Node.js version. */
+  readonly actual: string
+  constructor(required: string, actual: string) {
+    super(
+      'UnsupportedRuntime',
+      `@s3db/core needs Node.js ${required} or newer, but this is Node.js ${actual}: upgrade Node (its native SQLite module crashes older versions)`,
+    )
+    this.required = required
+    this.actual = actual
   }
 }

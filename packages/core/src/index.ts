@@ -5,6 +5,9 @@
  * @module
  */
 
+// First: refuses an unsupported Node.js before any native module loads.
+import './node-version.js'
+
 export type { CompactResult } from './compact.js'
 export * from './errors.js'
 export type * from './events.js'

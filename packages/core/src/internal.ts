@@ -5,6 +5,9 @@
  * @module
  */
 
+// First: refuses an unsupported Node.js before any native module loads.
+import './node-version.js'
+
 export * from './changeset/index.js'
 export { DEFAULT_TRANSFER_SETTINGS } from './context.js'
 export {

@@ -151,7 +151,8 @@ export interface S3dbStats {
   requests: RequestCounts
 }
 
-const DEFAULTS = {
+/** Defaults of the {@link S3dbOptions} (exported for the test that keeps the docs in line). */
+export const DEFAULTS = {
   autoCompact: 200,
   maxRetries: 100,
   gcGracePeriod: 5 * 60_000,
