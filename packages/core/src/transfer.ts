@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { mkdtemp, rename, rm, stat, writeFile } from 'node:fs/promises'
+import { mkdtemp, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import Database from 'better-sqlite3'
@@ -43,6 +43,12 @@ export interface TransferResult {
   seq: number
   snapshotKey: string
   bytes: number
+  /**
+   * pull: the object that committed `seq`. Seq alone does not identify a state
+   * (another client can replace the snapshot keeping seq): pass it to push as
+   * `expectedHead` (push reads it from `<file>.s3db-seq` when that matches).
+   */
+  head?: string | undefined
 }
 
 /** Name of the sidecar `pull` writes beside the file: the seq it was pulled at. */
@@ -209,8 +215,29 @@ export async function pullDatabase(
     await rm(built, { force: true })
     throw err
   }
-  await writePulledSeq(target, store, prefix, manifest.seq, headKey(manifest))
-  return { seq: manifest.seq, snapshotKey: manifest.snapshot.key, bytes: (await stat(target)).size }
+  const head = headKey(manifest)
+  await writePulledSeq(target, store, prefix, manifest.seq, head)
+  return {
+    seq: manifest.seq,
+    snapshotKey: manifest.snapshot.key,
+    bytes: (await stat(target)).size,
+    head,
+  }
+}
+
+/**
+ * The committing object recorded by pull in `<file>.s3db-seq`, when that record
+ * is for this prefix and seq (a push given only the seq still checks identity).
+ */
+async function pulledHead(file: string, prefix: string, seq: number): Promise<string | undefined> {
+  try {
+    const record = JSON.parse(await readFile(seqFileFor(resolve(file)), 'utf8')) as PulledSeq
+    return record.prefix === prefix && record.seq === seq && typeof record.head === 'string'
+      ? record.head
+      : undefined
+  } catch {
+    return undefined
+  }
 }
 
 /** How push decides whether it may replace the database. */
@@ -243,6 +270,9 @@ export async function pushDatabase(
   }
   const keys = new DatabaseKeys(prefix)
   const { signal } = options
+  const expectedHead = guard.force
+    ? undefined
+    : (guard.expectedHead ?? (await pulledHead(file, prefix, guard.expectedSeq)))
   const dir = await mkdtemp(join(tmpdir(), 's3db-push-'))
   try {
     const copy = await cleanCopyOfUserFile(resolve(file), dir)
@@ -253,8 +283,8 @@ export async function pushDatabase(
     const allowed = (m: Manifest) =>
       guard.force ||
       (m.seq === guard.expectedSeq &&
-        (guard.expectedHead === undefined ||
-          sameHistory(m, { seq: guard.expectedSeq, head: guard.expectedHead })))
+        (expectedHead === undefined ||
+          sameHistory(m, { seq: guard.expectedSeq, head: expectedHead })))
     if (!allowed(current.manifest))
       throw new SeqMismatchError(guard.expectedSeq!, current.manifest.seq)
     const size = (await stat(copy)).size

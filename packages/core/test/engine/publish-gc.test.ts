@@ -104,10 +104,15 @@ describe('push', () => {
         Buffer.from(JSON.stringify({ ...json, snapshot: { key, seq: json.seq }, log: [] })),
         { ifMatch: res.etag },
       )
-      const outcome = await codeOf(
-        pushDatabase(store, PREFIX, mine, { expectedSeq: pulled.seq, expectedHead: pulled.head }),
+      expect(
+        await codeOf(
+          pushDatabase(store, PREFIX, mine, { expectedSeq: pulled.seq, expectedHead: pulled.head }),
+        ),
+      ).toBe('SeqMismatch')
+      // Given only the seq, push takes the committing object from the pull record.
+      expect(await codeOf(pushDatabase(store, PREFIX, mine, { expectedSeq: pulled.seq }))).toBe(
+        'SeqMismatch',
       )
-      expect(outcome).toBe('SeqMismatch')
       const check = await S3db.open(store, PREFIX)
       expect(await check.view((tx) => tx.all('SELECT id FROM t ORDER BY id'))).toEqual([
         { id: 1 },
