@@ -10,8 +10,9 @@
  * @module
  */
 import { AsyncLocalStorage } from 'node:async_hooks'
+import { stat, unlink } from 'node:fs/promises'
 import { applyChangeset } from './changeset/index.js'
-import { type EngineContext, measure } from './context.js'
+import { type EngineContext, measure, type RemoteState } from './context.js'
 import {
   AbortedError,
   isS3dbError,
@@ -25,7 +26,8 @@ import { assertForeignKeys, hasDeferredForeignKeys } from './foreign-keys.js'
 import { appendLog, epochOf, type Manifest, nextSeq } from './format/manifest.js'
 import { PUBLISH_WINDOW_MS } from './format/protocol.js'
 import { publishManifest } from './publish.js'
-import { asRollbackJournal } from './sqlite-file.js'
+import { uploadSnapshot } from './snapshot-upload.js'
+import { vacuumInto } from './sqlite-file.js'
 import { contextPublisher, refreshManifest, syncReplica } from './sync.js'
 import { ConnectionTx, type Tx } from './tx.js'
 
@@ -47,10 +49,9 @@ export interface WriteOptions {
   foreignKeysOff?: boolean | undefined
 }
 
-/** An object uploaded for a commit attempt. */
+/** A changeset uploaded for a commit attempt. */
 interface Uploaded {
   key: string
-  kind: 'changeset' | 'snapshot'
   epoch: string
   bytes: Uint8Array
   /** When the upload started ({@link Runtime.monotonic}). */
@@ -70,15 +71,15 @@ interface Request {
   dispose?: () => void
 }
 
-/** What running a batch locally produced (its local transaction still open). */
+/**
+ * What running a batch locally produced (its local transaction still open). A
+ * schema change is published as a snapshot, made from the replica file itself
+ * once the transaction is committed locally (see #publishSnapshot).
+ */
 type Executed =
   | { kind: 'noop' }
   | { kind: 'changeset'; bytes: Uint8Array }
-  | {
-      kind: 'snapshot'
-      bytes: Uint8Array
-      schema?: { version: number; compatVersion: number } | undefined
-    }
+  | { kind: 'snapshot'; schema?: { version: number; compatVersion: number } | undefined }
 
 /** Uploads that outlasted the publish window before a commit gives up. */
 const MAX_EXPIRED = 3
@@ -248,73 +249,59 @@ export class WriteQueue {
           return
         }
         const seq = nextSeq(base.manifest)
+        const publishStart = ctx.runtime.monotonic()
+        if (executed.kind === 'snapshot') {
+          const published = await this.#publishSnapshot(base, seq, executed.schema, signal)
+          if (published.committed) {
+            this.#committed(batch, published.seq, 'snapshot', published.bytes, attempt, done)
+            this.#fairShare.committed(ctx.runtime.monotonic() - publishStart, ctx.foreignSeenAt)
+            return
+          }
+          if (published.reason === 'expired' && ++expired >= MAX_EXPIRED) throw tooSlow(expired)
+          if (published.reason === 'conflict') {
+            this.#contention = Math.min(MAX_CONTENTION, this.#contention + 2)
+            verified = true
+            if (attempt > ctx.settings.maxRetries) throw new WriteConflictError(attempt)
+            ctx.emit({ type: 'conflict', attempt, resolution: 'rerun', backoffMs: 0, ...done() })
+            attempt++
+          }
+          // The replica holds the unpublished state: the sync rebuilds it from the store.
+          base = await syncReplica(ctx, signal)
+          continue
+        }
         const epoch = epochOf(base.manifest.snapshot.key)
         // Re-use the previous attempt's upload when its bytes are unchanged and it
         // is young enough to publish.
         const reusable = (u: Uploaded | undefined): u is Uploaded =>
           u !== undefined &&
-          u.kind === executed.kind &&
           u.epoch === epoch &&
           ctx.runtime.monotonic() - u.at < PUBLISH_WINDOW_MS / 2 &&
           Buffer.from(u.bytes).equals(Buffer.from(executed.bytes))
         if (!reusable(uploaded)) {
-          const id = ctx.runtime.newId()
-          const key =
-            executed.kind === 'snapshot' ? ctx.keys.snapshot(id) : ctx.keys.changeset(epoch, id)
+          const key = ctx.keys.changeset(epoch, ctx.runtime.newId())
           // The window counts from the upload's start: a store may date the object then.
           const at = ctx.runtime.monotonic()
           await ctx.store.put(key, executed.bytes, {
             signal,
-            contentType:
-              executed.kind === 'snapshot' ? 'application/vnd.sqlite3' : 'application/octet-stream',
+            contentType: 'application/octet-stream',
           })
-          uploaded = { key, kind: executed.kind, epoch, bytes: executed.bytes, at }
+          uploaded = { key, epoch, bytes: executed.bytes, at }
         }
-        const next: Manifest =
-          executed.kind === 'snapshot'
-            ? {
-                ...base.manifest,
-                seq,
-                schemaVersion: executed.schema?.version ?? base.manifest.schemaVersion,
-                compatSchemaVersion:
-                  executed.schema?.compatVersion ?? base.manifest.compatSchemaVersion,
-                snapshot: { key: uploaded.key, seq, size: executed.bytes.byteLength },
-                log: [],
-              }
-            : appendLog(base.manifest, uploaded.key, executed.bytes.byteLength)
-        const publishStart = ctx.runtime.monotonic()
         const outcome = await publishManifest(contextPublisher(ctx), {
           base,
-          next,
+          next: appendLog(base.manifest, uploaded.key, executed.bytes.byteLength),
           own: { key: uploaded.key, uploadedAt: uploaded.at },
           signal,
         })
         if (outcome.committed) {
           await this.#adoptCommitted(outcome.seq, uploaded.key)
-          const transactions = batch.filter((r) => !r.settled && r.error === undefined).length
-          settleAll(batch)
-          ctx.emit({
-            type: 'commit',
-            seq: outcome.seq,
-            transactions,
-            kind: executed.kind,
-            bytes: executed.bytes.byteLength,
-            attempts: attempt,
-            ...done(),
-          })
-          if (attempt === 1) this.#contention = Math.max(0, this.#contention - 1)
-          this.#settings.afterCommit(ctx.remote.manifest)
+          this.#committed(batch, outcome.seq, 'changeset', executed.bytes.byteLength, attempt, done)
           this.#fairShare.committed(ctx.runtime.monotonic() - publishStart, ctx.foreignSeenAt)
           return
         }
         writer().exec('ROLLBACK')
         if (outcome.reason === 'expired') {
-          if (++expired >= MAX_EXPIRED) {
-            throw new StoreUnavailableError(
-              `the upload of this commit took longer than the publish window (${PUBLISH_WINDOW_MS / 1000} s) ${expired} times; nothing was published; retry when the store is faster`,
-              { maybeApplied: false },
-            )
-          }
+          if (++expired >= MAX_EXPIRED) throw tooSlow(expired)
           uploaded = undefined
           base = await syncReplica(ctx, signal)
           continue
@@ -322,7 +309,7 @@ export class WriteQueue {
         this.#contention = Math.min(MAX_CONTENTION, this.#contention + 2)
         verified = true
         if (attempt > ctx.settings.maxRetries) throw new WriteConflictError(attempt)
-        const canRebase = this.#settings.isolation === 'snapshot' && executed.kind === 'changeset'
+        const canRebase = this.#settings.isolation === 'snapshot'
         const backoffMs = this.#fairShare.retryDelay(
           attempt,
           ctx.runtime.monotonic() - publishStart,
@@ -355,6 +342,72 @@ export class WriteQueue {
     } finally {
       if (options.foreignKeysOff && !writer().inTransaction) writer().pragma('foreign_keys = ON')
     }
+  }
+
+  /** Settles a batch whose commit landed at `seq`, and reports it. */
+  #committed(
+    batch: Request[],
+    seq: number,
+    kind: 'changeset' | 'snapshot',
+    bytes: number,
+    attempt: number,
+    done: ReturnType<typeof measure>,
+  ): void {
+    const transactions = batch.filter((r) => !r.settled && r.error === undefined).length
+    settleAll(batch)
+    this.#ctx.emit({ type: 'commit', seq, transactions, kind, bytes, attempts: attempt, ...done() })
+    if (attempt === 1) this.#contention = Math.max(0, this.#contention - 1)
+    this.#settings.afterCommit(this.#ctx.remote.manifest)
+  }
+
+  /**
+   * Publishes the open local transaction (a schema change) as a snapshot, with
+   * memory that does not grow with the database: the transaction is committed
+   * to the replica file, which is copied with VACUUM INTO and uploaded as a
+   * stream. Until the outcome is known the replica's position is pending (a
+   * crash rebuilds it) and views are held off, so nobody reads the unpublished
+   * state; if the publish does not land, the position stays unknown and the
+   * next sync rebuilds the replica from the store.
+   */
+  async #publishSnapshot(
+    base: RemoteState,
+    seq: number,
+    schema: { version: number; compatVersion: number } | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<
+    | { committed: true; seq: number; bytes: number }
+    | { committed: false; reason: 'conflict' | 'expired' }
+  > {
+    const ctx = this.#ctx
+    return ctx.readLock.exclusive(async () => {
+      await ctx.replica.invalidate()
+      ctx.replica.writer.exec('COMMIT')
+      const file = await vacuumInto(ctx.replica.writer, ctx.replica.dir)
+      try {
+        const size = (await stat(file)).size
+        const key = ctx.keys.snapshot(ctx.runtime.newId())
+        const uploadedAt = ctx.runtime.monotonic()
+        await uploadSnapshot(ctx.store, key, file, { signal, onProgress: ctx.emit })
+        const outcome = await publishManifest(contextPublisher(ctx), {
+          base,
+          next: {
+            ...base.manifest,
+            seq,
+            schemaVersion: schema?.version ?? base.manifest.schemaVersion,
+            compatSchemaVersion: schema?.compatVersion ?? base.manifest.compatSchemaVersion,
+            snapshot: { key, seq, size },
+            log: [],
+          },
+          own: { key, uploadedAt },
+          signal,
+        })
+        if (!outcome.committed) return outcome
+        await ctx.replica.advance({ seq: outcome.seq, head: key }, () => {})
+        return { committed: true, seq: outcome.seq, bytes: size }
+      } finally {
+        await unlink(file).catch(() => {})
+      }
+    })
   }
 
   /** Whether the replica's base is recent enough to skip confirming it. */
@@ -470,12 +523,19 @@ export class WriteQueue {
     const schema = options.schema?.(base)
     if (schemaChanged || schema || capture.incomplete) {
       capture.syncSchema()
-      return { kind: 'snapshot', bytes: asRollbackJournal(writer.serialize()), schema }
+      return { kind: 'snapshot', schema }
     }
     if (!capture.touched) return { kind: 'noop' }
     const bytes = capture.changeset()
     return bytes ? { kind: 'changeset', bytes } : { kind: 'noop' }
   }
+}
+
+function tooSlow(times: number): StoreUnavailableError {
+  return new StoreUnavailableError(
+    `the upload of this commit took longer than the publish window (${PUBLISH_WINDOW_MS / 1000} s) ${times} times; nothing was published; retry when the store is faster`,
+    { maybeApplied: false },
+  )
 }
 
 function isSpecial(options: WriteOptions): boolean {
