@@ -11,6 +11,7 @@ import type { BenchOptions } from './lib/measure.ts'
 import { coldOpen } from './scenarios/cold-open.ts'
 import { compaction } from './scenarios/compaction.ts'
 import { concurrency } from './scenarios/concurrency.ts'
+import { ddlMemory } from './scenarios/ddl-memory.ts'
 import { sync } from './scenarios/sync.ts'
 import { warm } from './scenarios/warm.ts'
 
@@ -29,6 +30,7 @@ const scenarios: Record<string, (o: BenchOptions) => Promise<void>> = {
   'cold-open': coldOpen,
   sync,
   compaction,
+  'ddl-memory': ddlMemory,
 }
 const external = ['capture', 'kysely-overhead', 'drizzle-overhead']
 

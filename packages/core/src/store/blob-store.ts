@@ -69,6 +69,12 @@ export type PutBody = Uint8Array | BodySource
 export interface BodySource {
   readonly size: number
   open(): AsyncIterable<Uint8Array>
+  /**
+   * The local file the body is read from, when it is one: a store may copy it
+   * directly (the filesystem store does, without the body passing through
+   * memory).
+   */
+  readonly path?: string | undefined
 }
 
 /** Conditions for {@link BlobStore.put}. At most one may be given. */

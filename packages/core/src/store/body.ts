@@ -6,7 +6,10 @@ import type { BodySource, PutBody } from './blob-store.js'
 /** A {@link BodySource} that streams a file; reopened on every `open()`. */
 export async function fileBody(path: string): Promise<BodySource> {
   const { size } = await stat(path)
-  return { size, open: () => createReadStream(path, { highWaterMark: 1 << 20 }) }
+  // 64 KiB chunks: every chunk is a fresh Buffer that V8 collects lazily, and
+  // with 1 MiB chunks a 128 MiB upload left ~72 MiB of garbage resident (17 MiB
+  // with 64 KiB; bench: ddl-memory). Throughput is the same either way.
+  return { size, path, open: () => createReadStream(path, { highWaterMark: 1 << 16 }) }
 }
 
 /** Size in bytes of a put body. */
@@ -45,6 +48,7 @@ export function normalizeEtag(etag: string): string {
 export function reportingBody(body: BodySource, onBytes: (done: number) => void): BodySource {
   return {
     size: body.size,
+    path: body.path,
     async *open() {
       let done = 0
       for await (const chunk of body.open()) {

@@ -3,6 +3,7 @@ import type { Stats } from 'node:fs'
 import { constants } from 'node:fs'
 import type { FileHandle } from 'node:fs/promises'
 import {
+  copyFile,
   lstat,
   mkdir,
   open,
@@ -515,6 +516,26 @@ async function writeTemp(
   body: PutBody,
   signal: AbortSignal | undefined,
 ): Promise<string> {
+  if (!(body instanceof Uint8Array) && body.path !== undefined) {
+    // A local file: the kernel copies it (no chunk passes through the JS heap,
+    // which kept up to ~65 MiB of garbage resident for a 256 MiB snapshot).
+    throwIfAborted(signal)
+    await copyFile(body.path, path, constants.COPYFILE_EXCL)
+    const copy = await open(path, constants.O_RDWR | constants.O_NOFOLLOW)
+    try {
+      await copy.chmod(0o600)
+      const stats = await copy.stat()
+      if (stats.size !== body.size)
+        throw new Error(
+          `${body.path} changed while it was copied (${stats.size} != ${body.size} bytes)`,
+        )
+      const etag = await hashHandle(copy, stats.size)
+      await copy.sync()
+      return etag
+    } finally {
+      await copy.close()
+    }
+  }
   const handle = await open(
     path,
     constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
