@@ -71,6 +71,11 @@ export function runtimeFor(sim: Sim, client: string): SimRuntime {
   }
 }
 
+/** The process an operation ran in crashed: nobody observes its outcome. */
+export class CrashedError extends Error {
+  override name = 'CrashedError'
+}
+
 export class SimClient {
   readonly name: string
   readonly index: number
@@ -123,8 +128,19 @@ export class SimClient {
     }
   }
 
+  /** Throws when the calling code belongs to a life of this client that crashed. */
+  #assertAlive(): void {
+    const life = simContext.getStore()?.life
+    if (life && life.name.startsWith(`${this.name}.`) && life !== this.life) throw new CrashedError()
+  }
+
   /** The open instance, opening it (in the calling op's context) when needed. */
   ensureOpen(): Promise<S3db> {
+    try {
+      this.#assertAlive()
+    } catch (err) {
+      return Promise.reject(err)
+    }
     if (this.db) return Promise.resolve(this.db)
     if (!this.opening) {
       const opening = S3db.open(this.#sim.store, PREFIX, this.options())
@@ -144,6 +160,7 @@ export class SimClient {
 
   /** Graceful close (waits for in-flight work). */
   async close(): Promise<void> {
+    this.#assertAlive()
     const db = this.db ?? (await this.opening?.catch(() => undefined))
     if (!db) return
     await db.close()

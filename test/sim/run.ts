@@ -9,6 +9,7 @@
  */
 import { parseArgs } from 'node:util'
 import { replayCommand, shortTrace, shrink } from './shrink.ts'
+import { HELD_BACK } from './operations.ts'
 import { type SimOptions, type SimResult, simulate } from './simulate.ts'
 
 const { values } = parseArgs({
@@ -22,10 +23,16 @@ const { values } = parseArgs({
     shrink: { type: 'boolean', default: false },
     'patch-clocks': { type: 'boolean', default: false },
     ops: { type: 'string' },
+    all: { type: 'boolean', default: false },
   },
 })
 
+if (!values.all)
+  for (const [kind, why] of Object.entries(HELD_BACK))
+    console.log(`held back: '${kind}' operations (--all runs them): ${why}`)
+
 const base: SimOptions = {
+  all: values.all,
   patchClocks: values['patch-clocks'],
   ops: values.ops ? Number(values.ops) : undefined,
 }
@@ -77,7 +84,7 @@ if (values.seed !== undefined) {
   const deadline = values.minutes ? started + Number(values.minutes) * 60_000 : Number.POSITIVE_INFINITY
   const count = values.seeds ? Number(values.seeds) : values.minutes ? Number.POSITIVE_INFINITY : 20
   for (let seed = Number(values.start), n = 0; n < count && Date.now() < deadline; seed++, n++) {
-    const r = await one(seed)
+    const r = await one(seed, base)
     const mark = r.violations.length > 0 ? 'FAIL' : 'ok'
     console.log(
       `seed ${seed} ${mark}: ${r.stats.ops} ops, ${r.stats.faults} faults, ${r.stats.simSeconds}s sim, ${r.stats.wallMs} ms ${JSON.stringify(r.stats.statuses)}`,

@@ -102,6 +102,8 @@ export class World {
   /** Clock skew of each client's wall clock (ms). */
   readonly skew = new Map<string, number>()
   steps = 0
+  /** Calls of the global clocks and Math.random from inside the simulation (code the runtime hook misses). */
+  readonly globalCalls = { dateNow: 0, performanceNow: 0, random: 0, setTimeout: 0 }
   #queue: SimEvent[] = []
   #fresh: Fresh[] = []
   #order = 0
@@ -293,24 +295,36 @@ export class World {
     if (current) throw new Error('another simulated world is installed')
     current = this
     const g = globalThis as unknown as Record<string, unknown>
-    g.setTimeout = (fn: (...a: unknown[]) => void, ms?: number, ...args: unknown[]) =>
-      current && simContext.getStore()
-        ? current.timer(fn, ms ?? 0, args)
-        : realSetTimeout(fn, ms, ...args)
+    g.setTimeout = (fn: (...a: unknown[]) => void, ms?: number, ...args: unknown[]) => {
+      if (!current || !simContext.getStore()) return realSetTimeout(fn, ms, ...args)
+      current.globalCalls.setTimeout++
+      return current.timer(fn, ms ?? 0, args)
+    }
     g.clearTimeout = (h: unknown) => {
       if (h instanceof SimTimeout) {
         h.cancelled = true
         current?.bump()
       } else realClearTimeout(h as NodeJS.Timeout)
     }
-    if (patchClocks) {
-      Date.now = () => {
-        const ctx = simContext.getStore()
-        return current && ctx ? current.clientNow(ctx.client) : realDateNow()
-      }
-      performance.now = () =>
-        current && simContext.getStore() ? current.now - EPOCH : realPerformanceNow()
-      Math.random = () => (current && simContext.getStore() ? current.random() : realRandom())
+    // Inside the simulation, the global clocks are the world's (the client's skewed
+    // wall clock) and Math.random is the context's stream. The engine should take
+    // all of them from its runtime hook; calls are counted so that gaps show.
+    // With `patchClocks` false, Date.now and performance.now stay real (only counted).
+    Date.now = () => {
+      const ctx = simContext.getStore()
+      if (!current || !ctx) return realDateNow()
+      current.globalCalls.dateNow++
+      return patchClocks ? current.clientNow(ctx.client) : realDateNow()
+    }
+    performance.now = () => {
+      if (!current || !simContext.getStore()) return realPerformanceNow()
+      current.globalCalls.performanceNow++
+      return patchClocks ? current.now - EPOCH : realPerformanceNow()
+    }
+    Math.random = () => {
+      if (!current || !simContext.getStore()) return realRandom()
+      current.globalCalls.random++
+      return current.random()
     }
     return () => {
       g.setTimeout = realSetTimeout
