@@ -131,7 +131,7 @@ export class SimClient {
   /** Throws when the calling code belongs to a life of this client that crashed. */
   #assertAlive(): void {
     const life = simContext.getStore()?.life
-    if (life && life.name.startsWith(`${this.name}.`) && life !== this.life) throw new CrashedError()
+    if (life?.name.startsWith(`${this.name}.`) && life !== this.life) throw new CrashedError()
   }
 
   /** The open instance, opening it (in the calling op's context) when needed. */

@@ -85,10 +85,7 @@ export function listsOf(dump: Dump | undefined): Map<string, number[]> {
   const out = new Map<string, number[]>()
   for (const row of dump?.lists ?? []) {
     const [k, v] = row.split('|').map(unquote) as [string, string]
-    out.set(
-      k,
-      v === '' ? [] : v.split(' ').map((x) => Number(x)),
-    )
+    out.set(k, v === '' ? [] : v.split(' ').map((x) => Number(x)))
   }
   return out
 }

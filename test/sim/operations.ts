@@ -8,10 +8,18 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { DatabaseSync } from 'node:sqlite'
-import Database from 'better-sqlite3'
 import { isS3dbError, S3db, type Tx } from '@s3db/core'
 import { parseManifest } from '@s3db/core/internal'
-import { BANK_ACCOUNTS, CrashedError, LIST_KEYS, MAX_LEVEL, PREFIX, runtimeFor, type SimClient } from './clients.ts'
+import Database from 'better-sqlite3'
+import {
+  BANK_ACCOUNTS,
+  CrashedError,
+  LIST_KEYS,
+  MAX_LEVEL,
+  PREFIX,
+  runtimeFor,
+  type SimClient,
+} from './clients.ts'
 import type { ErrorSeen, Mop, OpRecord } from './history.ts'
 import type { Prng } from './prng.ts'
 import { replay } from './replay.ts'
@@ -94,7 +102,10 @@ export function planOps(
       if (kind === 'read' || kind === 'check' || rng.chance(0.4)) plan.push(['r', key])
       else plan.push(['a', key, id * 10 + i])
     }
-    if ((kind === 'failcb' || kind === 'fk' || kind === 'ddl' || kind === 'push' || kind === 'go') && !plan.some((m) => m[0] === 'a'))
+    if (
+      (kind === 'failcb' || kind === 'fk' || kind === 'ddl' || kind === 'push' || kind === 'go') &&
+      !plan.some((m) => m[0] === 'a')
+    )
       plan.push(['a', rng.pick(LIST_KEYS), id * 10 + 9])
     const from = rng.int(1, BANK_ACCOUNTS)
     ops.push({
@@ -231,7 +242,8 @@ export function startOp(sim: Sim, p: PlannedOp): void {
             const seen = runMops(tx, p.plan)
             if (p.kind === 'fk')
               tx.run('INSERT INTO child (id, parent_id) VALUES (?, 999999)', [p.id])
-            if (p.kind === 'failcb') throw new SimCallbackError(`sim: callback of op ${p.id} failed`)
+            if (p.kind === 'failcb')
+              throw new SimCallbackError(`sim: callback of op ${p.id} failed`)
             return seen
           },
           { signal },
@@ -305,10 +317,12 @@ export function startOp(sim: Sim, p: PlannedOp): void {
       })
       return
     case 'close':
-      void client.run(p.id, () => client.close()).then(
-        () => finish(),
-        (err) => finish(err),
-      )
+      void client
+        .run(p.id, () => client.close())
+        .then(
+          () => finish(),
+          (err) => finish(err),
+        )
       return
     case 'crash':
       sim.crashedAt.set(client.name, world.now)
@@ -469,7 +483,8 @@ async function goOp(sim: Sim, p: PlannedOp, rec: OpRecord): Promise<void> {
     try {
       await store.put(mkey, new TextEncoder().encode(JSON.stringify(next)), { ifMatch: res.etag })
     } catch (err) {
-      const landed = !isS3dbError(err, 'PreconditionFailed') &&
+      const landed =
+        !isS3dbError(err, 'PreconditionFailed') &&
         !(isS3dbError(err, 'StoreUnavailable') && !(err as { maybeApplied?: boolean }).maybeApplied)
       throw Object.assign(err as Error, { landed })
     }

@@ -6,7 +6,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { DatabaseSync, constants } from 'node:sqlite'
+import { constants, DatabaseSync } from 'node:sqlite'
 import { parseManifest } from '@s3db/core/internal'
 
 /** Table name -> sorted rows, each row as SQL literals joined by '|'. */

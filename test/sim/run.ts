@@ -8,8 +8,8 @@
  * removing operations). Exits 1 when any seed fails.
  */
 import { parseArgs } from 'node:util'
-import { replayCommand, shortTrace, shrink } from './shrink.ts'
 import { HELD_BACK } from './operations.ts'
+import { replayCommand, shortTrace, shrink } from './shrink.ts'
 import { type SimOptions, type SimResult, simulate } from './simulate.ts'
 
 const { values } = parseArgs({
@@ -75,13 +75,17 @@ if (values.seed !== undefined) {
     report(r, keep)
     if (values.shrink) {
       console.log('\nshrinking...')
-      const s = await shrink(r, base, 80, (n, runs) => process.stdout.write(`\r  run ${runs}: ${n} ops   `))
+      const s = await shrink(r, base, 80, (n, runs) =>
+        process.stdout.write(`\r  run ${runs}: ${n} ops   `),
+      )
       console.log(`\nsmallest failing run: ${s.keep.length} of ${r.planned.length} ops`)
       report(s.result, s.keep)
     }
   } else console.log('no violations')
 } else {
-  const deadline = values.minutes ? started + Number(values.minutes) * 60_000 : Number.POSITIVE_INFINITY
+  const deadline = values.minutes
+    ? started + Number(values.minutes) * 60_000
+    : Number.POSITIVE_INFINITY
   const count = values.seeds ? Number(values.seeds) : values.minutes ? Number.POSITIVE_INFINITY : 20
   for (let seed = Number(values.start), n = 0; n < count && Date.now() < deadline; seed++, n++) {
     const r = await one(seed, base)

@@ -7,7 +7,16 @@ import type { Violation } from './history.ts'
 import { type SimOptions, type SimResult, simulate } from './simulate.ts'
 
 /** Kinds whose effects reach every later operation: always worth showing. */
-const CONTEXT_KINDS = new Set(['go', 'restore', 'recreate', 'crash', 'gc', 'compact', 'push', 'deploy'])
+const CONTEXT_KINDS = new Set([
+  'go',
+  'restore',
+  'recreate',
+  'crash',
+  'gc',
+  'compact',
+  'push',
+  'deploy',
+])
 
 /** The trace lines of the operations that matter to `violations`. */
 export function shortTrace(result: SimResult, violations = result.violations, max = 120): string[] {

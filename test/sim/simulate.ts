@@ -91,9 +91,7 @@ export function configFor(seed: number, options: SimOptions = {}): SimConfig {
       i === 0 || rng.chance(0.5) ? 0 : rng.pick([500, 2_000, 5_000]),
     ),
     weights: {
-      ...(options.all
-        ? {}
-        : Object.fromEntries(Object.keys(HELD_BACK).map((k) => [k, 0]))),
+      ...(options.all ? {} : Object.fromEntries(Object.keys(HELD_BACK).map((k) => [k, 0]))),
       ...options.weights,
     },
   }
@@ -126,7 +124,9 @@ export class Sim {
     })
     this.history = {
       ops: [],
-      segments: [{ index: 0, initial: undefined, final: undefined, finalSchemaVersion: 0, recreated: true }],
+      segments: [
+        { index: 0, initial: undefined, final: undefined, finalSchemaVersion: 0, recreated: true },
+      ],
       bankTotal: BANK_ACCOUNTS * BANK_START,
     }
     this.hygiene = new HygieneWatch(this.store, PREFIX)
@@ -155,14 +155,10 @@ export class Sim {
   /** Operator: put back an older manifest.json whose objects all still exist. */
   operatorRestore(): string {
     const mkey = this.store.manifestKey
-    const current = this.store.peek(mkey)?.etag
-    const candidates = this.store.manifestHistory
-      .slice(-8, -1)
-      .filter((m) => {
-        const r = replay((k) => (k === mkey ? m.body : this.store.peek(k)?.body), mkey, PREFIX)
-        return r.ok && r.schemaVersion >= 1
-      })
-      .filter((m) => this.store.peek(mkey) && current !== undefined)
+    const candidates = this.store.manifestHistory.slice(-8, -1).filter((m) => {
+      const r = replay((k) => (k === mkey ? m.body : this.store.peek(k)?.body), mkey, PREFIX)
+      return r.ok && r.schemaVersion >= 1
+    })
     if (candidates.length === 0) return 'nothing to restore'
     const chosen = this.world.rng.pick(candidates)
     this.#boundary()
@@ -248,8 +244,6 @@ function dumpLive(db: S3db): Promise<Dump> {
   return db.view((tx) => dumpWith((sql) => tx.all(sql)))
 }
 
-
-
 /** Runs one seed. */
 export async function simulate(seed: number, options: SimOptions = {}): Promise<SimResult> {
   const wallStart = Date.now()
@@ -297,8 +291,18 @@ export async function simulate(seed: number, options: SimOptions = {}): Promise<
     if (!sim.store.peek(sim.store.manifestKey)) {
       world.log('no database at the end: the admin creates it')
       await sim
-        .drive(simContext.run({ client: 'admin', op: checkerOp++, life: sim.adminLife }, () => sim.createAsAdmin()))
-        .catch((err: Error) => violations.push({ checker: 'liveness', message: `re-creating the database failed: ${err.message}`, ops: [] }))
+        .drive(
+          simContext.run({ client: 'admin', op: checkerOp++, life: sim.adminLife }, () =>
+            sim.createAsAdmin(),
+          ),
+        )
+        .catch((err: Error) =>
+          violations.push({
+            checker: 'liveness',
+            message: `re-creating the database failed: ${err.message}`,
+            ops: [],
+          }),
+        )
     }
     // Past every client's staleness window, so that a view must look at the store.
     await sim.drive(
@@ -340,8 +344,13 @@ export async function simulate(seed: number, options: SimOptions = {}): Promise<
           .catch(() => {})
       }
     // Every localPath reopened, plus a fresh rebuild.
-    const paths = sim.clients.flatMap((c) => c.paths.map((p, i) => ({ name: `reopened ${c.name} path ${i}`, path: p })))
-    paths.push({ name: 'fresh rebuild', path: join(mkdtempSync(join(dir, 'fresh-')), 'replica.sqlite') })
+    const paths = sim.clients.flatMap((c) =>
+      c.paths.map((p, i) => ({ name: `reopened ${c.name} path ${i}`, path: p })),
+    )
+    paths.push({
+      name: 'fresh rebuild',
+      path: join(mkdtempSync(join(dir, 'fresh-')), 'replica.sqlite'),
+    })
     for (const { name, path } of paths) {
       const life: Life = { name: `check${checkerOp}`, dead: false, reaping: false }
       try {

@@ -143,7 +143,12 @@ export class World {
 
   /** Schedules `fire` at sim time `due`. Events of a crashed incarnation are held back. */
   at(due: number, fire: () => void, life?: Life): void {
-    const ev: SimEvent = { due: Math.max(Math.ceil(due), this.now), order: this.#order++, life, fire }
+    const ev: SimEvent = {
+      due: Math.max(Math.ceil(due), this.now),
+      order: this.#order++,
+      life,
+      fire,
+    }
     const q = this.#queue
     let lo = 0
     let hi = q.length

@@ -7,8 +7,7 @@ import { balancesOf, type History, type Violation } from '../history.ts'
 
 export function checkBank(h: History): Violation[] {
   const out: Violation[] = []
-  const bad = (b: number[]) =>
-    b.reduce((n, x) => n + x, 0) !== h.bankTotal || b.some((x) => x < 0)
+  const bad = (b: number[]) => b.reduce((n, x) => n + x, 0) !== h.bankTotal || b.some((x) => x < 0)
   for (const o of h.ops) {
     if (o.status !== 'ok' || !o.balances || o.straddles) continue
     if (bad(o.balances))

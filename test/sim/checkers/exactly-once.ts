@@ -42,7 +42,10 @@ export function checkExactlyOnce(h: History): Violation[] {
     }
     for (let version = 1; version <= seg.finalSchemaVersion; version++)
       if (!ledger.has(`mig-${version}`) && seg.final.ledger)
-        v(`schema is at version ${seg.finalSchemaVersion} but migration ${version}'s row is missing`, [])
+        v(
+          `schema is at version ${seg.finalSchemaVersion} but migration ${version}'s row is missing`,
+          [],
+        )
   }
   return out
 }

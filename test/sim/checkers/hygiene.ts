@@ -36,9 +36,13 @@ export class HygieneWatch {
   #observe(m: Mutation): void {
     if (!OUTSIDERS.has(m.client)) {
       if (!m.key.startsWith(this.#prefix))
-        this.#add(`${m.client} ${m.kind === 'put' ? 'wrote' : 'deleted'} ${m.key}, outside the database's namespace ${this.#prefix}`)
+        this.#add(
+          `${m.client} ${m.kind === 'put' ? 'wrote' : 'deleted'} ${m.key}, outside the database's namespace ${this.#prefix}`,
+        )
       if (this.#sentinels.has(m.key))
-        this.#add(`${m.client} ${m.kind === 'put' ? 'overwrote' : 'deleted'} ${m.key}, an object s3db does not own`)
+        this.#add(
+          `${m.client} ${m.kind === 'put' ? 'overwrote' : 'deleted'} ${m.key}, an object s3db does not own`,
+        )
     }
     if (m.key === this.#store.manifestKey && m.kind === 'put')
       this.#operatorManifest = OUTSIDERS.has(m.client)
@@ -59,7 +63,9 @@ export class HygieneWatch {
     }
     for (const key of refs) {
       if (this.#store.peek(key)) continue
-      const deleted = [...this.#store.mutations].reverse().find((x) => x.key === key && x.kind === 'delete')
+      const deleted = [...this.#store.mutations]
+        .reverse()
+        .find((x) => x.key === key && x.kind === 'delete')
       this.#add(
         `the manifest references ${key}, which does not exist (${deleted ? `deleted by ${deleted.client} at t=${deleted.at}` : 'never written'}; noticed after ${m.client} ${m.kind} ${m.key})`,
         key,
@@ -79,7 +85,11 @@ export class HygieneWatch {
     const out = [...this.#found]
     for (const [key, etag] of this.#sentinels)
       if (this.#store.peek(key)?.etag !== etag)
-        out.push({ checker: 'hygiene', message: `${key} (not s3db's) was changed or deleted`, ops: [] })
+        out.push({
+          checker: 'hygiene',
+          message: `${key} (not s3db's) was changed or deleted`,
+          ops: [],
+        })
     return out
   }
 }

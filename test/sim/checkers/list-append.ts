@@ -39,20 +39,24 @@ function checkSegment(
   const byId = new Map(ops.map((o) => [o.id, o]))
   // Who wrote each value (values are unique per append).
   const writer = new Map<number, OpRecord>()
-  for (const o of ops)
-    for (const m of o.mops!) if (m[0] === 'a') writer.set(m[2], o)
+  for (const o of ops) for (const m of o.mops!) if (m[0] === 'a') writer.set(m[2], o)
   const initialValues = new Set([...initial.values()].flat())
 
   // Values in the final state: each at most once, each from a committed or indeterminate op.
   const position = new Map<number, { key: string; index: number }>()
   for (const [key, list] of final) {
     list.forEach((x, index) => {
-      if (position.has(x)) v(`value ${x} appears twice (in ${key}): a write applied twice`, ids(writer.get(x)))
+      if (position.has(x))
+        v(`value ${x} appears twice (in ${key}): a write applied twice`, ids(writer.get(x)))
       position.set(x, { key, index })
       const w = writer.get(x)
-      if (!w && !initialValues.has(x)) v(`value ${x} in ${key} was written by no known operation`, [])
+      if (!w && !initialValues.has(x))
+        v(`value ${x} in ${key} was written by no known operation`, [])
       if (w && certain(w, segment) && w.status === 'fail')
-        v(`value ${x} in ${key} comes from op ${w.id} (${w.kind}) that failed with ${w.error?.code ?? w.error?.name}: a failed write took effect`, [w.id])
+        v(
+          `value ${x} in ${key} comes from op ${w.id} (${w.kind}) that failed with ${w.error?.code ?? w.error?.name}: a failed write took effect`,
+          [w.id],
+        )
     })
   }
   // Acknowledged appends are in the final state, at their key.
@@ -61,7 +65,11 @@ function checkSegment(
     for (const m of o.mops!) {
       if (m[0] !== 'a') continue
       const at = position.get(m[2])
-      if (!at) v(`op ${o.id} (${o.kind}) appended ${m[2]} to ${m[1]} and succeeded, but the value is lost`, [o.id])
+      if (!at)
+        v(
+          `op ${o.id} (${o.kind}) appended ${m[2]} to ${m[1]} and succeeded, but the value is lost`,
+          [o.id],
+        )
       else if (at.key !== m[1]) v(`value ${m[2]} is in ${at.key}, not ${m[1]}`, [o.id])
     }
   }
@@ -77,10 +85,10 @@ function checkSegment(
       const full = final.get(m[1]) ?? []
       const prefix = seen.every((x, i) => full[i] === x)
       if (!prefix)
-        v(`op ${o.id} (${o.kind}) read ${m[1]} = [${seen.join(' ')}], not a prefix of its final [${full.join(' ')}]`, [
-          o.id,
-          ...seen.map((x) => writer.get(x)?.id ?? INIT).filter((id) => id !== INIT),
-        ])
+        v(
+          `op ${o.id} (${o.kind}) read ${m[1]} = [${seen.join(' ')}], not a prefix of its final [${full.join(' ')}]`,
+          [o.id, ...seen.map((x) => writer.get(x)?.id ?? INIT).filter((id) => id !== INIT)],
+        )
     }
   }
 
@@ -95,7 +103,10 @@ function checkSegment(
   const edge = (a: number, b: number, kind: EdgeKind) => {
     if (a === b || !nodes.has(a) || !nodes.has(b)) return
     let m = edges.get(a)
-    if (!m) edges.set(a, (m = new Map()))
+    if (!m) {
+      m = new Map()
+      edges.set(a, m)
+    }
     if (!m.has(b) || kind !== 'rt') m.set(b, kind)
   }
   const wOf = (x: number | undefined) =>
