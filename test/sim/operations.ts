@@ -55,14 +55,7 @@ export type OpKind = keyof typeof OP_WEIGHTS
  * known on current main (see the reasons); `--all` (SimOptions.all) runs them.
  * Remove an entry once the engine is fixed.
  */
-export const HELD_BACK: Partial<Record<OpKind, string>> = {
-  go: 'a view trusts a replica whose seq equals the manifest seq (S3db.#freshen compares seq only, never the committing object), so after a same-seq snapshot replacement it serves the old state (seed 12 with --all)',
-  restore:
-    'same engine bug: after a restored manifest, other commits can bring the database back to the seq a replica holds, with different contents',
-  recreate: 'same engine bug: a re-created database reaches the seqs of the old one',
-  close:
-    'a view in flight while close() runs continues on the closed replica and fails with an untyped TypeError ("The database connection is not open") instead of ClosedError: close() does not wait for views still refreshing the manifest, and view() does not re-check after it (seed 58 with --all)',
-}
+export const HELD_BACK: Partial<Record<OpKind, string>> = {}
 
 /** One planned operation (drawn from the seed before the run). */
 export interface PlannedOp {
@@ -421,7 +414,10 @@ async function pushOp(sim: Sim, p: PlannedOp, rec: OpRecord): Promise<void> {
       db.close()
     }
     rec.note = `pulled seq ${pulled.seq}`
-    await S3db.push(sim.store, PREFIX, file, { expectedSeq: pulled.seq }, { runtime } as never)
+    // As the CLI does: the pull record names the object that committed the pulled seq.
+    const record = JSON.parse(readFileSync(`${file}.s3db-seq`, 'utf8')) as { head?: string }
+    const guard = { expectedSeq: pulled.seq, expectedHead: record.head }
+    await S3db.push(sim.store, PREFIX, file, guard, { runtime } as never)
     rec.mops = seen
   } finally {
     rmSync(dir, { recursive: true, force: true })

@@ -295,7 +295,8 @@ export class SimStore implements BlobStore {
     // A late request: the client gives up first (timeout); it lands after that, or never.
     if (fault === 'late') respondAt = now + rng.int(1, 30)
     // Late requests mostly land just after the client gave up, some much later.
-    const delayApply = fault === 'late' ? (rng.chance(0.5) ? rng.int(1, 200) : rng.int(1, 40_000)) : 0
+    const delayApply =
+      fault === 'late' ? (rng.chance(0.5) ? rng.int(1, 200) : rng.int(1, 40_000)) : 0
     return { fault, applyAt: fault === 'late' ? respondAt + delayApply : applyAt, respondAt }
   }
 
