@@ -24,6 +24,7 @@ const { values } = parseArgs({
     'patch-clocks': { type: 'boolean', default: false },
     ops: { type: 'string' },
     all: { type: 'boolean', default: false },
+    weights: { type: 'string' },
   },
 })
 
@@ -31,8 +32,19 @@ if (!values.all)
   for (const [kind, why] of Object.entries(HELD_BACK))
     console.log(`held back: '${kind}' operations (--all runs them): ${why}`)
 
+/** Flags other than the seed that a replay needs. */
+const extra = [
+  values.all ? '--all' : '',
+  values['patch-clocks'] ? '--patch-clocks' : '',
+  values.ops ? `--ops ${values.ops}` : '',
+  values.weights ? `--weights '${values.weights}'` : '',
+]
+  .filter(Boolean)
+  .join(' ')
+
 const base: SimOptions = {
   all: values.all,
+  weights: values.weights ? (JSON.parse(values.weights) as SimOptions['weights']) : undefined,
   patchClocks: values['patch-clocks'],
   ops: values.ops ? Number(values.ops) : undefined,
 }
@@ -40,7 +52,7 @@ const base: SimOptions = {
 function report(r: SimResult, keep?: number[]): void {
   console.log(`\nseed ${r.seed} FAILED: ${r.violations.length} violation(s)`)
   for (const v of r.violations.slice(0, 10)) console.log(`  [${v.checker}] ${v.message}`)
-  console.log(`replay: ${replayCommand(r.seed, keep)}`)
+  console.log(`replay: ${replayCommand(r.seed, keep)}${extra ? ` ${extra}` : ''}`)
   console.log('trace of the operations that matter:')
   for (const line of shortTrace(r)) console.log(`  ${line}`)
 }
