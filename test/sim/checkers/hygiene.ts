@@ -1,0 +1,95 @@
+/**
+ * Store hygiene: nothing outside the database's namespace is written or
+ * deleted, objects in the namespace that s3db does not name are left alone,
+ * and every object the manifest references exists whenever s3db wrote the
+ * manifest or deleted something.
+ */
+import { parseManifest } from '@s3db/core/internal'
+import type { Violation } from '../history.ts'
+import type { Mutation, SimStore } from '../store.ts'
+
+/** Actors whose writes are not s3db's (fixtures, the operator). */
+const OUTSIDERS = new Set(['world', 'operator'])
+
+/** Watches a store while the simulation runs; `violations()` at the end. */
+export class HygieneWatch {
+  readonly #store: SimStore
+  readonly #prefix: string
+  readonly #sentinels = new Map<string, string>()
+  readonly #found: Violation[] = []
+  readonly #reported = new Set<string>()
+  /** The manifest was last written by the operator: its references are the operator's business. */
+  #operatorManifest = false
+
+  constructor(store: SimStore, prefix: string) {
+    this.#store = store
+    this.#prefix = prefix
+    store.onMutation = (m) => this.#observe(m)
+  }
+
+  /** Objects that must survive the run unchanged. */
+  sentinel(key: string, body: string): void {
+    this.#store.poke(key, new TextEncoder().encode(body), 'world')
+    this.#sentinels.set(key, this.#store.peek(key)!.etag)
+  }
+
+  #observe(m: Mutation): void {
+    if (!OUTSIDERS.has(m.client)) {
+      if (!m.key.startsWith(this.#prefix))
+        this.#add(
+          `${m.client} ${m.kind === 'put' ? 'wrote' : 'deleted'} ${m.key}, outside the database's namespace ${this.#prefix}`,
+        )
+      if (this.#sentinels.has(m.key))
+        this.#add(
+          `${m.client} ${m.kind === 'put' ? 'overwrote' : 'deleted'} ${m.key}, an object s3db does not own`,
+        )
+    }
+    if (m.key === this.#store.manifestKey && m.kind === 'put')
+      this.#operatorManifest = OUTSIDERS.has(m.client)
+    if (m.key === this.#store.manifestKey && m.kind === 'delete') this.#operatorManifest = true
+    if (!this.#operatorManifest && !OUTSIDERS.has(m.client)) this.#checkReferences(m)
+  }
+
+  #checkReferences(m: Mutation): void {
+    const o = this.#store.peek(this.#store.manifestKey)
+    if (!o) return
+    let refs: string[]
+    try {
+      const manifest = parseManifest(o.body, this.#store.manifestKey, this.#prefix)
+      refs = [manifest.snapshot.key, ...manifest.log.map((e) => e.key)]
+    } catch (err) {
+      this.#add(`${m.client} left a manifest that does not parse: ${(err as Error).message}`)
+      return
+    }
+    for (const key of refs) {
+      if (this.#store.peek(key)) continue
+      const deleted = [...this.#store.mutations]
+        .reverse()
+        .find((x) => x.key === key && x.kind === 'delete')
+      this.#add(
+        `the manifest references ${key}, which does not exist (${deleted ? `deleted by ${deleted.client} at t=${deleted.at}` : 'never written'}; noticed after ${m.client} ${m.kind} ${m.key})`,
+        key,
+      )
+    }
+  }
+
+  #add(message: string, once?: string): void {
+    if (once) {
+      if (this.#reported.has(once)) return
+      this.#reported.add(once)
+    }
+    this.#found.push({ checker: 'hygiene', message, ops: [] })
+  }
+
+  violations(): Violation[] {
+    const out = [...this.#found]
+    for (const [key, etag] of this.#sentinels)
+      if (this.#store.peek(key)?.etag !== etag)
+        out.push({
+          checker: 'hygiene',
+          message: `${key} (not s3db's) was changed or deleted`,
+          ops: [],
+        })
+    return out
+  }
+}

@@ -1,0 +1,120 @@
+/**
+ * What the simulator records: every operation a caller started, what it saw,
+ * and how it ended; the state of the store at the end of each segment of the
+ * history (an operator restore or re-create starts a new segment).
+ */
+import type { Dump } from './replay.ts'
+
+/** A list-append micro-operation: a read of a key's list, or an append of a unique value. */
+export type Mop = ['r', string, number[] | null] | ['a', string, number]
+
+export type OpStatus = 'pending' | 'ok' | 'fail' | 'info'
+
+export interface ErrorSeen {
+  /** S3dbError code, or undefined for an error that is not an S3dbError. */
+  code: string | undefined
+  name: string
+  message: string
+  /** The code of its cause, when it wraps one (MigrationFailed). */
+  causeCode?: string | undefined
+}
+
+export interface OpRecord {
+  id: number
+  kind: string
+  client: string
+  /** Sim time the caller called, and the time it got its answer. */
+  start: number
+  end?: number | undefined
+  status: OpStatus
+  error?: ErrorSeen | undefined
+  /** History segment the op started in; straddling ops were in flight at a boundary. */
+  segment: number
+  straddles?: boolean | undefined
+  /** List-append micro-ops of the run that counts (reads as observed). */
+  mops?: Mop[] | undefined
+  /** A read-only transaction may be this stale (maxStalenessMs); 0 = strong. */
+  staleMs?: number | undefined
+  /** Exactly-once token this op writes into the ledger. */
+  token?: string | undefined
+  /** Bank: balances observed (by a view or by a transfer's final run). */
+  balances?: number[] | undefined
+  /** The error this op is built to provoke ('callback', 'fk'), if any. */
+  expects?: 'callback' | 'fk' | undefined
+  /** The op's abort signal fired (before it ended). */
+  aborted?: boolean | undefined
+  /** Free text for the trace. */
+  note?: string | undefined
+}
+
+export interface Segment {
+  index: number
+  /** State at the start (undefined: the database was empty or absent). */
+  initial: Dump | undefined
+  /** State at the end, replayed from the store; undefined when it could not be built. */
+  final: Dump | undefined
+  finalSchemaVersion: number
+  /** The segment started with the database deleted (tables absent until migrations run again). */
+  recreated: boolean
+  /** Why the final state could not be built. */
+  finalError?: string | undefined
+}
+
+export interface History {
+  ops: OpRecord[]
+  segments: Segment[]
+  /** Bank total every view must see. */
+  bankTotal: number
+}
+
+/** One thing a checker found wrong. */
+export interface Violation {
+  checker: string
+  message: string
+  /** Ids of the operations involved (for the shortened trace). */
+  ops: number[]
+}
+
+/** Unquotes an SQL literal produced by quote(). */
+function unquote(v: string): string {
+  return v.startsWith("'") ? v.slice(1, -1).replaceAll("''", "'") : v
+}
+
+/** The `lists` table of a dump: key -> list. */
+export function listsOf(dump: Dump | undefined): Map<string, number[]> {
+  const out = new Map<string, number[]>()
+  for (const row of dump?.lists ?? []) {
+    const [k, v] = row.split('|').map(unquote) as [string, string]
+    out.set(k, v === '' ? [] : v.split(' ').map((x) => Number(x)))
+  }
+  return out
+}
+
+/** The `accounts` table: balances by id order, or undefined when absent. */
+export function balancesOf(dump: Dump | undefined): number[] | undefined {
+  if (!dump?.accounts) return undefined
+  return dump.accounts
+    .map((r) => r.split('|').map(Number) as [number, number])
+    .sort((a, b) => a[0] - b[0])
+    .map((r) => r[1])
+}
+
+/** The `ledger` table: token -> how many rows hold it. */
+export function ledgerOf(dump: Dump | undefined): Map<string, number> {
+  const out = new Map<string, number>()
+  for (const row of dump?.ledger ?? []) {
+    const token = unquote(row.slice(row.indexOf('|') + 1))
+    out.set(token, (out.get(token) ?? 0) + 1)
+  }
+  return out
+}
+
+/** The ops of one segment (straddling ops count in every segment they touched). */
+export function opsOf(h: History, segment: number): OpRecord[] {
+  return h.ops.filter((o) => o.segment === segment || (o.straddles && o.segment < segment))
+}
+
+/** Whether an op's effects are certain in `segment`: ok/fail, started there, not straddling. */
+export function certain(o: OpRecord, segment: number): boolean {
+  return o.segment === segment && !o.straddles && (o.status === 'ok' || o.status === 'fail')
+}
