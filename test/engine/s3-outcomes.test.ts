@@ -6,30 +6,23 @@
 import { type BlobStore, isS3dbError, S3BlobStore, S3db } from '@s3db/core'
 import { collectGarbage, DatabaseKeys, epochOf, parseManifest } from '@s3db/core/internal'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { wrapStore } from '../../packages/core/test/helpers.js'
 import { freshBucket, s3Client, s3Endpoint, s3SkipReason } from '../support/s3.js'
 
 const skip = s3SkipReason()
 if (skip) console.log(`S3 outcome tests SKIPPED: ${skip}`)
 
-/** `store` with its manifest PUTs intercepted (same identity as the store). */
+/** `store` with its manifest CASes intercepted (same identity as the store). */
 function interceptCas(
   store: BlobStore,
   around: (put: () => Promise<{ etag: string }>) => Promise<{ etag: string }>,
 ): BlobStore {
-  return {
-    inner: store,
-    get: (k, o) => store.get(k, o),
-    getStream: (k, o) => store.getStream(k, o),
-    stat: (k, o) => store.stat(k, o),
+  return wrapStore(store, {
     put: (k, b, o) =>
       k.endsWith('manifest.json') && o?.ifMatch
         ? around(() => store.put(k, b, o))
         : store.put(k, b, o),
-    list: (p, o) => store.list(p, o),
-    delete: (k, o) => store.delete(k, o),
-    deleteMany: (k, o) => store.deleteMany(k, o),
-    deletePrefix: (p, o) => store.deletePrefix(p, o),
-  } as BlobStore
+  })
 }
 
 describe.skipIf(Boolean(skip))('exact outcomes on MinIO', () => {

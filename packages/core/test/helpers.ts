@@ -155,3 +155,22 @@ export async function codeOf(p: Promise<unknown>): Promise<string> {
     return isS3dbError(err) ? err.code : String(err)
   }
 }
+
+/**
+ * `store` with some methods replaced; the others delegate. It has the identity
+ * of the store it wraps (a replica file is reused across both).
+ */
+export function wrapStore(store: BlobStore, overrides: Partial<BlobStore>): BlobStore {
+  return {
+    inner: store,
+    get: (k, o) => store.get(k, o),
+    getStream: (k, o) => store.getStream(k, o),
+    stat: (k, o) => store.stat(k, o),
+    put: (k, b, o) => store.put(k, b, o),
+    list: (p, o) => store.list(p, o),
+    delete: (k, o) => store.delete(k, o),
+    deleteMany: (k, o) => store.deleteMany(k, o),
+    deletePrefix: (p, o) => store.deletePrefix(p, o),
+    ...overrides,
+  } as BlobStore
+}

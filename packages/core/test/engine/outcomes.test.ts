@@ -12,11 +12,19 @@ import { describe, expect, it } from 'vitest'
 import { isS3dbError } from '../../src/errors.js'
 import type { S3dbEvent } from '../../src/events.js'
 import { S3db } from '../../src/s3db.js'
-import type { BlobStore, PutBody, PutOptions } from '../../src/store/blob-store.js'
+import type { BlobStore } from '../../src/store/blob-store.js'
 import { FileSystemBlobStore } from '../../src/store/filesystem-store.js'
 import { MemoryBlobStore } from '../../src/store/memory-store.js'
 import type { Tx } from '../../src/tx.js'
-import { codeOf, manifestOf, PREFIX, ScriptedStore, tempDir, useDatabases } from '../helpers.js'
+import {
+  codeOf,
+  manifestOf,
+  PREFIX,
+  ScriptedStore,
+  tempDir,
+  useDatabases,
+  wrapStore,
+} from '../helpers.js'
 
 const openDb = useDatabases({ autoCompact: false })
 
@@ -40,34 +48,18 @@ const unclassified: Record<string, () => unknown> = {
   'a thrown string': () => 'boom',
 }
 
-/** `store` with `put` replaced (a wrapper has the identity of the store it wraps). */
-function withPut(
-  store: BlobStore,
-  put: (key: string, body: PutBody, options?: PutOptions) => Promise<{ etag: string }>,
-): BlobStore {
-  return {
-    inner: store,
-    get: (k, o) => store.get(k, o),
-    getStream: (k, o) => store.getStream(k, o),
-    stat: (k, o) => store.stat(k, o),
-    put,
-    list: (p, o) => store.list(p, o),
-    delete: (k, o) => store.delete(k, o),
-    deleteMany: (k, o) => store.deleteMany(k, o),
-    deletePrefix: (p, o) => store.deletePrefix(p, o),
-  } as BlobStore
-}
-
 /** Wraps a store: once armed, the next manifest CAS is applied, then `error` is thrown. */
 function applyThenThrow(store: BlobStore, error: () => unknown): BlobStore & { armed: boolean } {
   const state = { armed: false }
-  const wrapped = withPut(store, async (key, body, options) => {
-    const result = await store.put(key, body, options)
-    if (state.armed && key.endsWith('manifest.json') && options?.ifMatch) {
-      state.armed = false
-      throw error()
-    }
-    return result
+  const wrapped = wrapStore(store, {
+    put: async (key, body, options) => {
+      const result = await store.put(key, body, options)
+      if (state.armed && key.endsWith('manifest.json') && options?.ifMatch) {
+        state.armed = false
+        throw error()
+      }
+      return result
+    },
   })
   return Object.defineProperty(wrapped, 'armed', {
     get: () => state.armed,
@@ -131,11 +123,12 @@ describe('a store error after the manifest CAS applied', () => {
     await setupCounter(db)
     const { AccessDeniedError } = await import('../../src/errors.js')
     const refusing = await openDb(
-      withPut(base, (key, body, options) =>
-        key.endsWith('manifest.json')
-          ? Promise.reject(new AccessDeniedError('denied'))
-          : base.put(key, body, options),
-      ),
+      wrapStore(base, {
+        put: (key, body, options) =>
+          key.endsWith('manifest.json')
+            ? Promise.reject(new AccessDeniedError('denied'))
+            : base.put(key, body, options),
+      }),
     )
     expect(await codeOf(refusing.update(increment))).toBe('AccessDenied')
     expect(await db.view(counter)).toBe(0)
@@ -379,13 +372,13 @@ describe('lifecycle', () => {
 
   it('close() waits for views and compactions in flight', async () => {
     const base = new MemoryBlobStore()
-    const slow = withPut(base, (k, b, o) => base.put(k, b, o))
-    const get = slow.get
     // Manifest reads take a while: close() is called while they are in flight.
-    slow.get = async (key, options) => {
-      await new Promise((r) => setTimeout(r, 20))
-      return get(key, options)
-    }
+    const slow = wrapStore(base, {
+      get: async (key, options) => {
+        await new Promise((r) => setTimeout(r, 20))
+        return base.get(key, options)
+      },
+    })
     const db = await S3db.open(slow, PREFIX, { autoCompact: false })
     await setupCounter(db)
     await db.update(increment)
