@@ -7,6 +7,7 @@
  */
 import { parseArgs } from 'node:util'
 import { UsageError } from './errors.js'
+import { closest } from './suggest.js'
 import { TARGET_HELP } from './target.js'
 
 export interface OptionSpec {
@@ -80,7 +81,7 @@ export function parseCommandArgs(
   } catch (err) {
     // parseArgs messages are clear but long; keep the first sentence.
     const message = (err as Error).message.split('. ')[0] ?? (err as Error).message
-    throw new UsageError(message, spec.name)
+    throw new UsageError(`${message}${suggestOption(err, options)}`, spec.name)
   }
   const values = parsed.values as Record<string, string | boolean | undefined>
   if (values.help) return { values, positionals: parsed.positionals }
@@ -95,6 +96,14 @@ export function parseCommandArgs(
     )
   }
   return { values, positionals: parsed.positionals }
+}
+
+/** "; did you mean --json?" for an unknown long option close to a known one, else ''. */
+function suggestOption(err: unknown, options: Record<string, OptionSpec>): string {
+  if ((err as NodeJS.ErrnoException).code !== 'ERR_PARSE_ARGS_UNKNOWN_OPTION') return ''
+  const given = /Unknown option '--([^'=]+)/.exec((err as Error).message)?.[1]
+  const match = given === undefined ? undefined : closest(given, Object.keys(options))
+  return match === undefined ? '' : `; did you mean --${match}?`
 }
 
 export function commandHelp(spec: CommandSpec): string {

@@ -27,9 +27,31 @@ export async function resolveTarget(
   const store = await openStore(target, {
     pathStyle: ctx.values['path-style'] === true,
     create: options.create,
+    debug: ctx.values.debug === true,
     env: ctx.env,
   })
   return { target, store, keys: new DatabaseKeys(target.prefix) }
+}
+
+/**
+ * Creating a database (init, push --create) on S3 starts with a HEAD of the
+ * manifest, whose 404 carries no error code: a missing bucket then surfaces
+ * as "object not found" from a later step. When a create fails that way, one
+ * LIST (which does say NoSuchBucket) tells the two apart.
+ */
+export async function whyCreateFailed(
+  r: Resolved,
+  err: unknown,
+  signal?: AbortSignal,
+): Promise<unknown> {
+  if (r.target.kind !== 's3' || !isS3dbError(err)) return err
+  if (err.code !== 'NotFound' && err.code !== 'PreconditionFailed') return err
+  try {
+    for await (const _ of r.store.list(r.keys.prefix, { signal })) break
+  } catch (probe) {
+    if (isS3dbError(probe, 'BucketNotFound')) return probe
+  }
+  return err
 }
 
 export function noDatabase(target: Target): CliError {

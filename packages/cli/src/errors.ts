@@ -24,8 +24,8 @@ export class UsageError extends Error {
 /** A failure the CLI itself detected, with what to do about it. */
 export class CliError extends Error {
   readonly hint: string | undefined
-  constructor(message: string, hint?: string) {
-    super(message)
+  constructor(message: string, hint?: string, options?: { cause?: unknown }) {
+    super(message, options)
     this.name = 'CliError'
     this.hint = hint
   }
@@ -77,18 +77,39 @@ function hintFor(err: unknown): string | undefined {
   }
 }
 
-/** Removes credentials from text that may reach the terminal. */
+const CREDENTIALS = ['AWS_SECRET_ACCESS_KEY', 'AWS_ACCESS_KEY_ID', 'AWS_SESSION_TOKEN'] as const
+
+/**
+ * Removes credentials from text that may reach the terminal. Only whole
+ * occurrences count: the value standing on its own (`key AKIA... denied`,
+ * `<AWSAccessKeyId>AKIA...</AWSAccessKeyId>`, `Credential=AKIA.../20240101/...`).
+ * The same characters inside a longer name (a short key such as `test` inside
+ * `/tmp/s3db-test-1/db`, or as a directory of a path) are not a credential and
+ * stay as they are: scrubbing them mangled paths in error messages.
+ */
 export function redact(text: string, env: NodeJS.ProcessEnv = process.env): string {
   let out = text
-  for (const name of ['AWS_SECRET_ACCESS_KEY', 'AWS_ACCESS_KEY_ID', 'AWS_SESSION_TOKEN']) {
+  for (const name of CREDENTIALS) {
     const value = env[name]
-    if (value && value.length >= 4) out = out.split(value).join('[redacted]')
+    if (!value || value.length < 4) continue
+    const escaped = value.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+    // Not glued to a longer name before (letters, digits, _ + . - or a path's /)
+    // nor after (the same, or a '.' that continues a name such as a file suffix).
+    const whole = new RegExp(
+      `(?<![A-Za-z0-9_+./-])${escaped}(?![A-Za-z0-9_+-]|\\.[A-Za-z0-9_])`,
+      'g',
+    )
+    out = out.replace(whole, '[redacted]')
   }
   return out
 }
 
 /** The lines to print for an error: one line and a hint, or the full stack with `debug`. */
-export function formatError(err: unknown, debug: boolean): string {
+export function formatError(
+  err: unknown,
+  debug: boolean,
+  env: NodeJS.ProcessEnv = process.env,
+): string {
   const message = err instanceof Error ? err.message : String(err)
   const lines = [`s3db: error: ${message.replace(/\s*\n\s*/g, ' ')}`]
   if (err instanceof UsageError) {
@@ -106,5 +127,5 @@ export function formatError(err: unknown, debug: boolean): string {
     }
     if (e !== undefined && !(e instanceof Error)) lines.push(String(e))
   }
-  return redact(`${lines.join('\n')}\n`)
+  return redact(`${lines.join('\n')}\n`, env)
 }

@@ -24,6 +24,8 @@ import { shell } from './commands/shell.js'
 import { sql } from './commands/sql.js'
 import { status } from './commands/status.js'
 import { EXIT_OK, EXIT_USAGE, exitCodeFor, formatError, UsageError } from './errors.js'
+import { explainError } from './explain.js'
+import { closest } from './suggest.js'
 import { TARGET_HELP } from './target.js'
 
 export const COMMANDS: readonly CommandSpec[] = [
@@ -97,8 +99,10 @@ export async function main(argv: string[], options: MainOptions = {}): Promise<n
     }
     const spec = COMMANDS.find((c) => c.name === name)
     if (!spec) {
+      const names = COMMANDS.map((c) => c.name)
+      const guess = closest(name, names)
       throw new UsageError(
-        `unknown command ${JSON.stringify(name)}; commands: ${COMMANDS.map((c) => c.name).join(', ')}`,
+        `unknown command ${JSON.stringify(name)}${guess ? `; did you mean ${guess}?` : ''} (commands: ${names.join(', ')})`,
       )
     }
     current = spec.name
@@ -121,7 +125,7 @@ export async function main(argv: string[], options: MainOptions = {}): Promise<n
       err instanceof UsageError && !err.command && current
         ? new UsageError(err.message, current)
         : err
-    io.stderr.write(formatError(shown, debug))
+    io.stderr.write(formatError(explainError(shown, env), debug, env))
     return exitCodeFor(err)
   }
 }
