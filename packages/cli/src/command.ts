@@ -7,6 +7,7 @@
  */
 import { parseArgs } from 'node:util'
 import { UsageError } from './errors.js'
+import type { Interrupts } from './interrupts.js'
 import { closest } from './suggest.js'
 import { TARGET_HELP } from './target.js'
 
@@ -42,8 +43,9 @@ export interface CommandContext {
   positionals: string[]
   io: Io
   env: NodeJS.ProcessEnv
-  /** Aborted on Ctrl-C. */
+  /** Aborted on Ctrl-C (unless the command took the interrupts, see {@link Interrupts.take}). */
   signal: AbortSignal
+  interrupts: Interrupts
 }
 
 export const COMMON_OPTIONS: Record<string, OptionSpec> = {

@@ -9,6 +9,7 @@ import { type BlobStore, isS3dbError, type NotFoundError, S3db, type S3dbEvent }
 import { DatabaseKeys, type FetchedManifest, readManifest } from '@s3db/core/internal'
 import type { CommandContext } from './command.js'
 import { CliError } from './errors.js'
+import { newActivity, type StoreActivity } from './interrupts.js'
 import { openStore } from './store.js'
 import { parseTarget, type Target } from './target.js'
 
@@ -16,21 +17,25 @@ export interface Resolved {
   target: Target
   store: BlobStore
   keys: DatabaseKeys
+  /** What the command did to the store (for the line an interrupt prints). */
+  activity: StoreActivity
 }
 
 /** Parses the first positional as the target and opens its store. */
 export async function resolveTarget(
-  ctx: CommandContext,
+  ctx: Pick<CommandContext, 'positionals' | 'values' | 'env' | 'interrupts'>,
   options: { create?: boolean } = {},
 ): Promise<Resolved> {
   const target = parseTarget(ctx.positionals[0])
+  const activity = ctx.interrupts.track(newActivity(target.display))
   const store = await openStore(target, {
     pathStyle: ctx.values['path-style'] === true,
     create: options.create,
     debug: ctx.values.debug === true,
     env: ctx.env,
+    activity,
   })
-  return { target, store, keys: new DatabaseKeys(target.prefix) }
+  return { target, store, keys: new DatabaseKeys(target.prefix), activity }
 }
 
 /**
@@ -95,15 +100,20 @@ export async function orNoDatabase<T>(r: Resolved, fn: () => Promise<T>): Promis
 /** Opens the database for queries or compaction; never creates one (a CLI typo must not). */
 export function openDatabase(
   r: Resolved,
-  ctx: CommandContext,
-  onEvent?: (event: S3dbEvent) => void,
+  options: {
+    signal: AbortSignal
+    onEvent?: ((event: S3dbEvent) => void) | undefined
+    /** The replica file (default: a temp file removed on close). */
+    localPath?: string | undefined
+  },
 ): Promise<S3db> {
   return orNoDatabase(r, () =>
     S3db.open(r.store, r.keys.prefix, {
       autoCompact: false,
       createIfMissing: false,
-      onEvent,
-      signal: ctx.signal,
+      onEvent: options.onEvent,
+      signal: options.signal,
+      localPath: options.localPath,
     }),
   )
 }

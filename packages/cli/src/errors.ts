@@ -104,28 +104,57 @@ export function redact(text: string, env: NodeJS.ProcessEnv = process.env): stri
   return out
 }
 
+/** An error as the CLI shows it: one line, a hint, and every cause's stack for --debug. */
+export interface ShownError {
+  message: string
+  hint: string | undefined
+  trace: string
+}
+
+/**
+ * An error that happened in the SQL engine process (see engine/), already
+ * described there; `trace` holds its stack chain for --debug.
+ */
+export class RemoteError extends CliError {
+  readonly trace: string
+  constructor(shown: ShownError) {
+    super(shown.message, shown.hint)
+    this.name = 'RemoteError'
+    this.trace = shown.trace
+  }
+}
+
+export function showError(err: unknown): ShownError {
+  const message = (err instanceof Error ? err.message : String(err)).replace(/\s*\n\s*/g, ' ')
+  if (err instanceof RemoteError) return { message, hint: err.hint, trace: err.trace }
+  const lines: string[] = []
+  let e: unknown = err
+  while (e instanceof Error) {
+    lines.push(e.stack ?? String(e))
+    e = e.cause
+    if (e !== undefined) lines.push('caused by:')
+  }
+  if (e !== undefined) lines.push(String(e))
+  return {
+    message,
+    hint: err instanceof UsageError ? undefined : hintFor(err),
+    trace: lines.join('\n'),
+  }
+}
+
 /** The lines to print for an error: one line and a hint, or the full stack with `debug`. */
 export function formatError(
   err: unknown,
   debug: boolean,
   env: NodeJS.ProcessEnv = process.env,
 ): string {
-  const message = err instanceof Error ? err.message : String(err)
-  const lines = [`s3db: error: ${message.replace(/\s*\n\s*/g, ' ')}`]
+  const shown = showError(err)
+  const lines = [`s3db: error: ${shown.message}`]
   if (err instanceof UsageError) {
     lines.push(`Run 's3db ${err.command ? `${err.command} ` : ''}--help' for usage.`)
-  } else {
-    const hint = hintFor(err)
-    if (hint) lines.push(`hint: ${hint}`)
+  } else if (shown.hint) {
+    lines.push(`hint: ${shown.hint}`)
   }
-  if (debug && err instanceof Error) {
-    let e: unknown = err
-    while (e instanceof Error) {
-      lines.push(e.stack ?? String(e))
-      e = e.cause
-      if (e !== undefined) lines.push('caused by:')
-    }
-    if (e !== undefined && !(e instanceof Error)) lines.push(String(e))
-  }
+  if (debug) lines.push(shown.trace)
   return redact(`${lines.join('\n')}\n`, env)
 }

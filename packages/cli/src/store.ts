@@ -10,6 +10,8 @@ import { type BlobStore, FileSystemBlobStore, S3BlobStore } from '@s3db/core'
 import { CliError } from './errors.js'
 import { endpointSetting } from './explain.js'
 import { IGNORE_CONDITIONS_ENV, IgnoreConditionsStore } from './ignore-conditions-store.js'
+import type { StoreActivity } from './interrupts.js'
+import { PublishGuardStore } from './publish-guard.js'
 import type { Target } from './target.js'
 
 export interface StoreOptions {
@@ -19,6 +21,8 @@ export interface StoreOptions {
   create?: boolean | undefined
   /** --debug: let the SDK's own warnings through. */
   debug?: boolean | undefined
+  /** Records what the command does to the store; its manifest writes are not interruptible. */
+  activity?: StoreActivity | undefined
   env?: NodeJS.ProcessEnv | undefined
 }
 
@@ -105,5 +109,8 @@ export async function openStore(target: Target, options: StoreOptions = {}): Pro
     store = await FileSystemBlobStore.open(target.root)
   }
   if (env[IGNORE_CONDITIONS_ENV] === '1') store = new IgnoreConditionsStore(store)
+  if (options.activity) {
+    store = new PublishGuardStore(store, `${target.prefix}manifest.json`, options.activity)
+  }
   return store
 }

@@ -118,9 +118,10 @@ Example:
     }
     let result: Awaited<ReturnType<typeof S3db.push>>
     try {
-      result = await S3db.push(r.store, r.keys.prefix, file, guard, options)
+      result = await S3db.push(r.store, r.keys.prefix, file, guard, options).finally(() =>
+        bar.end(),
+      )
     } catch (err) {
-      bar.end()
       if (err instanceof SeqMismatchError) {
         const { expectedSeq, actualSeq } = err
         throw new CliError(
@@ -132,7 +133,6 @@ Example:
       }
       throw err
     }
-    bar.end()
     await writePulledSeq(file, r.store, r.keys.prefix, result.seq, result.snapshotKey)
     report(
       ctx,
