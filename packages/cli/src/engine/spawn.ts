@@ -15,6 +15,8 @@ let early: { child: ChildProcess; env: NodeJS.ProcessEnv } | undefined
 function spawnEngine(env: NodeJS.ProcessEnv): ChildProcess {
   return fork(ENGINE, [], {
     env,
+    // Node's own flags carry over, except a debugger port the parent holds.
+    execArgv: process.execArgv.filter((a) => !a.startsWith('--inspect')),
     serialization: 'advanced',
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
   })
