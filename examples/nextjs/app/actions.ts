@@ -3,9 +3,15 @@
  * Server actions. Each one validates its form, runs ONE Drizzle transaction
  * (which may run several times under contention) and only after it committed
  * does the side effects: remembering the user's name and refreshing the page.
+ *
+ * A failure never escapes to Next.js (which would replace the page with its
+ * generic error page and lose what the user typed): the action returns the
+ * error, said for the user, with whether anything was saved, and the form keeps
+ * the input.
  */
 import { revalidatePath } from 'next/cache'
 import { cookies } from 'next/headers'
+import { describeFailure } from '../src/board/failures'
 import {
   cleanText,
   InvalidInput,
@@ -21,41 +27,96 @@ export interface PostIdeaState {
   error?: string
   /** Id of the idea just posted; the form uses it to reset itself. */
   posted?: number
+  /** What was submitted, so that a failed post keeps the input. */
+  title?: string
+  author?: string
+}
+
+export interface IdeaActionState {
+  error?: string
 }
 
 const NAME_COOKIE = 'name'
 
-/** Who is acting: the name this browser last posted with. */
-async function actor(): Promise<string> {
-  return (await cookies()).get(NAME_COOKIE)?.value || 'someone'
-}
-
-export async function postIdeaAction(_prev: PostIdeaState, form: FormData): Promise<PostIdeaState> {
-  let title: string
-  let author: string
-  try {
-    title = cleanText(form.get('title'), 'A title', LIMITS.title)
-    author = cleanText(form.get('author'), 'Your name', LIMITS.name)
-  } catch (err) {
-    if (err instanceof InvalidInput) return { error: err.message }
-    throw err
-  }
-  const posted = await postIdea(await getDb(), { title, author })
-  ;(await cookies()).set(NAME_COOKIE, author, {
+async function rememberName(name: string): Promise<void> {
+  ;(await cookies()).set(NAME_COOKIE, name, {
     maxAge: 60 * 60 * 24 * 365,
     sameSite: 'lax',
     httpOnly: true,
   })
+}
+
+/**
+ * Who is acting: the name in the form (the "Your name" field, sent along with
+ * votes too), else the one this browser last used, else "someone". `given` is
+ * set when the form named someone: remember it once the change is saved (not
+ * before: a cookie set by a failed action would refresh the page and drop the
+ * error message).
+ */
+async function actor(form: FormData): Promise<{ name: string; given: boolean }> {
+  const typed = form.get('actor')
+  if (typeof typed === 'string' && typed.trim()) {
+    return { name: cleanText(typed, 'Your name', LIMITS.name), given: true }
+  }
+  return { name: (await cookies()).get(NAME_COOKIE)?.value || 'someone', given: false }
+}
+
+function text(form: FormData, name: string): string {
+  const value = form.get(name)
+  return typeof value === 'string' ? value : ''
+}
+
+export async function postIdeaAction(_prev: PostIdeaState, form: FormData): Promise<PostIdeaState> {
+  const typed = { title: text(form, 'title'), author: text(form, 'author') }
+  let title: string
+  let author: string
+  try {
+    title = cleanText(typed.title, 'A title', LIMITS.title)
+    author = cleanText(typed.author, 'Your name', LIMITS.name)
+  } catch (err) {
+    if (err instanceof InvalidInput) return { error: err.message, ...typed }
+    throw err
+  }
+  let posted: number
+  try {
+    posted = await postIdea(await getDb(), { title, author })
+  } catch (err) {
+    console.error('post idea failed:', err)
+    return { error: describeFailure(err, 'Your idea').message, ...typed }
+  }
+  await rememberName(author)
   revalidatePath('/')
   return { posted }
 }
 
-export async function voteAction(form: FormData): Promise<void> {
-  await vote(await getDb(), { id: parseId(form.get('id')), actor: await actor() })
+async function ideaAction(
+  form: FormData,
+  change: string,
+  run: (id: number, actor: string) => Promise<unknown>,
+): Promise<IdeaActionState> {
+  let who: { name: string; given: boolean }
+  try {
+    who = await actor(form)
+    await run(parseId(form.get('id')), who.name)
+  } catch (err) {
+    if (err instanceof InvalidInput) return { error: err.message }
+    console.error(`${change.toLowerCase()} failed:`, err)
+    return { error: describeFailure(err, change).message }
+  }
+  if (who.given) await rememberName(who.name)
   revalidatePath('/')
+  return {}
 }
 
-export async function toggleDoneAction(form: FormData): Promise<void> {
-  await toggleDone(await getDb(), { id: parseId(form.get('id')), actor: await actor() })
-  revalidatePath('/')
+export async function voteAction(_prev: IdeaActionState, form: FormData): Promise<IdeaActionState> {
+  return ideaAction(form, 'Your vote', async (id, who) => vote(await getDb(), { id, actor: who }))
+}
+
+export async function toggleDoneAction(
+  _prev: IdeaActionState,
+  form: FormData,
+): Promise<IdeaActionState> {
+  return ideaAction(form, 'The change', async (id, who) =>
+    toggleDone(await getDb(), { id, actor: who }),
+  )
 }

@@ -1,17 +1,17 @@
 'use client'
-/** The "new idea" form: shows validation errors and clears the title once posted. */
+/**
+ * The "new idea" form: clears the title once posted; on a validation error or
+ * a failed save it keeps what was typed and says what happened, including
+ * whether the idea was saved.
+ */
 import { useActionState } from 'react'
 import { type PostIdeaState, postIdeaAction } from './actions'
+import { useName } from './name-context'
 import { SubmitButton } from './submit-button'
 
-export function NewIdeaForm({
-  name,
-  limits,
-}: {
-  name: string
-  limits: { title: number; name: number }
-}) {
+export function NewIdeaForm({ limits }: { limits: { title: number; name: number } }) {
   const [state, action] = useActionState<PostIdeaState, FormData>(postIdeaAction, {})
+  const [name, setName] = useName()
   return (
     <form action={action} className="new-idea">
       <input
@@ -20,8 +20,10 @@ export function NewIdeaForm({
         placeholder="What should we do?"
         required
         maxLength={limits.title}
-        // A new key after each post remounts the input empty.
+        // After a post, a new key remounts the input empty; after a failure, React
+        // resets the form to these defaults, which hold what was typed.
         key={state.posted ?? 'new'}
+        defaultValue={state.posted === undefined ? (state.title ?? '') : ''}
       />
       <input
         name="author"
@@ -29,7 +31,8 @@ export function NewIdeaForm({
         placeholder="Your name"
         required
         maxLength={limits.name}
-        defaultValue={name}
+        value={name}
+        onChange={(e) => setName(e.target.value)}
       />
       <SubmitButton label="Post idea" pendingLabel="Posting…" />
       {state.error ? (

@@ -9,13 +9,25 @@ if (major < 22 || (major === 22 && minor < 12)) {
   process.exit(1)
 }
 
-const { main } = await import('./main.js')
+// `sql` and `shell` run statements in an engine process (so that Ctrl-C can stop
+// them): start it now, so it loads while this process does.
+const command = process.argv[2]
+if ((command === 'sql' || command === 'shell') && !process.argv.includes('--help')) {
+  const { prestartEngine } = await import('./engine/spawn.js')
+  prestartEngine(process.env)
+}
 
-// First Ctrl-C cancels the running operation cleanly (exit 130); a second one kills.
-const controller = new AbortController()
-process.once('SIGINT', () => {
-  controller.abort(new Error('interrupted'))
-  process.once('SIGINT', () => process.exit(130))
+const { main } = await import('./main.js')
+const { Interrupts } = await import('./interrupts.js')
+
+// Ctrl-C stops the running command (exit 130, one line saying what was written);
+// a second one, while it still winds down, ends the process at once.
+const interrupts = new Interrupts()
+process.on('SIGINT', () => {
+  if (interrupts.interrupt() === 'now') {
+    process.stderr.write(`s3db: ${interrupts.describe()}\n`)
+    process.exit(130)
+  }
 })
 
-process.exitCode = await main(process.argv.slice(2), { signal: controller.signal })
+process.exitCode = await main(process.argv.slice(2), { interrupts })

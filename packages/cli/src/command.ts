@@ -7,6 +7,8 @@
  */
 import { parseArgs } from 'node:util'
 import { UsageError } from './errors.js'
+import type { Interrupts } from './interrupts.js'
+import { closest } from './suggest.js'
 import { TARGET_HELP } from './target.js'
 
 export interface OptionSpec {
@@ -41,8 +43,9 @@ export interface CommandContext {
   positionals: string[]
   io: Io
   env: NodeJS.ProcessEnv
-  /** Aborted on Ctrl-C. */
+  /** Aborted on Ctrl-C (unless the command took the interrupts, see {@link Interrupts.take}). */
   signal: AbortSignal
+  interrupts: Interrupts
 }
 
 export const COMMON_OPTIONS: Record<string, OptionSpec> = {
@@ -80,7 +83,7 @@ export function parseCommandArgs(
   } catch (err) {
     // parseArgs messages are clear but long; keep the first sentence.
     const message = (err as Error).message.split('. ')[0] ?? (err as Error).message
-    throw new UsageError(message, spec.name)
+    throw new UsageError(`${message}${suggestOption(err, options)}`, spec.name)
   }
   const values = parsed.values as Record<string, string | boolean | undefined>
   if (values.help) return { values, positionals: parsed.positionals }
@@ -95,6 +98,14 @@ export function parseCommandArgs(
     )
   }
   return { values, positionals: parsed.positionals }
+}
+
+/** "; did you mean --json?" for an unknown long option close to a known one, else ''. */
+function suggestOption(err: unknown, options: Record<string, OptionSpec>): string {
+  if ((err as NodeJS.ErrnoException).code !== 'ERR_PARSE_ARGS_UNKNOWN_OPTION') return ''
+  const given = /Unknown option '--([^'=]+)/.exec((err as Error).message)?.[1]
+  const match = given === undefined ? undefined : closest(given, Object.keys(options))
+  return match === undefined ? '' : `; did you mean --${match}?`
 }
 
 export function commandHelp(spec: CommandSpec): string {

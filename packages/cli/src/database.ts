@@ -9,6 +9,7 @@ import { type BlobStore, isS3dbError, type NotFoundError, S3db, type S3dbEvent }
 import { DatabaseKeys, type FetchedManifest, readManifest } from '@s3db/core/internal'
 import type { CommandContext } from './command.js'
 import { CliError } from './errors.js'
+import { newActivity, type StoreActivity } from './interrupts.js'
 import { openStore } from './store.js'
 import { parseTarget, type Target } from './target.js'
 
@@ -16,20 +17,46 @@ export interface Resolved {
   target: Target
   store: BlobStore
   keys: DatabaseKeys
+  /** What the command did to the store (for the line an interrupt prints). */
+  activity: StoreActivity
 }
 
 /** Parses the first positional as the target and opens its store. */
 export async function resolveTarget(
-  ctx: CommandContext,
+  ctx: Pick<CommandContext, 'positionals' | 'values' | 'env' | 'interrupts'>,
   options: { create?: boolean } = {},
 ): Promise<Resolved> {
   const target = parseTarget(ctx.positionals[0])
+  const activity = ctx.interrupts.track(newActivity(target.display))
   const store = await openStore(target, {
     pathStyle: ctx.values['path-style'] === true,
     create: options.create,
+    debug: ctx.values.debug === true,
     env: ctx.env,
+    activity,
   })
-  return { target, store, keys: new DatabaseKeys(target.prefix) }
+  return { target, store, keys: new DatabaseKeys(target.prefix), activity }
+}
+
+/**
+ * Creating a database (init, push --create) on S3 starts with a HEAD of the
+ * manifest, whose 404 carries no error code: a missing bucket then surfaces
+ * as "object not found" from a later step. When a create fails that way, one
+ * LIST (which does say NoSuchBucket) tells the two apart.
+ */
+export async function whyCreateFailed(
+  r: Resolved,
+  err: unknown,
+  signal?: AbortSignal,
+): Promise<unknown> {
+  if (r.target.kind !== 's3' || !isS3dbError(err)) return err
+  if (err.code !== 'NotFound' && err.code !== 'PreconditionFailed') return err
+  try {
+    for await (const _ of r.store.list(r.keys.prefix, { signal })) break
+  } catch (probe) {
+    if (isS3dbError(probe, 'BucketNotFound')) return probe
+  }
+  return err
 }
 
 export function noDatabase(target: Target): CliError {
@@ -73,15 +100,20 @@ export async function orNoDatabase<T>(r: Resolved, fn: () => Promise<T>): Promis
 /** Opens the database for queries or compaction; never creates one (a CLI typo must not). */
 export function openDatabase(
   r: Resolved,
-  ctx: CommandContext,
-  onEvent?: (event: S3dbEvent) => void,
+  options: {
+    signal: AbortSignal
+    onEvent?: ((event: S3dbEvent) => void) | undefined
+    /** The replica file (default: a temp file removed on close). */
+    localPath?: string | undefined
+  },
 ): Promise<S3db> {
   return orNoDatabase(r, () =>
     S3db.open(r.store, r.keys.prefix, {
       autoCompact: false,
       createIfMissing: false,
-      onEvent,
-      signal: ctx.signal,
+      onEvent: options.onEvent,
+      signal: options.signal,
+      localPath: options.localPath,
     }),
   )
 }

@@ -24,8 +24,8 @@ export class UsageError extends Error {
 /** A failure the CLI itself detected, with what to do about it. */
 export class CliError extends Error {
   readonly hint: string | undefined
-  constructor(message: string, hint?: string) {
-    super(message)
+  constructor(message: string, hint?: string, options?: { cause?: unknown }) {
+    super(message, options)
     this.name = 'CliError'
     this.hint = hint
   }
@@ -77,34 +77,84 @@ function hintFor(err: unknown): string | undefined {
   }
 }
 
-/** Removes credentials from text that may reach the terminal. */
+const CREDENTIALS = ['AWS_SECRET_ACCESS_KEY', 'AWS_ACCESS_KEY_ID', 'AWS_SESSION_TOKEN'] as const
+
+/**
+ * Removes credentials from text that may reach the terminal. Only whole
+ * occurrences count: the value standing on its own (`key AKIA... denied`,
+ * `<AWSAccessKeyId>AKIA...</AWSAccessKeyId>`, `Credential=AKIA.../20240101/...`).
+ * The same characters inside a longer name (a short key such as `test` inside
+ * `/tmp/s3db-test-1/db`, or as a directory of a path) are not a credential and
+ * stay as they are: scrubbing them mangled paths in error messages.
+ */
 export function redact(text: string, env: NodeJS.ProcessEnv = process.env): string {
   let out = text
-  for (const name of ['AWS_SECRET_ACCESS_KEY', 'AWS_ACCESS_KEY_ID', 'AWS_SESSION_TOKEN']) {
+  for (const name of CREDENTIALS) {
     const value = env[name]
-    if (value && value.length >= 4) out = out.split(value).join('[redacted]')
+    if (!value || value.length < 4) continue
+    const escaped = value.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+    // Not glued to a longer name before (letters, digits, _ + . - or a path's /)
+    // nor after (the same, or a '.' that continues a name such as a file suffix).
+    const whole = new RegExp(
+      `(?<![A-Za-z0-9_+./-])${escaped}(?![A-Za-z0-9_+-]|\\.[A-Za-z0-9_])`,
+      'g',
+    )
+    out = out.replace(whole, '[redacted]')
   }
   return out
 }
 
+/** An error as the CLI shows it: one line, a hint, and every cause's stack for --debug. */
+export interface ShownError {
+  message: string
+  hint: string | undefined
+  trace: string
+}
+
+/**
+ * An error that happened in the SQL engine process (see engine/), already
+ * described there; `trace` holds its stack chain for --debug.
+ */
+export class RemoteError extends CliError {
+  readonly trace: string
+  constructor(shown: ShownError) {
+    super(shown.message, shown.hint)
+    this.name = 'RemoteError'
+    this.trace = shown.trace
+  }
+}
+
+export function showError(err: unknown): ShownError {
+  const message = (err instanceof Error ? err.message : String(err)).replace(/\s*\n\s*/g, ' ')
+  if (err instanceof RemoteError) return { message, hint: err.hint, trace: err.trace }
+  const lines: string[] = []
+  let e: unknown = err
+  while (e instanceof Error) {
+    lines.push(e.stack ?? String(e))
+    e = e.cause
+    if (e !== undefined) lines.push('caused by:')
+  }
+  if (e !== undefined) lines.push(String(e))
+  return {
+    message,
+    hint: err instanceof UsageError ? undefined : hintFor(err),
+    trace: lines.join('\n'),
+  }
+}
+
 /** The lines to print for an error: one line and a hint, or the full stack with `debug`. */
-export function formatError(err: unknown, debug: boolean): string {
-  const message = err instanceof Error ? err.message : String(err)
-  const lines = [`s3db: error: ${message.replace(/\s*\n\s*/g, ' ')}`]
+export function formatError(
+  err: unknown,
+  debug: boolean,
+  env: NodeJS.ProcessEnv = process.env,
+): string {
+  const shown = showError(err)
+  const lines = [`s3db: error: ${shown.message}`]
   if (err instanceof UsageError) {
     lines.push(`Run 's3db ${err.command ? `${err.command} ` : ''}--help' for usage.`)
-  } else {
-    const hint = hintFor(err)
-    if (hint) lines.push(`hint: ${hint}`)
+  } else if (shown.hint) {
+    lines.push(`hint: ${shown.hint}`)
   }
-  if (debug && err instanceof Error) {
-    let e: unknown = err
-    while (e instanceof Error) {
-      lines.push(e.stack ?? String(e))
-      e = e.cause
-      if (e !== undefined) lines.push('caused by:')
-    }
-    if (e !== undefined && !(e instanceof Error)) lines.push(String(e))
-  }
-  return redact(`${lines.join('\n')}\n`)
+  if (debug) lines.push(shown.trace)
+  return redact(`${lines.join('\n')}\n`, env)
 }

@@ -6,6 +6,7 @@
  * @module
  */
 import { readFileSync } from 'node:fs'
+import { isS3dbError } from '@s3db/core'
 import {
   type CommandContext,
   type CommandSpec,
@@ -23,7 +24,17 @@ import { push } from './commands/push.js'
 import { shell } from './commands/shell.js'
 import { sql } from './commands/sql.js'
 import { status } from './commands/status.js'
-import { EXIT_OK, EXIT_USAGE, exitCodeFor, formatError, UsageError } from './errors.js'
+import {
+  EXIT_INTERRUPTED,
+  EXIT_OK,
+  EXIT_USAGE,
+  exitCodeFor,
+  formatError,
+  UsageError,
+} from './errors.js'
+import { explainError } from './explain.js'
+import { InterruptedError, Interrupts, LATE_INTERRUPT_NOTE } from './interrupts.js'
+import { closest } from './suggest.js'
 import { TARGET_HELP } from './target.js'
 
 export const COMMANDS: readonly CommandSpec[] = [
@@ -71,6 +82,9 @@ Exit codes: 0 success, 1 failure, 2 usage error, 130 interrupted.
 export interface MainOptions {
   io?: Io
   env?: NodeJS.ProcessEnv
+  /** Ctrl-C (bin.ts feeds SIGINT into it). */
+  interrupts?: Interrupts
+  /** For callers without {@link Interrupts}: aborting it is one Ctrl-C. */
   signal?: AbortSignal
 }
 
@@ -82,6 +96,8 @@ export async function main(argv: string[], options: MainOptions = {}): Promise<n
     stdin: process.stdin,
   }
   const env = options.env ?? process.env
+  const interrupts = options.interrupts ?? new Interrupts()
+  options.signal?.addEventListener('abort', () => interrupts.interrupt(), { once: true })
   const debug = argv.includes('--debug')
   const [name, ...rest] = argv
   let current: string | undefined
@@ -97,8 +113,10 @@ export async function main(argv: string[], options: MainOptions = {}): Promise<n
     }
     const spec = COMMANDS.find((c) => c.name === name)
     if (!spec) {
+      const names = COMMANDS.map((c) => c.name)
+      const guess = closest(name, names)
       throw new UsageError(
-        `unknown command ${JSON.stringify(name)}; commands: ${COMMANDS.map((c) => c.name).join(', ')}`,
+        `unknown command ${JSON.stringify(name)}${guess ? `; did you mean ${guess}?` : ''} (commands: ${names.join(', ')})`,
       )
     }
     current = spec.name
@@ -112,16 +130,29 @@ export async function main(argv: string[], options: MainOptions = {}): Promise<n
       positionals,
       io,
       env,
-      signal: options.signal ?? new AbortController().signal,
+      signal: interrupts.signal,
+      interrupts,
     }
-    return (await spec.run(ctx)) ?? EXIT_OK
+    const code = (await spec.run(ctx)) ?? EXIT_OK
+    if (interrupts.signal.aborted && interrupts.published) io.stderr.write(LATE_INTERRUPT_NOTE)
+    return code
   } catch (err) {
+    if (err instanceof InterruptedError) {
+      io.stderr.write(`s3db: ${err.message}\n`)
+      return EXIT_INTERRUPTED
+    }
+    // After Ctrl-C, whatever the aborted command threw (an abort, a cut-off
+    // stream) means "interrupted"; only an unknown commit outcome is worth more.
+    if (interrupts.signal.aborted && !isS3dbError(err, 'CommitIndeterminate')) {
+      io.stderr.write(`s3db: ${interrupts.describe()}\n`)
+      return EXIT_INTERRUPTED
+    }
     // Usage errors raised deep down (target parsing) still point at the command's help.
     const shown =
       err instanceof UsageError && !err.command && current
         ? new UsageError(err.message, current)
         : err
-    io.stderr.write(formatError(shown, debug))
+    io.stderr.write(formatError(explainError(shown, env), debug, env))
     return exitCodeFor(err)
   }
 }

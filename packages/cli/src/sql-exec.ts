@@ -1,11 +1,11 @@
 /**
- * Running user SQL through the engine: decide read vs write with SQLite's own
- * verdict (better-sqlite3's `statement.readonly`, prepared inside a view), run
- * reads in that view and writes as one update.
+ * Running user SQL in a transaction: decide read vs write with SQLite's own
+ * verdict (better-sqlite3's `statement.readonly`, prepared inside a view) and
+ * run the statements (see engine/process.ts for where).
  *
  * @module
  */
-import type { S3db, Tx } from '@s3db/core'
+import type { Tx } from '@s3db/core'
 
 export interface StatementResult {
   sql: string
@@ -31,36 +31,16 @@ export type ReadOutcome =
   | { kind: 'write'; first: string }
 
 /**
- * Runs the statements in one view when all of them are read-only, deciding with
- * SQLite's own verdict in that same view (one store round trip, not two). A
- * statement that cannot be prepared after a write (it may need a table the write
- * creates) counts as part of the write; before any write, its error is real.
+ * Inside a view: runs the statements when all of them are read-only, deciding
+ * with SQLite's own verdict (one store round trip for the view, not two). A
+ * statement that cannot be prepared after a write (it may need a table the
+ * write creates) counts as part of the write; before any write, its error is real.
  */
-export async function readIfReadOnly(
-  db: S3db,
-  statements: readonly string[],
-  signal?: AbortSignal,
-): Promise<ReadOutcome> {
-  return db.view(
-    (tx): ReadOutcome => {
-      for (const sql of statements) {
-        if (!tx.prepare(sql).readonly) return { kind: 'write', first: sql }
-      }
-      return { kind: 'read', results: statements.map((s) => runStatement(tx, s)) }
-    },
-    { signal },
-  )
-}
-
-/** Runs statements as one update; resolves once committed, with the seq. */
-export async function runWrite(
-  db: S3db,
-  statements: readonly string[],
-  signal?: AbortSignal,
-): Promise<{ results: StatementResult[]; seq: number }> {
-  // May run more than once (another writer won the commit race): results are the last run's.
-  const results = await db.update((tx) => statements.map((s) => runStatement(tx, s)), { signal })
-  return { results, seq: db.stats().seq }
+export function readIfReadOnly(tx: Tx, statements: readonly string[]): ReadOutcome {
+  for (const sql of statements) {
+    if (!tx.prepare(sql).readonly) return { kind: 'write', first: sql }
+  }
+  return { kind: 'read', results: statements.map((s) => runStatement(tx, s)) }
 }
 
 /** Rows as objects keyed by column name (for JSON). */

@@ -8,7 +8,10 @@
 import { stat } from 'node:fs/promises'
 import { type BlobStore, FileSystemBlobStore, S3BlobStore } from '@s3db/core'
 import { CliError } from './errors.js'
+import { endpointSetting } from './explain.js'
 import { IGNORE_CONDITIONS_ENV, IgnoreConditionsStore } from './ignore-conditions-store.js'
+import type { StoreActivity } from './interrupts.js'
+import { PublishGuardStore } from './publish-guard.js'
 import type { Target } from './target.js'
 
 export interface StoreOptions {
@@ -16,6 +19,10 @@ export interface StoreOptions {
   pathStyle?: boolean | undefined
   /** The command may create the filesystem store's root directory (init, push --create). */
   create?: boolean | undefined
+  /** --debug: let the SDK's own warnings through. */
+  debug?: boolean | undefined
+  /** Records what the command does to the store; its manifest writes are not interruptible. */
+  activity?: StoreActivity | undefined
   env?: NodeJS.ProcessEnv | undefined
 }
 
@@ -32,7 +39,42 @@ export function usePathStyle(options: StoreOptions, env: NodeJS.ProcessEnv): boo
 }
 
 function s3Endpoint(env: NodeJS.ProcessEnv): string | undefined {
-  return env.AWS_ENDPOINT_URL_S3 || env.AWS_ENDPOINT_URL || undefined
+  return endpointSetting(env)?.value
+}
+
+/**
+ * The endpoint, checked before any request: without a scheme the SDK fails
+ * later with a bare "Invalid URL" that names no setting.
+ */
+function checkedEndpoint(env: NodeJS.ProcessEnv): string | undefined {
+  const setting = endpointSetting(env)
+  if (!setting) return undefined
+  let url: URL | undefined
+  try {
+    url = new URL(setting.value)
+  } catch {
+    url = undefined
+  }
+  if (url?.protocol !== 'http:' && url?.protocol !== 'https:') {
+    const bare = setting.value.replace(/^[a-z][a-z0-9+.-]*:\/\//i, '')
+    throw new CliError(
+      `${setting.name}=${JSON.stringify(setting.value)} is not an http:// or https:// URL`,
+      `give the scheme, e.g. ${setting.name}=http://${bare} (MinIO's default) or https://${bare}`,
+    )
+  }
+  return setting.value
+}
+
+/**
+ * The SDK prints some warnings itself ("An error was encountered in a
+ * non-retryable streaming request." when an upload is interrupted); the CLI
+ * reports every failure in its own words, so they only show with --debug.
+ */
+function sdkLogger(debug: boolean) {
+  const warn = (...args: unknown[]) => {
+    if (debug) console.error('aws-sdk:', ...args)
+  }
+  return { debug: () => {}, info: () => {}, warn, error: warn }
 }
 
 export async function openStore(target: Target, options: StoreOptions = {}): Promise<BlobStore> {
@@ -43,7 +85,8 @@ export async function openStore(target: Target, options: StoreOptions = {}): Pro
     store = new S3BlobStore({
       bucket: target.bucket,
       clientConfig: {
-        endpoint: s3Endpoint(env),
+        endpoint: checkedEndpoint(env),
+        logger: sdkLogger(options.debug === true),
         region,
         forcePathStyle: usePathStyle(options, env),
         // Without a configured region, follow S3's redirect to the bucket's region.
@@ -66,5 +109,8 @@ export async function openStore(target: Target, options: StoreOptions = {}): Pro
     store = await FileSystemBlobStore.open(target.root)
   }
   if (env[IGNORE_CONDITIONS_ENV] === '1') store = new IgnoreConditionsStore(store)
+  if (options.activity) {
+    store = new PublishGuardStore(store, `${target.prefix}manifest.json`, options.activity)
+  }
   return store
 }

@@ -43,7 +43,10 @@ describe('s3db CLI usage', () => {
   it('exits 2 on unknown commands, unknown options and missing arguments', async () => {
     for (const [args, message] of [
       [['frobnicate'], /unknown command "frobnicate"/],
-      [['status', './x/db', '--frob'], /Unknown option '--frob'/],
+      [['status', './x/db', '--frob'], /Unknown option '--frob'\n/],
+      [['status', './x/db', '--jsn'], /Unknown option '--jsn'; did you mean --json\?/],
+      [['gc', './x/db', '--dryrun'], /did you mean --dry-run\?/],
+      [['stauts', './x/db'], /unknown command "stauts"; did you mean status\?/],
       [['status'], /missing arguments/],
       [['pull', './x/db'], /missing -o FILE/],
       [['push', './x/db'], /missing -f FILE/],
@@ -57,6 +60,18 @@ describe('s3db CLI usage', () => {
       expect(r.stderr).toMatch(message)
       expect(r.stderr).toMatch(/Run 's3db .*--help' for usage/)
     }
+  })
+
+  it('prints paths whole even when a credential is part of them', async () => {
+    const dir = await tempDir('redact')
+    const missing = join(dir, 'minioadmin-data', 'test', 'db')
+    const r = await cli(['status', missing], {
+      env: { AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'minioadmin' },
+    })
+    expect(r.code).toBe(1)
+    expectCleanError(r)
+    expect(r.stderr).toContain(`directory ${join(dir, 'minioadmin-data', 'test')} does not exist`)
+    expect(r.stderr).not.toContain('[redacted]')
   })
 
   it('migrate validates its arguments before touching the store', async () => {

@@ -1,8 +1,9 @@
 /** The CLI against MinIO through the standard AWS environment, plus S3-specific failures. */
+import { join } from 'node:path'
 import { S3BlobStore } from '@s3db/core'
 import { describe, expect, it } from 'vitest'
 import { freshBucket, s3Client, s3Endpoint, s3SkipReason } from '../../../test/support/s3.js'
-import { cli, expectCleanError } from './helpers.js'
+import { cli, expectCleanError, makeSqlite, tempDir } from './helpers.js'
 import { storeSuite } from './suite.js'
 
 const skip = s3SkipReason()
@@ -60,6 +61,71 @@ describe.skipIf(Boolean(skip))('s3db CLI S3 failures', () => {
       /FAIL\s+credentials and bucket access\s+bucket "no-such-bucket-s3db-cli"/,
     )
     expect(d.stdout).toMatch(/SKIP\s+manifest valid/)
+  })
+
+  it('init and push --create on a missing bucket say the bucket is missing', async () => {
+    const dir = await tempDir('nobucket')
+    const seed = join(dir, 'seed.sqlite')
+    makeSqlite(seed, ['ann'])
+    for (const args of [
+      ['init', 's3://no-such-bucket-s3db-cli/app/'],
+      ['init', 's3://no-such-bucket-s3db-cli/app/', '--from', seed],
+      ['push', 's3://no-such-bucket-s3db-cli/app/', '-f', seed, '--create'],
+    ]) {
+      const r = await cli(args, { env: awsEnv() })
+      expect(r.code, r.stderr).toBe(1)
+      expectCleanError(r)
+      expect(r.stderr).toMatch(/bucket "no-such-bucket-s3db-cli" does not exist/)
+      expect(r.stderr).toMatch(/hint: check the bucket name/)
+      expect(r.stderr).not.toMatch(/object not found|s3db init` creates/)
+    }
+  })
+
+  it('names the endpoint setting when its scheme is wrong or missing', async () => {
+    const http = s3Endpoint()!.endpoint
+    const hostPort = http.replace(/^http:\/\//, '')
+    const tls = await cli(['status', 's3://some-bucket/db/'], {
+      env: awsEnv({ AWS_ENDPOINT_URL: `https://${hostPort}` }),
+    })
+    expect(tls.code).toBe(1)
+    expectCleanError(tls)
+    expect(tls.stderr).toContain(
+      `s3db: error: AWS_ENDPOINT_URL=https://${hostPort} uses https, but the server there answered in plain HTTP`,
+    )
+    expect(tls.stderr).toContain(`hint: use AWS_ENDPOINT_URL=http://${hostPort}`)
+    expect(tls.stderr).not.toMatch(/EPROTO/)
+    for (const value of [hostPort, `localhost:${hostPort.split(':')[1]}`]) {
+      const bare = await cli(['status', 's3://some-bucket/db/'], {
+        env: awsEnv({ AWS_ENDPOINT_URL: value }),
+      })
+      expect(bare.code).toBe(1)
+      expectCleanError(bare)
+      expect(bare.stderr).toContain(`AWS_ENDPOINT_URL="${value}" is not an http:// or https:// URL`)
+      expect(bare.stderr).toMatch(/hint: give the scheme, e\.g\. AWS_ENDPOINT_URL=http:\/\//)
+      expect(bare.stderr).not.toMatch(/Invalid URL/)
+    }
+  })
+
+  it('says no credentials were found (not "denied") when there are none', async () => {
+    const home = await tempDir('nocreds')
+    // No credentials anywhere: not in the environment, no ~/.aws, no instance metadata.
+    const env = awsEnv({
+      AWS_ACCESS_KEY_ID: undefined,
+      AWS_SECRET_ACCESS_KEY: undefined,
+      HOME: home,
+      AWS_EC2_METADATA_DISABLED: 'true',
+    })
+    const r = await cli(['status', 's3://some-bucket/db/'], { env })
+    expect(r.code).toBe(1)
+    expectCleanError(r)
+    expect(r.stderr).toMatch(/^s3db: error: no AWS credentials found/)
+    expect(r.stderr).toMatch(
+      /hint: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE/,
+    )
+    expect(r.stderr).not.toMatch(/denied/)
+    const d = await cli(['doctor', 's3://some-bucket/db/'], { env })
+    expect(d.code).toBe(1)
+    expect(d.stdout).toMatch(/FAIL\s+credentials and bucket access\s+no AWS credentials found/)
   })
 
   it('reports bad credentials without printing them, even with --debug', async () => {

@@ -6,6 +6,7 @@ import { formatError, redact, UsageError } from '../src/errors.js'
 import { csv, table, toJson } from '../src/output.js'
 import { splitSql, statementsOf, txControl } from '../src/sql-split.js'
 import { usePathStyle } from '../src/store.js'
+import { closest, editDistance } from '../src/suggest.js'
 import { parseTarget } from '../src/target.js'
 
 describe('parseTarget', () => {
@@ -116,10 +117,54 @@ describe('printers', () => {
   })
 })
 
+describe('suggestions', () => {
+  it('counts a swap of two letters as one edit', () => {
+    expect(editDistance('jsno', 'json')).toBe(1)
+    expect(editDistance('json', 'json')).toBe(0)
+    expect(editDistance('', 'abc')).toBe(3)
+  })
+  it('suggests the close name, an abbreviation, or nothing', () => {
+    const options = ['json', 'dry-run', 'grace', 'min-age', 'help', 'debug']
+    expect(closest('jsn', options)).toBe('json')
+    expect(closest('dryrun', options)).toBe('dry-run')
+    expect(closest('Grace', options)).toBe('grace')
+    expect(closest('min', options)).toBe('min-age')
+    expect(closest('frobnicate', options)).toBeUndefined()
+    expect(closest('x', options)).toBeUndefined()
+    expect(closest('stauts', ['status', 'sql', 'shell'])).toBe('status')
+  })
+})
+
 describe('errors and environment', () => {
   it('redacts credentials from anything printed', () => {
     const env = { AWS_SECRET_ACCESS_KEY: 'sekrit-value', AWS_ACCESS_KEY_ID: 'AKIAXYZ' }
     expect(redact('key AKIAXYZ secret sekrit-value', env)).toBe('key [redacted] secret [redacted]')
+    expect(redact('<AWSAccessKeyId>AKIAXYZ</AWSAccessKeyId>', env)).toBe(
+      '<AWSAccessKeyId>[redacted]</AWSAccessKeyId>',
+    )
+    expect(redact('Credential=AKIAXYZ/20260101/us-east-1/s3/aws4_request', env)).toBe(
+      'Credential=[redacted]/20260101/us-east-1/s3/aws4_request',
+    )
+    expect(redact('AWS_SECRET_ACCESS_KEY=sekrit-value.', env)).toBe(
+      'AWS_SECRET_ACCESS_KEY=[redacted].',
+    )
+    // Secrets are base64: '/' and '+' are part of them.
+    const slashy = { AWS_SECRET_ACCESS_KEY: 'wJalr/K7MDENG+bPxRfi' }
+    expect(redact('secret "wJalr/K7MDENG+bPxRfi" refused', slashy)).toBe(
+      'secret "[redacted]" refused',
+    )
+  })
+  it('leaves a key alone where it is only part of a longer name, as in a path', () => {
+    const env = { AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'minioadmin' }
+    for (const text of [
+      'directory /tmp/s3db-cli-test-x1/db does not exist',
+      'no database at file:///srv/minioadmin/data//db/',
+      'cannot read ./test.sqlite',
+      'bucket "test-bucket" does not exist',
+      'user minioadmin2 unknown',
+    ]) {
+      expect(redact(text, env)).toBe(text)
+    }
   })
   it('formats an error as one line plus a hint, and usage errors with --help', () => {
     expect(formatError(new UsageError('bad', 'gc'), false)).toBe(

@@ -53,8 +53,15 @@ export interface AppServer {
   stop(): Promise<void>
 }
 
-/** Starts `next start` with `env` (store settings) and waits until the board answers. */
-export async function startApp(env: NodeJS.ProcessEnv): Promise<AppServer> {
+/**
+ * Starts `next start` with `env` (store settings) and waits until the board
+ * answers (or, with `ready: 'listening'`, until the server answers at all: for
+ * a server that is expected not to reach its database).
+ */
+export async function startApp(
+  env: NodeJS.ProcessEnv,
+  options: { ready?: 'board' | 'listening' } = {},
+): Promise<AppServer> {
   const port = await freePort()
   const child: ChildProcess = spawn(
     process.execPath,
@@ -93,9 +100,9 @@ export async function startApp(env: NodeJS.ProcessEnv): Promise<AppServer> {
     if (child.exitCode !== null)
       throw new Error(`next start exited with ${child.exitCode}:\n${output}`)
     try {
-      // 200 once the database is open and migrated.
+      // 200 once the database is open and migrated; 503 when it cannot be read.
       const res = await fetch(`${server.url}api/board`)
-      if (res.ok) return server
+      if (res.ok || (options.ready === 'listening' && res.status === 503)) return server
     } catch {
       // not listening yet
     }
@@ -112,7 +119,6 @@ export interface BoardJson {
   recent: Array<{ actor: string; kind: string; ideaTitle: string }>
   totals: { ideas: number; votes: number; actions: number }
   seq: number
-  pid: number
 }
 
 export async function board(server: AppServer): Promise<BoardJson> {

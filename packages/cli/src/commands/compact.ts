@@ -14,10 +14,9 @@ export const compact: CommandSpec = {
   async run(ctx) {
     const r = await resolveTarget(ctx)
     const bar = new ProgressBar(ctx.io.stderr, progressEnabled(ctx.io, ctx.env, !!ctx.values.json))
-    const db = await openDatabase(r, ctx, bar.onEvent)
+    const db = await openDatabase(r, { signal: ctx.signal, onEvent: bar.onEvent })
     try {
-      const result = await db.compact({ signal: ctx.signal })
-      bar.end()
+      const result = await db.compact({ signal: ctx.signal }).finally(() => bar.end())
       report(
         ctx,
         result.compacted

@@ -3,6 +3,7 @@ import { forEachLimited, type Manifest } from '@s3db/core/internal'
 import type { CommandContext, CommandSpec } from '../command.js'
 import { fetchManifest, type Resolved, resolveTarget } from '../database.js'
 import { CliError, redact } from '../errors.js'
+import { explainError } from '../explain.js'
 import { formatBytes, toJson } from '../output.js'
 
 type Verdict = 'PASS' | 'FAIL' | 'WARN' | 'SKIP'
@@ -17,9 +18,17 @@ interface Check {
   missing?: boolean
 }
 
-const message = (err: unknown) => redact(err instanceof Error ? err.message : String(err))
+/** An error as one line of a check's detail: explained, without credentials. */
+type Describe = (err: unknown) => string
 
-async function accessCheck(r: Resolved, signal: AbortSignal): Promise<Check> {
+function describer(env: NodeJS.ProcessEnv): Describe {
+  return (err) => {
+    const shown = explainError(err, env)
+    return redact(shown instanceof Error ? shown.message : String(shown), env)
+  }
+}
+
+async function accessCheck(r: Resolved, signal: AbortSignal, message: Describe): Promise<Check> {
   const name = 'credentials and bucket access'
   try {
     let n = 0
@@ -38,13 +47,17 @@ async function accessCheck(r: Resolved, signal: AbortSignal): Promise<Check> {
   }
 }
 
-async function conditionalWriteChecks(r: Resolved, signal: AbortSignal): Promise<Check[]> {
+async function conditionalWriteChecks(
+  r: Resolved,
+  signal: AbortSignal,
+  env: NodeJS.ProcessEnv,
+): Promise<Check[]> {
   const report = await checkStore(r.store, r.keys.prefix, { signal })
   return report.checks.map((c) => ({
     name: c.name,
     verdict: c.ok ? 'PASS' : c.required ? 'FAIL' : 'WARN',
     required: c.required,
-    detail: redact(c.detail),
+    detail: redact(c.detail, env),
   }))
 }
 
@@ -52,6 +65,7 @@ async function referencedObjects(
   store: BlobStore,
   m: Manifest,
   signal: AbortSignal,
+  message: Describe,
 ): Promise<Check> {
   const refs = [m.snapshot, ...m.log]
   const missing: string[] = []
@@ -91,7 +105,12 @@ async function referencedObjects(
   }
 }
 
-async function snapshotHeader(store: BlobStore, m: Manifest, signal: AbortSignal): Promise<Check> {
+async function snapshotHeader(
+  store: BlobStore,
+  m: Manifest,
+  signal: AbortSignal,
+  message: Describe,
+): Promise<Check> {
   const name = 'snapshot is a SQLite file'
   try {
     const res = await store.get(m.snapshot.key, { range: { start: 0, end: 16 }, signal })
@@ -112,11 +131,12 @@ async function snapshotHeader(store: BlobStore, m: Manifest, signal: AbortSignal
 
 async function diagnose(ctx: CommandContext, r: Resolved): Promise<Check[]> {
   const signal = ctx.signal
+  const message = describer(ctx.env)
   const checks: Check[] = []
   const skipRest = (names: string[], why: string) => {
     for (const name of names) checks.push({ name, verdict: 'SKIP', required: false, detail: why })
   }
-  const access = await accessCheck(r, signal)
+  const access = await accessCheck(r, signal, message)
   checks.push(access)
   if (access.verdict === 'FAIL') {
     skipRest(
@@ -125,7 +145,7 @@ async function diagnose(ctx: CommandContext, r: Resolved): Promise<Check[]> {
     )
     return checks
   }
-  checks.push(...(await conditionalWriteChecks(r, signal)))
+  checks.push(...(await conditionalWriteChecks(r, signal, ctx.env)))
   let manifest: Manifest | undefined
   try {
     const fetched = await fetchManifest(r, signal)
@@ -149,8 +169,8 @@ async function diagnose(ctx: CommandContext, r: Resolved): Promise<Check[]> {
     skipRest(['referenced objects reachable'], 'no valid manifest')
     return checks
   }
-  checks.push(await referencedObjects(r.store, manifest, signal))
-  checks.push(await snapshotHeader(r.store, manifest, signal))
+  checks.push(await referencedObjects(r.store, manifest, signal, message))
+  checks.push(await snapshotHeader(r.store, manifest, signal, message))
   return checks
 }
 

@@ -1,6 +1,6 @@
 import { S3db } from '@s3db/core'
 import type { CommandSpec } from '../command.js'
-import { resolveTarget } from '../database.js'
+import { resolveTarget, whyCreateFailed } from '../database.js'
 import { formatBytes } from '../output.js'
 import { JSON_OPTION, report } from '../print.js'
 import { ProgressBar, progressEnabled } from '../progress.js'
@@ -28,7 +28,10 @@ Examples:
       signal: ctx.signal,
       onProgress: bar.onEvent,
     })
-    bar.end()
+      .catch(async (err: unknown) => {
+        throw await whyCreateFailed(r, err, ctx.signal)
+      })
+      .finally(() => bar.end())
     report(
       ctx,
       `created database ${r.target.display} (seq ${result.seq}, snapshot ${formatBytes(result.bytes)}${from ? ` from ${from}` : ''})`,

@@ -163,7 +163,7 @@ Example:
     const r = await resolveTarget(ctx)
     // Load the ORM before opening: a missing package should fail before any download.
     const migrator = drizzleDir !== undefined ? await drizzleMigrator() : await kyselyMigrator()
-    const db = await openDatabase(r, ctx)
+    const db = await openDatabase(r, { signal: ctx.signal })
     try {
       const before = db.stats().seq
       const applied = await migrator.apply(db, dir, ctx.signal)

@@ -42,13 +42,14 @@ Example:
     const result = await S3db.pull(r.store, r.keys.prefix, file, {
       signal: ctx.signal,
       onProgress: bar.onEvent,
-    }).catch((err: unknown) => {
-      if (isS3dbError(err, 'NotFound') && (err as { key?: string }).key === r.keys.manifest) {
-        throw noDatabase(r.target)
-      }
-      throw err
     })
-    bar.end()
+      .catch((err: unknown) => {
+        if (isS3dbError(err, 'NotFound') && (err as { key?: string }).key === r.keys.manifest) {
+          throw noDatabase(r.target)
+        }
+        throw err
+      })
+      .finally(() => bar.end())
     const seqFile = seqFileFor(resolve(file))
     report(
       ctx,

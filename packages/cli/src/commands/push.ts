@@ -3,7 +3,7 @@ import { resolve } from 'node:path'
 import { type PulledSeq, type PushGuard, S3db, SeqMismatchError, seqFileFor } from '@s3db/core'
 import { storeIdentity, writePulledSeq } from '@s3db/core/internal'
 import type { CommandSpec } from '../command.js'
-import { databaseExists, noDatabase, resolveTarget } from '../database.js'
+import { databaseExists, noDatabase, resolveTarget, whyCreateFailed } from '../database.js'
 import { CliError, UsageError } from '../errors.js'
 import { formatBytes } from '../output.js'
 import { JSON_OPTION, report } from '../print.js'
@@ -83,7 +83,10 @@ Example:
         throw new CliError(err.message, `add --create to create it from ${given}`)
       }
       const result = await S3db.init(r.store, r.keys.prefix, { ...options, from: file })
-      bar.end()
+        .catch(async (err: unknown) => {
+          throw await whyCreateFailed(r, err, ctx.signal)
+        })
+        .finally(() => bar.end())
       await writePulledSeq(file, r.store, r.keys.prefix, result.seq, result.snapshotKey)
       report(
         ctx,
@@ -115,9 +118,10 @@ Example:
     }
     let result: Awaited<ReturnType<typeof S3db.push>>
     try {
-      result = await S3db.push(r.store, r.keys.prefix, file, guard, options)
+      result = await S3db.push(r.store, r.keys.prefix, file, guard, options).finally(() =>
+        bar.end(),
+      )
     } catch (err) {
-      bar.end()
       if (err instanceof SeqMismatchError) {
         const { expectedSeq, actualSeq } = err
         throw new CliError(
@@ -129,7 +133,6 @@ Example:
       }
       throw err
     }
-    bar.end()
     await writePulledSeq(file, r.store, r.keys.prefix, result.seq, result.snapshotKey)
     report(
       ctx,

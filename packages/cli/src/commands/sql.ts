@@ -1,10 +1,10 @@
 import { readFile } from 'node:fs/promises'
 import type { CommandSpec } from '../command.js'
-import { openDatabase, resolveTarget } from '../database.js'
+import { SqlSession } from '../engine/session.js'
 import { UsageError } from '../errors.js'
 import { renderData, renderTable } from '../render.js'
-import { readIfReadOnly, runWrite } from '../sql-exec.js'
 import { statementsOf, txControl } from '../sql-split.js'
+import { parseTarget } from '../target.js'
 
 /** Drops a BEGIN ... COMMIT wrapper: an invocation is one transaction anyway. */
 function unwrap(statements: string[]): string[] {
@@ -33,6 +33,7 @@ statements separated by ";" run together in one view or one update; --json and -
 print the rows of the last statement that returns rows. Statements that write need
 --write; the update re-runs on the newer state if another writer commits first.
 Use "-" as SQL (or --file FILE) to read the SQL from stdin (or a file).
+Ctrl-C stops a running statement (exit 130); nothing of it is written.
 
 Examples:
   s3db sql ./data/mydb "SELECT * FROM users LIMIT 10"
@@ -61,21 +62,26 @@ Examples:
     const statements = unwrap(statementsOf(text))
     if (statements.length === 0) throw new UsageError('no SQL statement given', 'sql')
 
-    const r = await resolveTarget(ctx)
-    const db = await openDatabase(r, ctx)
+    parseTarget(ctx.positionals[0])
+    // Statements run in an engine process that Ctrl-C can stop mid-query.
+    const session = new SqlSession(ctx)
+    const release = ctx.interrupts.take(() => session.interrupt())
     try {
-      const read = await readIfReadOnly(db, statements, ctx.signal)
-      if (read.kind === 'write' && !ctx.values.write) {
-        const write = read.first
+      await session.restart()
+      const reply = await session.request({
+        op: 'sql',
+        statements,
+        write: ctx.values.write === true,
+      })
+      if (reply.kind === 'needs-write') {
+        const write = reply.first
         throw new UsageError(
           `${JSON.stringify(write.length > 60 ? `${write.slice(0, 57)}...` : write)} writes to the database: add --write to run it`,
           'sql',
         )
       }
-      const { results, seq } =
-        read.kind === 'read'
-          ? { results: read.results, seq: undefined }
-          : await runWrite(db, statements, ctx.signal)
+      if (reply.kind !== 'results') throw new Error(`unexpected engine reply ${reply.kind}`)
+      const { results, seq } = reply
       const mode = ctx.values.json ? 'json' : ctx.values.csv ? 'csv' : 'table'
       if (mode === 'table') {
         const text = results.map(renderTable).join('\n')
@@ -85,7 +91,8 @@ Examples:
       }
       return 0
     } finally {
-      await db.close()
+      release()
+      await session.close()
     }
   },
 }
