@@ -1,5 +1,5 @@
 /** S3-store specifics against a real MinIO: error mapping and the SDK-retry ambiguity. */
-import { isS3dbError, S3BlobStore } from '@s3db/core'
+import { isS3dbError, S3BlobStore, S3db } from '@s3db/core'
 import { describe, expect, it } from 'vitest'
 import { freshBucket, s3Client, s3Endpoint, s3SkipReason } from '../support/s3.js'
 
@@ -21,6 +21,13 @@ describe.skipIf(Boolean(skip))('S3BlobStore against MinIO', () => {
     const err = await caught(store.get('db/manifest.json'))
     expect(isS3dbError(err, 'BucketNotFound')).toBe(true)
     expect((err as Error).message).toContain('no-such-bucket-s3db')
+    // Conditional writes too (a create-only PUT into a missing bucket is a 404,
+    // which must not read as a lost race), and S3db.init says so.
+    for (const options of [{ ifNoneMatch: true }, { ifMatch: 'abc' }]) {
+      const put = await caught(store.put('db/manifest.json', new Uint8Array([1]), options))
+      expect(isS3dbError(put, 'BucketNotFound')).toBe(true)
+    }
+    expect(isS3dbError(await caught(S3db.init(store, 'db/')), 'BucketNotFound')).toBe(true)
     client.destroy()
   })
 

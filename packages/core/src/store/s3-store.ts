@@ -294,6 +294,8 @@ export class S3BlobStore implements BlobStore {
     if (name === 'AbortError') {
       return new AbortedError(`request for ${key} was aborted`, { cause: err })
     }
+    // Before the conditional checks: a PUT into a missing bucket is a 404 too.
+    if (name === 'NoSuchBucket') return new BucketNotFoundError(this.bucket, { cause: err })
     if (
       status === 412 ||
       (status === 409 && name === 'ConditionalRequestConflict') ||
@@ -308,7 +310,6 @@ export class S3BlobStore implements BlobStore {
       }
       return new PreconditionFailedError(key, { cause: err })
     }
-    if (name === 'NoSuchBucket') return new BucketNotFoundError(this.bucket, { cause: err })
     if (status === 404 || name === 'NoSuchKey' || name === 'NotFound')
       return new NotFoundError(key, { cause: err })
     if (
