@@ -345,11 +345,18 @@ export class UnsafeIntegerError extends S3dbError {
   readonly column: string
   /** The table the column comes from, when SQLite knows it (not for expressions). */
   readonly table: string | undefined
-  constructor(column: string, table: string | undefined, options?: S3dbErrorOptions) {
+  constructor(
+    column: string,
+    table: string | undefined,
+    options?: S3dbErrorOptions & {
+      /** What to do instead, when the usual remedy (read it as a bigint) does not apply. */
+      remedy?: string | undefined
+    },
+  ) {
     const where = table ? `column "${column}" (table "${table}")` : `result column "${column}"`
     super(
       'UnsafeInteger',
-      `${where} holds an integer outside -(2^53-1)..2^53-1, which a JavaScript number cannot hold exactly, so it was not read (no rounded value is returned); read it as a bigint: open the database with safeIntegers: true, or use tx.prepare(sql).safeIntegers() for one statement (Kysely: SafeIntegersPlugin; Drizzle: a bigint-mode column)`,
+      `${where} holds an integer outside -(2^53-1)..2^53-1, which a JavaScript number cannot hold exactly, so it was not read (no rounded value is returned); ${options?.remedy ?? 'read it as a bigint: open the database with safeIntegers: true, or use tx.prepare(sql).safeIntegers() for one statement (Kysely: SafeIntegersPlugin; Drizzle: a bigint-mode column)'}`,
       options,
     )
     this.column = column
