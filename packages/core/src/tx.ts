@@ -211,20 +211,26 @@ export class ConnectionTx implements Tx {
     this.#active = false
   }
 
+  // The one-call methods skip the statement handle: point queries are hot.
+
   run(sql: string, params?: SqlParams): RunResult {
-    return this.#stmt(sql).run(params)
+    const entry = this.#prepared(sql)
+    return this.#execute(sql, entry, () => runOn(entry, this.#safeIntegers, params))
   }
 
   all<Row>(sql: string, params?: SqlParams): Row[] {
-    return this.#stmt<Row>(sql).all(params)
+    const entry = this.#prepared(sql)
+    return this.#execute(sql, entry, () => allOn<Row>(entry, this.#safeIntegers, params))
   }
 
   get<Row>(sql: string, params?: SqlParams): Row | undefined {
-    return this.#stmt<Row>(sql).get(params)
+    const entry = this.#prepared(sql)
+    return this.#execute(sql, entry, () => getOn<Row>(entry, this.#safeIntegers, params))
   }
 
   iterate<Row>(sql: string, params?: SqlParams): IterableIterator<Row> {
-    return this.#stmt<Row>(sql).iterate(params)
+    const entry = this.#prepared(sql)
+    return this.#execute(sql, entry, () => iterateOn<Row>(entry, this.#safeIntegers, params))
   }
 
   exec(sql: string): void {
@@ -233,18 +239,20 @@ export class ConnectionTx implements Tx {
   }
 
   prepare<Row>(sql: string): Statement<Row> {
-    return this.#stmt<Row>(sql)
+    const entry = this.#prepared(sql)
+    const execute = <T>(fn: () => T): T => this.#execute(sql, entry, fn)
+    return new TxStatement<Row>(entry, execute, this.#safeIntegers)
   }
 
-  #stmt<Row>(sql: string): Statement<Row> {
+  #prepared(sql: string): CachedStatement {
     this.#check(sql)
-    const entry = this.#guard(() => this.#statements.get(sql), false)
-    const writes = !entry.stmt.readonly
-    const execute = <T>(fn: () => T): T => {
-      if (!this.#active) throw new TransactionEndedError()
-      return this.#guard(() => this.#altering(sql, fn), writes)
-    }
-    return new TxStatement<Row>(entry, execute, this.#safeIntegers)
+    return this.#guard(() => this.#statements.get(sql), false)
+  }
+
+  /** Runs `fn`, a use of `entry`'s statement, as a statement of this transaction. */
+  #execute<T>(sql: string, entry: CachedStatement, fn: () => T): T {
+    if (!this.#active) throw new TransactionEndedError()
+    return this.#guard(() => this.#altering(sql, fn), !entry.stmt.readonly)
   }
 
   #check(sql: string): void {
@@ -305,24 +313,19 @@ class TxStatement<Row> implements Statement<Row> {
   }
 
   run(params?: SqlParams): RunResult {
-    return this.#execute(() => {
-      // Always with bigints: as a number, a rowid beyond 2^53 would be rounded.
-      const result = call<RunResult>(this.#with(true), 'run', params)
-      const id = result.lastInsertRowid
-      if (this.#bigints || typeof id !== 'bigint') return result
-      const n = Number(id)
-      return { changes: result.changes, lastInsertRowid: Number.isSafeInteger(n) ? n : id }
-    })
+    return this.#execute(() => runOn(this.#entry, this.#bigints, params))
   }
 
-  /*
-   * Reading numbers: a read-only statement runs with numbers and is read again
-   * with bigints only when the result may hold a rounded integer. Any other
-   * statement must not run twice, so it reads bigints and converts them.
-   */
-
   all(params?: SqlParams): Row[] {
-    return this.#execute(() => this.#all<Row>(params))
+    return this.#execute(() => allOn<Row>(this.#entry, this.#bigints, params))
+  }
+
+  get(params?: SqlParams): Row | undefined {
+    return this.#execute(() => getOn<Row>(this.#entry, this.#bigints, params))
+  }
+
+  iterate(params?: SqlParams): IterableIterator<Row> {
+    return this.#execute(() => iterateOn<Row>(this.#entry, this.#bigints, params))
   }
 
   values(params?: SqlParams): unknown[][] {
@@ -330,56 +333,75 @@ class TxStatement<Row> implements Statement<Row> {
       const stmt = this.#entry.stmt
       stmt.raw(true)
       try {
-        return this.#all<unknown[]>(params)
+        return allOn<unknown[]>(this.#entry, this.#bigints, params)
       } finally {
         stmt.raw(false)
       }
     })
   }
 
-  get(params?: SqlParams): Row | undefined {
-    return this.#execute(() => {
-      if (this.#bigints) return call<Row | undefined>(this.#with(true), 'get', params)
-      if (this.readonly) {
-        const row = call<Row | undefined>(this.#with(false), 'get', params)
-        if (row === undefined || !mayBeRounded(row)) return row
-      }
-      const row = call<Row | undefined>(this.#with(true), 'get', params)
-      return row === undefined ? row : toNumbers(row, () => this.columns())
-    })
-  }
-
-  iterate(params?: SqlParams): IterableIterator<Row> {
-    return this.#execute(() => {
-      const rows = call<IterableIterator<Row>>(this.#with(true), 'iterate', params)
-      // Rows are yielded before the whole result is known, so a re-read cannot
-      // replace them: read bigints and convert each row.
-      return this.#bigints ? rows : numbersOf(rows, () => this.columns())
-    })
-  }
-
   columns(): ColumnInfo[] {
     return this.#entry.stmt.columns() as ColumnInfo[]
   }
+}
 
-  #all<R>(params: SqlParams | undefined): R[] {
-    if (this.#bigints) return call<R[]>(this.#with(true), 'all', params)
-    if (this.readonly) {
-      const rows = call<R[]>(this.#with(false), 'all', params)
-      if (!anyMayBeRounded(rows)) return rows
-    }
-    return allToNumbers(call<R[]>(this.#with(true), 'all', params), () => this.columns())
-  }
+/*
+ * Running a cached statement in an integer mode. With bigints it simply runs
+ * so. With numbers, a read-only statement runs with numbers and is read again
+ * with bigints only when the result may hold a rounded integer; any other
+ * statement must not run twice, so it reads bigints and converts them.
+ */
 
-  /** The statement, set to read integers as bigints or not. */
-  #with(bigints: boolean): Database.Statement {
-    const entry = this.#entry
-    if (entry.bigints !== bigints) {
-      entry.stmt.safeIntegers(bigints)
-      entry.bigints = bigints
-    }
-    return entry.stmt
+function runOn(entry: CachedStatement, bigints: boolean, params?: SqlParams): RunResult {
+  // Always with bigints: as a number, a rowid beyond 2^53 would be rounded.
+  const result = call<RunResult>(withMode(entry, true), 'run', params)
+  const id = result.lastInsertRowid
+  if (bigints || typeof id !== 'bigint') return result
+  const n = Number(id)
+  return { changes: result.changes, lastInsertRowid: Number.isSafeInteger(n) ? n : id }
+}
+
+function allOn<R>(entry: CachedStatement, bigints: boolean, params?: SqlParams): R[] {
+  if (bigints) return call<R[]>(withMode(entry, true), 'all', params)
+  if (entry.stmt.readonly) {
+    const rows = call<R[]>(withMode(entry, false), 'all', params)
+    if (!anyMayBeRounded(rows)) return rows
   }
+  return allToNumbers(call<R[]>(withMode(entry, true), 'all', params), columnsOf(entry))
+}
+
+function getOn<R>(entry: CachedStatement, bigints: boolean, params?: SqlParams): R | undefined {
+  if (bigints) return call<R | undefined>(withMode(entry, true), 'get', params)
+  if (entry.stmt.readonly) {
+    const row = call<R | undefined>(withMode(entry, false), 'get', params)
+    if (row === undefined || !mayBeRounded(row)) return row
+  }
+  const row = call<R | undefined>(withMode(entry, true), 'get', params)
+  return row === undefined ? row : toNumbers(row, columnsOf(entry))
+}
+
+function iterateOn<R>(
+  entry: CachedStatement,
+  bigints: boolean,
+  params?: SqlParams,
+): IterableIterator<R> {
+  const rows = call<IterableIterator<R>>(withMode(entry, true), 'iterate', params)
+  // Rows are yielded before the whole result is known, so a re-read cannot
+  // replace them: read bigints and convert each row.
+  return bigints ? rows : numbersOf(rows, columnsOf(entry))
+}
+
+/** The statement, set to read integers as bigints or not (set only when it changes). */
+function withMode(entry: CachedStatement, bigints: boolean): Database.Statement {
+  if (entry.bigints !== bigints) {
+    entry.stmt.safeIntegers(bigints)
+    entry.bigints = bigints
+  }
+  return entry.stmt
+}
+
+function columnsOf(entry: CachedStatement): () => ResultColumn[] {
+  return () => entry.stmt.columns()
 }
 
 /**
