@@ -32,7 +32,7 @@ const scenarios: Record<string, (o: BenchOptions) => Promise<void>> = {
   compaction,
   'ddl-memory': ddlMemory,
 }
-const external = ['capture', 'kysely-overhead', 'drizzle-overhead']
+const external = ['capture', 'kysely-overhead', 'drizzle-overhead', 'safe-integers']
 
 const s3 = values['no-s3'] ? undefined : await provideS3((m) => console.log(m))
 const endpoint = s3 && !('unavailable' in s3) ? s3 : undefined

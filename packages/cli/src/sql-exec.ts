@@ -17,7 +17,8 @@ export interface StatementResult {
 }
 
 export function runStatement(tx: Tx, sql: string): StatementResult {
-  const stmt = tx.prepare(sql)
+  // Integers as bigint: printed exactly, also beyond 2^53 (the printers take bigint).
+  const stmt = tx.prepare(sql).safeIntegers()
   if (stmt.reader) {
     return { sql, columns: stmt.columns().map((c) => c.name), rows: stmt.values() }
   }

@@ -155,6 +155,15 @@ export function storeSuite(label: string, setup: () => Promise<StoreFixture>): v
       expect(asCsv.stdout).toBe(
         'name,greeting\r\nann,"say ""hi"", ann"\r\nbob,"say ""hi"", bob"\r\n',
       )
+      // Integers beyond 2^53 print exactly (JSON: as a string, since a number would round).
+      const big = 'SELECT 9007199254740993 AS big, 7 AS small'
+      expect((await run(['sql', t, big])).stdout).toContain('| 9007199254740993 | 7     |')
+      expect(json(await run(['sql', t, big, '--json']))).toEqual([
+        { big: '9007199254740993', small: 7 },
+      ])
+      expect((await run(['sql', t, big, '--csv'])).stdout).toBe(
+        'big,small\r\n9007199254740993,7\r\n',
+      )
     })
 
     it('sql refuses writes without --write (exit 2) and commits them with it', async () => {

@@ -51,6 +51,8 @@ export const DEFAULT_TRANSFER_SETTINGS: TransferSettings = {
 export interface EngineSettings extends TransferSettings {
   maxRetries: number
   gcGracePeriodMs: number
+  /** Transactions read INTEGER values as bigint (the `safeIntegers` option). */
+  safeIntegers?: boolean | undefined
 }
 
 /** Everything a protocol step needs: shared by open, sync, commit, compact, gc. */

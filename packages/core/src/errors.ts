@@ -32,6 +32,7 @@ export type S3dbErrorCode =
   | 'LocalReplicaFailed'
   | 'LocalStorageFull'
   | 'UnsupportedRuntime'
+  | 'UnsafeInteger'
 
 /** Options shared by every s3db error constructor. */
 export interface S3dbErrorOptions {
@@ -329,5 +330,36 @@ export class UnsupportedRuntimeError extends S3dbError {
     )
     this.required = required
     this.actual = actual
+  }
+}
+
+/**
+ * A query read an INTEGER value beyond JavaScript's safe integer range
+ * (Number.MIN_SAFE_INTEGER..MAX_SAFE_INTEGER) as a number. A number cannot hold
+ * it exactly, so instead of returning a rounded value the read fails; read such
+ * values as `bigint` instead (the `safeIntegers` option of `S3db.open`, or
+ * `tx.prepare(sql).safeIntegers()` for one statement).
+ */
+export class UnsafeIntegerError extends S3dbError {
+  /** The result column that held the value (its name or alias in the result). */
+  readonly column: string
+  /** The table the column comes from, when SQLite knows it (not for expressions). */
+  readonly table: string | undefined
+  constructor(
+    column: string,
+    table: string | undefined,
+    options?: S3dbErrorOptions & {
+      /** What to do instead, when the usual remedy (read it as a bigint) does not apply. */
+      remedy?: string | undefined
+    },
+  ) {
+    const where = table ? `column "${column}" (table "${table}")` : `result column "${column}"`
+    super(
+      'UnsafeInteger',
+      `${where} holds an integer outside -(2^53-1)..2^53-1, which a JavaScript number cannot hold exactly, so it was not read (no rounded value is returned); ${options?.remedy ?? 'read it as a bigint: open the database with safeIntegers: true, or use tx.prepare(sql).safeIntegers() for one statement (Kysely: SafeIntegersPlugin; Drizzle: a bigint-mode column)'}`,
+      options,
+    )
+    this.column = column
+    this.table = table
   }
 }

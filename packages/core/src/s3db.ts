@@ -98,6 +98,13 @@ export interface S3dbOptions {
   maxBatch?: number | undefined
   /** Create an empty database when none exists at the prefix (default true). */
   createIfMissing?: boolean | undefined
+  /**
+   * Read INTEGER values as `bigint` in every transaction (default false: as
+   * numbers, and a value beyond Number.MAX_SAFE_INTEGER raises
+   * UnsafeIntegerError instead of being rounded). One statement can choose
+   * with `tx.prepare(sql).safeIntegers(on)`.
+   */
+  safeIntegers?: boolean | undefined
   /** Cancels opening. */
   signal?: AbortSignal | undefined
   /**
@@ -190,6 +197,9 @@ function validateOptions(options: S3dbOptions): void {
   }
   if (maxBatch !== undefined && !(Number.isSafeInteger(maxBatch) && maxBatch > 0)) {
     throw new InvalidArgumentError('maxBatch must be a positive integer')
+  }
+  if (options.safeIntegers !== undefined && typeof options.safeIntegers !== 'boolean') {
+    throw new InvalidArgumentError('safeIntegers must be a boolean')
   }
 }
 
@@ -289,6 +299,7 @@ export class S3db implements AsyncDisposable {
     const settings: EngineSettings = {
       maxRetries: options.maxRetries ?? DEFAULTS.maxRetries,
       gcGracePeriodMs: options.gcGracePeriod ?? DEFAULTS.gcGracePeriod,
+      safeIntegers: options.safeIntegers,
       ...DEFAULT_TRANSFER_SETTINGS,
     }
     const ctx: EngineContext = {
@@ -358,7 +369,9 @@ export class S3db implements AsyncDisposable {
     const ctx = this.#ctx
     return ctx.readLock.shared(async () => {
       const reader = ctx.replica.acquireReader()
-      const tx = new ConnectionTx(reader, true)
+      const tx = new ConnectionTx(reader, true, undefined, {
+        safeIntegers: ctx.settings.safeIntegers,
+      })
       reader.exec('BEGIN')
       try {
         return await insideTransaction.run({ db: this, mode: 'view' }, () => fn(tx))

@@ -6,6 +6,13 @@
  */
 import type Database from 'better-sqlite3'
 import { InvalidArgumentError, ReadOnlyError, S3dbError } from './errors.js'
+import {
+  allToNumbers,
+  anyMayBeRounded,
+  mayBeRounded,
+  type ResultColumn,
+  toNumbers,
+} from './safe-integers.js'
 
 /** Positional (`?`) or named (`:name`, `@name`, `$name`) parameters. */
 export type SqlParams = readonly unknown[] | Record<string, unknown>
@@ -27,12 +34,23 @@ export interface ColumnInfo {
   type: string | null
 }
 
-/** A statement prepared within a transaction; invalid after it ends. */
+/**
+ * A statement prepared within a transaction; invalid after it ends.
+ *
+ * INTEGER values are read as numbers unless {@link Statement.safeIntegers} (or
+ * the database's `safeIntegers` option) asks for bigint. A number cannot hold
+ * an integer beyond Number.MAX_SAFE_INTEGER exactly, so reading one as a number
+ * raises UnsafeIntegerError instead of returning a rounded value.
+ */
 export interface Statement<Row = Record<string, unknown>> {
   /** True when the statement returns rows. */
   readonly reader: boolean
   /** True when the statement cannot change the database. */
   readonly readonly: boolean
+  /**
+   * `run`'s `lastInsertRowid` is a number, or a bigint when it is beyond the
+   * safe range or the statement reads bigints.
+   */
   run(params?: SqlParams): RunResult
   all(params?: SqlParams): Row[]
   get(params?: SqlParams): Row | undefined
@@ -40,12 +58,25 @@ export interface Statement<Row = Record<string, unknown>> {
   /** Rows as arrays of column values, in column order. */
   values(params?: SqlParams): unknown[][]
   columns(): ColumnInfo[]
+  /**
+   * Reads INTEGER values as `bigint` (`true`, also with no argument) or as
+   * numbers (`false`; one beyond the safe range raises UnsafeIntegerError), for
+   * this statement handle, like better-sqlite3's `safeIntegers()`. REAL values
+   * stay numbers. Starts from the database's `safeIntegers` option. Returns the
+   * statement.
+   */
+  safeIntegers(toggle?: boolean): this
 }
 
 /**
  * SQL access inside `update` or `view`. Everything runs on the local replica, so
  * calls are synchronous and fast. In `update`, the callback may run more than
  * once (on conflict it is re-run on the newer state): keep side effects out of it.
+ *
+ * INTEGER values are read as numbers, and one beyond Number.MAX_SAFE_INTEGER
+ * raises UnsafeIntegerError rather than being rounded; with the database's
+ * `safeIntegers` option (or `prepare(sql).safeIntegers()` for one statement)
+ * they are read as bigint. Parameters may be bigint: they are bound exactly.
  */
 export interface Tx {
   /** True inside `view`: writes are rejected. */
@@ -73,10 +104,19 @@ export class TransactionEndedError extends S3dbError {
 const TX_CONTROL =
   /^\s*(?:--[^\n]*\n\s*|\/\*[\s\S]*?\*\/\s*)*(begin|commit|end|rollback(?!\s+(?:transaction\s+)?to\b))\b/i
 
+/**
+ * A cached statement and the integer mode it was last set to: setting the mode
+ * only when it changes keeps it off the path of repeated point queries.
+ */
+interface CachedStatement {
+  readonly stmt: Database.Statement
+  bigints: boolean
+}
+
 /** Caches prepared statements per connection: preparing is the costly part of a query. */
 class StatementCache {
   readonly #db: Database.Database
-  readonly #cache = new Map<string, Database.Statement>()
+  readonly #cache = new Map<string, CachedStatement>()
   readonly #max: number
 
   constructor(db: Database.Database, max = 256) {
@@ -84,18 +124,20 @@ class StatementCache {
     this.#max = max
   }
 
-  get(sql: string): Database.Statement {
-    let stmt = this.#cache.get(sql)
-    if (stmt) {
+  get(sql: string): CachedStatement {
+    let entry = this.#cache.get(sql)
+    if (entry) {
       // Move to the back: least recently used statements are evicted first.
       this.#cache.delete(sql)
-      this.#cache.set(sql, stmt)
-      return stmt
+      this.#cache.set(sql, entry)
+      return entry
     }
-    stmt = this.#db.prepare(sql)
-    this.#cache.set(sql, stmt)
+    const stmt = this.#db.prepare(sql)
+    entry = { stmt, bigints: false }
+    stmt.safeIntegers(false)
+    this.#cache.set(sql, entry)
     if (this.#cache.size > this.#max) this.#cache.delete(this.#cache.keys().next().value as string)
-    return stmt
+    return entry
   }
 }
 
@@ -136,19 +178,32 @@ export interface TxHooks {
 /** ALTER TABLE anywhere in the SQL (false positives only cost a snapshot commit). */
 const ALTER_TABLE = /\balter\s+table\b/i
 
+/** Options of a {@link ConnectionTx}. */
+export interface ConnectionTxOptions {
+  /** Read INTEGER values as bigint by default (the database's `safeIntegers` option). */
+  safeIntegers?: boolean | undefined
+}
+
 /** The Tx implementation over one better-sqlite3 connection. */
 export class ConnectionTx implements Tx {
   readonly readonly: boolean
   readonly #db: Database.Database
   readonly #statements: StatementCache
   readonly #hooks: TxHooks | undefined
+  readonly #safeIntegers: boolean
   #active = true
 
-  constructor(db: Database.Database, readonly: boolean, hooks?: TxHooks) {
+  constructor(
+    db: Database.Database,
+    readonly: boolean,
+    hooks?: TxHooks,
+    options: ConnectionTxOptions = {},
+  ) {
     this.#db = db
     this.#statements = statementsOf(db)
     this.readonly = readonly
     this.#hooks = hooks
+    this.#safeIntegers = options.safeIntegers ?? false
   }
 
   /** Ends the handle: every later call throws. */
@@ -156,20 +211,26 @@ export class ConnectionTx implements Tx {
     this.#active = false
   }
 
+  // The one-call methods skip the statement handle: point queries are hot.
+
   run(sql: string, params?: SqlParams): RunResult {
-    return this.#stmt(sql).run(params)
+    const entry = this.#prepared(sql)
+    return this.#execute(sql, entry, () => runOn(entry, this.#safeIntegers, params))
   }
 
   all<Row>(sql: string, params?: SqlParams): Row[] {
-    return this.#stmt<Row>(sql).all(params)
+    const entry = this.#prepared(sql)
+    return this.#execute(sql, entry, () => allOn<Row>(entry, this.#safeIntegers, params))
   }
 
   get<Row>(sql: string, params?: SqlParams): Row | undefined {
-    return this.#stmt<Row>(sql).get(params)
+    const entry = this.#prepared(sql)
+    return this.#execute(sql, entry, () => getOn<Row>(entry, this.#safeIntegers, params))
   }
 
   iterate<Row>(sql: string, params?: SqlParams): IterableIterator<Row> {
-    return this.#stmt<Row>(sql).iterate(params)
+    const entry = this.#prepared(sql)
+    return this.#execute(sql, entry, () => iterateOn<Row>(entry, this.#safeIntegers, params))
   }
 
   exec(sql: string): void {
@@ -178,35 +239,20 @@ export class ConnectionTx implements Tx {
   }
 
   prepare<Row>(sql: string): Statement<Row> {
-    return this.#stmt<Row>(sql)
+    const entry = this.#prepared(sql)
+    const execute = <T>(fn: () => T): T => this.#execute(sql, entry, fn)
+    return new TxStatement<Row>(entry, execute, this.#safeIntegers)
   }
 
-  #stmt<Row>(sql: string): Statement<Row> {
+  #prepared(sql: string): CachedStatement {
     this.#check(sql)
-    const stmt = this.#guard(() => this.#statements.get(sql), false)
-    const writes = !stmt.readonly
-    const run = <T>(method: 'run' | 'all' | 'get' | 'iterate', params?: SqlParams): T => {
-      if (!this.#active) throw new TransactionEndedError()
-      return this.#guard(() => this.#altering(sql, () => call<T>(stmt, method, params)), writes)
-    }
-    return {
-      reader: stmt.reader,
-      readonly: stmt.readonly,
-      run: (params) => run<RunResult>('run', params),
-      all: (params) => run<Row[]>('all', params),
-      get: (params) => run<Row | undefined>('get', params),
-      iterate: (params) => run<IterableIterator<Row>>('iterate', params),
-      values: (params) => {
-        if (!this.#active) throw new TransactionEndedError()
-        stmt.raw(true)
-        try {
-          return this.#guard(() => call<unknown[][]>(stmt, 'all', params), writes)
-        } finally {
-          stmt.raw(false)
-        }
-      },
-      columns: () => stmt.columns() as ColumnInfo[],
-    }
+    return this.#guard(() => this.#statements.get(sql), false)
+  }
+
+  /** Runs `fn`, a use of `entry`'s statement, as a statement of this transaction. */
+  #execute<T>(sql: string, entry: CachedStatement, fn: () => T): T {
+    if (!this.#active) throw new TransactionEndedError()
+    return this.#guard(() => this.#altering(sql, fn), !entry.stmt.readonly)
   }
 
   #check(sql: string): void {
@@ -237,6 +283,159 @@ export class ConnectionTx implements Tx {
       if (writes && !this.readonly) this.#hooks?.afterWrite()
     }
   }
+}
+
+/**
+ * One prepared statement as a transaction hands it out. The underlying
+ * better-sqlite3 statement is cached and shared by every handle for the same
+ * SQL, so each call sets the integer mode it runs with.
+ */
+class TxStatement<Row> implements Statement<Row> {
+  readonly reader: boolean
+  readonly readonly: boolean
+  readonly #entry: CachedStatement
+  /** Runs `fn` as a statement of the transaction (active check, read-only and write hooks). */
+  readonly #execute: <T>(fn: () => T) => T
+  #bigints: boolean
+
+  constructor(entry: CachedStatement, execute: <T>(fn: () => T) => T, bigints: boolean) {
+    this.#entry = entry
+    this.#execute = execute
+    this.#bigints = bigints
+    this.reader = entry.stmt.reader
+    this.readonly = entry.stmt.readonly
+  }
+
+  safeIntegers(toggle = true): this {
+    if (typeof toggle !== 'boolean') throw new InvalidArgumentError('safeIntegers takes a boolean')
+    this.#bigints = toggle
+    return this
+  }
+
+  run(params?: SqlParams): RunResult {
+    return this.#execute(() => runOn(this.#entry, this.#bigints, params))
+  }
+
+  all(params?: SqlParams): Row[] {
+    return this.#execute(() => allOn<Row>(this.#entry, this.#bigints, params))
+  }
+
+  get(params?: SqlParams): Row | undefined {
+    return this.#execute(() => getOn<Row>(this.#entry, this.#bigints, params))
+  }
+
+  iterate(params?: SqlParams): IterableIterator<Row> {
+    return this.#execute(() => iterateOn<Row>(this.#entry, this.#bigints, params))
+  }
+
+  values(params?: SqlParams): unknown[][] {
+    return this.#execute(() => {
+      const stmt = this.#entry.stmt
+      stmt.raw(true)
+      try {
+        return allOn<unknown[]>(this.#entry, this.#bigints, params)
+      } finally {
+        stmt.raw(false)
+      }
+    })
+  }
+
+  columns(): ColumnInfo[] {
+    return this.#entry.stmt.columns() as ColumnInfo[]
+  }
+}
+
+/*
+ * Running a cached statement in an integer mode. With bigints it simply runs
+ * so. With numbers, a read-only statement runs with numbers and is read again
+ * with bigints only when the result may hold a rounded integer; any other
+ * statement must not run twice, so it reads bigints and converts them.
+ */
+
+function runOn(entry: CachedStatement, bigints: boolean, params?: SqlParams): RunResult {
+  // Always with bigints: as a number, a rowid beyond 2^53 would be rounded.
+  const result = call<RunResult>(withMode(entry, true), 'run', params)
+  const id = result.lastInsertRowid
+  if (bigints || typeof id !== 'bigint') return result
+  const n = Number(id)
+  return { changes: result.changes, lastInsertRowid: Number.isSafeInteger(n) ? n : id }
+}
+
+function allOn<R>(entry: CachedStatement, bigints: boolean, params?: SqlParams): R[] {
+  if (bigints) return call<R[]>(withMode(entry, true), 'all', params)
+  if (entry.stmt.readonly) {
+    const rows = call<R[]>(withMode(entry, false), 'all', params)
+    if (!anyMayBeRounded(rows)) return rows
+  }
+  return allToNumbers(call<R[]>(withMode(entry, true), 'all', params), columnsOf(entry))
+}
+
+function getOn<R>(entry: CachedStatement, bigints: boolean, params?: SqlParams): R | undefined {
+  if (bigints) return call<R | undefined>(withMode(entry, true), 'get', params)
+  if (entry.stmt.readonly) {
+    const row = call<R | undefined>(withMode(entry, false), 'get', params)
+    if (row === undefined || !mayBeRounded(row)) return row
+  }
+  const row = call<R | undefined>(withMode(entry, true), 'get', params)
+  return row === undefined ? row : toNumbers(row, columnsOf(entry))
+}
+
+function iterateOn<R>(
+  entry: CachedStatement,
+  bigints: boolean,
+  params?: SqlParams,
+): IterableIterator<R> {
+  const rows = call<IterableIterator<R>>(withMode(entry, true), 'iterate', params)
+  // Rows are yielded before the whole result is known, so a re-read cannot
+  // replace them: read bigints and convert each row.
+  return bigints ? rows : numbersOf(rows, columnsOf(entry))
+}
+
+/** The statement, set to read integers as bigints or not (set only when it changes). */
+function withMode(entry: CachedStatement, bigints: boolean): Database.Statement {
+  if (entry.bigints !== bigints) {
+    entry.stmt.safeIntegers(bigints)
+    entry.bigints = bigints
+  }
+  return entry.stmt
+}
+
+function columnsOf(entry: CachedStatement): () => ResultColumn[] {
+  return () => entry.stmt.columns()
+}
+
+/**
+ * `rows` with their bigints converted to numbers (UnsafeIntegerError when
+ * inexact). `return()` reaches the statement's own iterator even before the
+ * first row, and a failed conversion ends it, so the statement is never left
+ * busy.
+ */
+function numbersOf<Row>(
+  rows: IterableIterator<Row>,
+  columns: () => ResultColumn[],
+): IterableIterator<Row> {
+  const close = () => {
+    rows.return?.()
+  }
+  const iterator: IterableIterator<Row> = {
+    next: () => {
+      const step = rows.next()
+      if (step.done) return step
+      try {
+        toNumbers(step.value, columns)
+      } catch (err) {
+        close()
+        throw err
+      }
+      return step
+    },
+    return: (value?: unknown) => {
+      close()
+      return { done: true, value }
+    },
+    [Symbol.iterator]: () => iterator,
+  }
+  return iterator
 }
 
 function isReadonlyViolation(err: unknown): boolean {

@@ -485,11 +485,16 @@ export class WriteQueue {
       }
       r.error = undefined
       writer.exec('SAVEPOINT s3db_update')
-      const tx = new ConnectionTx(writer, false, {
-        afterWrite: () => capture.syncSchema(),
-        // Its writes bypass capture, which makes this commit a snapshot.
-        alterTable: (run) => capture.withoutTriggers(run),
-      })
+      const tx = new ConnectionTx(
+        writer,
+        false,
+        {
+          afterWrite: () => capture.syncSchema(),
+          // Its writes bypass capture, which makes this commit a snapshot.
+          alterTable: (run) => capture.withoutTriggers(run),
+        },
+        { safeIntegers: ctx.settings.safeIntegers },
+      )
       try {
         r.value = await insideTransaction.run({ db: this.#owner, mode: 'update' }, () => r.fn(tx))
         assertStillInTransaction(writer)

@@ -24,12 +24,18 @@ const USER_TABLES =
 
 const selectAll = (table: string) => `SELECT * FROM "${table.replaceAll('"', '""')}"`
 
+/** An integer read as bigint: a number when exact, else its digits and `n`. */
+function integer(v: bigint): number | string {
+  const n = Number(v)
+  return Number.isSafeInteger(n) ? n : `${v}n`
+}
+
 /** Rows as sorted JSON strings: two dumps compare whatever their row order. */
 function encodeRows(rows: unknown[][]): string[] {
   return rows
     .map((r) =>
       JSON.stringify(r, (_k, v) =>
-        typeof v === 'bigint' ? `${v}n` : v instanceof Buffer ? `x'${v.toString('hex')}'` : v,
+        typeof v === 'bigint' ? integer(v) : v instanceof Buffer ? `x'${v.toString('hex')}'` : v,
       ),
     )
     .sort()
@@ -39,7 +45,8 @@ function encodeRows(rows: unknown[][]): string[] {
 export function dumpDatabase(db: Database.Database): Record<string, unknown[]> {
   const out: Record<string, unknown[]> = {}
   for (const t of db.prepare(USER_TABLES).pluck().all() as string[]) {
-    out[t] = encodeRows(db.prepare(selectAll(t)).raw(true).all() as unknown[][])
+    // Integers as bigint: a value beyond 2^53 must compare exactly, not rounded.
+    out[t] = encodeRows(db.prepare(selectAll(t)).raw(true).safeIntegers(true).all() as unknown[][])
   }
   return out
 }
@@ -49,7 +56,7 @@ export async function dumpLive(db: S3db): Promise<Record<string, unknown[]>> {
   return db.view((tx) => {
     const out: Record<string, unknown[]> = {}
     for (const { name } of tx.all<{ name: string }>(USER_TABLES)) {
-      out[name] = encodeRows(tx.prepare(selectAll(name)).values())
+      out[name] = encodeRows(tx.prepare(selectAll(name)).safeIntegers().values())
     }
     return out
   })

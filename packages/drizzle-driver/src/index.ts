@@ -8,6 +8,7 @@
  * @module
  */
 
+export { bigintInteger } from './bigint-integer.js'
 export { drizzle, S3dbDatabase, type S3dbDrizzleConfig } from './driver.js'
 export {
   type AppliedMigration,

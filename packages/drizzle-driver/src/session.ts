@@ -24,6 +24,7 @@ import {
   type SQLiteTransactionConfig,
 } from 'drizzle-orm/sqlite-core'
 import * as drizzleUtils from 'drizzle-orm/utils'
+import { type IntegerReading, readingOfFields, SchemaColumns } from './exact-integers.js'
 import {
   AutocommitRunner,
   assertOutsideTransaction,
@@ -79,6 +80,7 @@ export class S3dbSession<
   readonly #logger: Logger
   /** Where statements run: the transaction this session is bound to, or autocommit. */
   readonly runner: StatementRunner
+  #schemaColumns: SchemaColumns | undefined
 
   constructor(
     client: S3db,
@@ -148,6 +150,16 @@ export class S3dbSession<
     }, config?.signal)
     if (rolledBack) throw rolledBack
     return value
+  }
+
+  /**
+   * @internal How relational queries read integers: by the schema's columns
+   * (undefined without a schema).
+   */
+  get relationalReading(): IntegerReading | undefined {
+    if (!this.#schema) return undefined
+    this.#schemaColumns ??= new SchemaColumns(this.#schema.schema)
+    return this.#schemaColumns
   }
 
   /** Runs the batch's statements in order as one update (one changeset, one commit). */
@@ -308,6 +320,7 @@ export class S3dbPreparedQuery<
   readonly #method: SQLiteExecuteMethod
   readonly #arrayMode: boolean
   readonly #customResultMapper: ((rows: unknown[][]) => unknown) | undefined
+  #integers: IntegerReading | undefined
 
   constructor(
     session: S3dbSession<Record<string, unknown>, TablesRelationalConfig>,
@@ -361,12 +374,22 @@ export class S3dbPreparedQuery<
     const fields = this.#fields
     const mapper = this.#customResultMapper
     if (!fields && !mapper) return (await this.#execute(runner, method, placeholderValues)) as never
+    // Integers are read as the columns' decoders need them (bigint only where exact).
+    this.#integers ??= fields ? readingOfFields(fields) : this.#session.relationalReading
+    const integers = this.#integers
     if (method === 'all') {
-      const rows = (await this.#execute(runner, 'values', placeholderValues)) as unknown[][]
+      const rows = (await this.#execute(
+        runner,
+        'values',
+        placeholderValues,
+        integers,
+      )) as unknown[][]
       if (mapper) return mapper(rows) as never
       return rows.map((row) => mapResultRow(fields!, row, this.joinsNotNullableMap)) as never
     }
-    const row = (await this.#execute(runner, 'first', placeholderValues)) as unknown[] | undefined
+    const row = (await this.#execute(runner, 'first', placeholderValues, integers)) as
+      | unknown[]
+      | undefined
     if (!row) return undefined as never
     if (mapper) return mapper([row]) as never
     return mapResultRow(fields!, row, this.joinsNotNullableMap) as never
@@ -376,12 +399,13 @@ export class S3dbPreparedQuery<
     runner: StatementRunner,
     method: RunMethod,
     placeholderValues?: Record<string, unknown>,
+    integers?: IntegerReading,
   ): Promise<unknown> {
     const { sql, params: template } = this.query
     const params = fillPlaceholders(template, placeholderValues ?? {})
     this.#logger.logQuery(sql, params)
     try {
-      return await runner.execute(sql, params, method)
+      return await runner.execute(sql, params, method, integers)
     } catch (err) {
       // s3db's own errors (ended transaction, write conflict, misuse) stay as they
       // are so apps can match their code; SQL errors get drizzle's query context.

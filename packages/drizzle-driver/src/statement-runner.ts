@@ -8,6 +8,7 @@
 import type { RunResult, S3db, SqlParams, Statement, Tx } from '@s3db/core'
 import { ReentrantTransactionError, TransactionEndedError } from '@s3db/core'
 import { insideTransaction } from '@s3db/core/internal'
+import { type IntegerReading, toNumbersExcept } from './exact-integers.js'
 
 /**
  * How a statement's result is read: `run` (changes), `all`/`get` (rows as
@@ -15,9 +16,13 @@ import { insideTransaction } from '@s3db/core/internal'
  */
 export type RunMethod = 'run' | 'all' | 'get' | 'values' | 'first'
 
-/** Runs SQL somewhere: a transaction, or a view/update of its own. */
+/**
+ * Runs SQL somewhere: a transaction, or a view/update of its own. `integers`
+ * (only with `values` and `first`) says which columns read integers as bigint;
+ * without it the database's `safeIntegers` option decides.
+ */
 export interface StatementRunner {
-  execute(sql: string, params: unknown[], method: RunMethod): unknown
+  execute(sql: string, params: unknown[], method: RunMethod, integers?: IntegerReading): unknown
 }
 
 /** Runs a prepared statement with the method drizzle asked for. */
@@ -25,7 +30,22 @@ export function runStatement(
   stmt: Statement,
   params: unknown[],
   method: RunMethod,
+  integers?: IntegerReading,
 ): RunResult | unknown[] | unknown {
+  if (!integers) return runMethod(stmt, params, method)
+  const columns = () => stmt.columns()
+  const exact = integers.exact(columns)
+  // No column wants bigints: s3db's checked numbers (UnsafeIntegerError names the column).
+  const bigints = exact.includes(true)
+  const result = runMethod(stmt.safeIntegers(bigints), params, method) as unknown[][] | unknown[]
+  if (result === undefined) return result
+  const rows = method === 'first' ? [result as unknown[]] : (result as unknown[][])
+  if (bigints) toNumbersExcept(rows, exact, columns)
+  integers.check?.(rows, columns)
+  return result
+}
+
+function runMethod(stmt: Statement, params: unknown[], method: RunMethod): unknown {
   const args = params as SqlParams
   switch (method) {
     case 'run':
@@ -74,8 +94,8 @@ export class TransactionScope implements StatementRunner {
     this.#tx = undefined
   }
 
-  execute(sql: string, params: unknown[], method: RunMethod): unknown {
-    return runStatement(this.tx.prepare(sql), params, method)
+  execute(sql: string, params: unknown[], method: RunMethod, integers?: IntegerReading): unknown {
+    return runStatement(this.tx.prepare(sql), params, method, integers)
   }
 }
 
@@ -96,17 +116,22 @@ export class AutocommitRunner implements StatementRunner {
     this.#db = db
   }
 
-  async execute(sql: string, params: unknown[], method: RunMethod): Promise<unknown> {
+  async execute(
+    sql: string,
+    params: unknown[],
+    method: RunMethod,
+    integers?: IntegerReading,
+  ): Promise<unknown> {
     assertOutsideTransaction(this.#db, 'a query')
     if (this.#writes.get(sql) !== true) {
       const result = await this.#db.view((tx) => {
         const stmt = tx.prepare(sql)
-        return stmt.readonly ? runStatement(stmt, params, method) : WRITES
+        return stmt.readonly ? runStatement(stmt, params, method, integers) : WRITES
       })
       if (result !== WRITES) return result
       if (this.#writes.size >= MAX_REMEMBERED) this.#writes.clear()
       this.#writes.set(sql, true)
     }
-    return this.#db.update((tx) => runStatement(tx.prepare(sql), params, method))
+    return this.#db.update((tx) => runStatement(tx.prepare(sql), params, method, integers))
   }
 }

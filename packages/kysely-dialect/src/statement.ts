@@ -7,15 +7,20 @@
  */
 import type { Statement, Tx } from '@s3db/core'
 import type { CompiledQuery, QueryResult } from 'kysely'
+import { safeIntegersChoiceOf } from './safe-integers-plugin.js'
 
 /** Executes `query` on `tx` like Kysely's SqliteConnection does on a better-sqlite3 database. */
 export function executeOn<R>(tx: Tx, query: CompiledQuery): QueryResult<R> {
   return executePrepared(tx.prepare<R>(query.sql), query)
 }
 
-/** Executes an already prepared statement (`query` supplies the parameters). */
+/**
+ * Executes an already prepared statement (`query` supplies the parameters and,
+ * through SafeIntegersPlugin, how integers are read).
+ */
 export function executePrepared<R>(stmt: Statement<R>, query: CompiledQuery): QueryResult<R> {
   const params = query.parameters as unknown[]
+  withIntegerChoice(stmt, query)
   if (stmt.reader) return { rows: stmt.all(params) }
   const { changes, lastInsertRowid } = stmt.run(params)
   return {
@@ -27,7 +32,9 @@ export function executePrepared<R>(stmt: Statement<R>, query: CompiledQuery): Qu
 
 /** Yields the rows of `query` on `tx` in chunks of `chunkSize`, reading them lazily. */
 export function* iterateOn<R>(tx: Tx, query: CompiledQuery, chunkSize: number): Generator<R[]> {
-  const rows = tx.iterate<R>(query.sql, query.parameters as unknown[])
+  const rows = withIntegerChoice(tx.prepare<R>(query.sql), query).iterate(
+    query.parameters as unknown[],
+  )
   let chunk: R[] = []
   try {
     for (const row of rows) {
@@ -42,4 +49,10 @@ export function* iterateOn<R>(tx: Tx, query: CompiledQuery, chunkSize: number): 
     // Ends the statement early when the consumer stops (frees the connection).
     rows.return?.()
   }
+}
+
+/** Applies a SafeIntegersPlugin's choice for `query` to `stmt` (none: the database's default). */
+function withIntegerChoice<R>(stmt: Statement<R>, query: CompiledQuery): Statement<R> {
+  const choice = safeIntegersChoiceOf(query)
+  return choice === undefined ? stmt : stmt.safeIntegers(choice)
 }
