@@ -33,6 +33,7 @@ export type S3dbErrorCode =
   | 'LocalStorageFull'
   | 'UnsupportedRuntime'
   | 'UnsafeInteger'
+  | 'ManifestTooLarge'
 
 /** Options shared by every s3db error constructor. */
 export interface S3dbErrorOptions {
@@ -143,6 +144,24 @@ export class AbortedError extends S3dbError {
 export class CorruptError extends S3dbError {
   constructor(message: string, options?: S3dbErrorOptions) {
     super('Corrupt', message, options)
+  }
+}
+
+/**
+ * An object is larger than the caller allowed it to be (`maxBytes` of a store
+ * read): refused before or while reading, so it never fills memory. The object
+ * cannot be what it should be, hence `Corrupt`.
+ */
+export class ObjectTooLargeError extends CorruptError {
+  readonly key: string
+  readonly limit: number
+  constructor(key: string, limit: number, options?: S3dbErrorOptions) {
+    super(
+      `object ${key} is larger than the ${limit} bytes it may have, so it was not read; it is damaged or not s3db's (restore it or push a good copy)`,
+      options,
+    )
+    this.key = key
+    this.limit = limit
   }
 }
 

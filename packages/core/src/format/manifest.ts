@@ -10,8 +10,20 @@ import { validateKey } from '../store/keys.js'
 /** Highest manifest format this client understands. */
 export const FORMAT_VERSION = 1
 
-/** Largest manifest we accept: a runaway or hostile object must not exhaust memory. */
-export const MAX_MANIFEST_BYTES = 64 * 1024 * 1024
+/**
+ * Largest manifest read or written. A hostile manifest costs up to ~25 times
+ * its size in heap while JSON.parse builds it (64 MiB of `{},` took 1.4 GB and
+ * 10 s), so the cap bounds memory; 8 MiB still holds ~80,000 log entries, far
+ * more than any database that is ever compacted (docs/DESIGN-NOTES.md).
+ */
+export const MAX_MANIFEST_BYTES = 8 * 1024 * 1024
+
+/**
+ * Largest object size a manifest may claim: SQLite's own limit (4294967294
+ * pages of 64 KiB is just under 2^48 bytes). A larger claim is damage, refused
+ * before anything is planned or allocated for it.
+ */
+export const MAX_OBJECT_BYTES = 2 ** 48
 
 /** A reference to an immutable object (snapshot or changeset). */
 export interface BlobRef {
@@ -70,6 +82,18 @@ export class FormatTooNewError extends S3dbError {
   }
 }
 
+/** A manifest would be larger than {@link MAX_MANIFEST_BYTES}, which no client could read back. */
+export class ManifestTooLargeError extends S3dbError {
+  readonly bytes: number
+  constructor(bytes: number, logLength: number) {
+    super(
+      'ManifestTooLarge',
+      `the manifest would be ${bytes} bytes (${logLength} log entries), over the ${MAX_MANIFEST_BYTES} bytes clients read, so it was not written; compact the database (db.compact() or \`s3db compact\`) and retry`,
+    )
+    this.bytes = bytes
+  }
+}
+
 /** Store keys of one database, all under its prefix. */
 export class DatabaseKeys {
   readonly prefix: string
@@ -93,16 +117,30 @@ export class DatabaseKeys {
   }
 
   /**
+   * True for a key in this database's own snapshot namespace (FORMAT.md):
+   * `<prefix>snapshots/snap-<id>.sqlite`, directly under the prefix. A key of a
+   * database nested under this prefix never matches (it has more segments).
+   */
+  isSnapshot(key: string): boolean {
+    return key.startsWith(this.prefix) && SNAPSHOT_NAME.test(key.slice(this.prefix.length))
+  }
+
+  /** True for `<prefix>changesets/<epoch>/cs-<id>.bin`, directly under the prefix. */
+  isChangeset(key: string): boolean {
+    return key.startsWith(this.prefix) && CHANGESET_NAME.test(key.slice(this.prefix.length))
+  }
+
+  /**
    * True for a key named the way s3db names snapshots and changesets: the only
-   * objects GC may delete (anything else under the prefix is left alone).
+   * objects GC may delete (anything else under the prefix is left alone), and
+   * the only objects a manifest may reference.
    */
   isDataObject(key: string): boolean {
-    if (!key.startsWith(this.prefix)) return false
-    const rel = key.slice(this.prefix.length)
-    return SNAPSHOT_NAME.test(rel) || CHANGESET_NAME.test(rel)
+    return this.isSnapshot(key) || this.isChangeset(key)
   }
 }
 
+// One segment per name part, so a nested database's keys (more segments) never match.
 const SNAPSHOT_NAME = /^snapshots\/snap-[^/]+\.sqlite$/
 const CHANGESET_NAME = /^changesets\/[^/]+\/cs-[^/]+\.bin$/
 
@@ -118,6 +156,14 @@ export function headKey(manifest: Manifest): string {
   return manifest.log.at(-1)?.key ?? manifest.snapshot.key
 }
 
+/** The current manifest names an object the store does not have: the database is damaged. */
+export function referencedObjectMissing(key: string, cause?: unknown): CorruptError {
+  return new CorruptError(
+    `the manifest references ${key}, which does not exist in the store; the database is damaged (restore the object or push a good copy)`,
+    { cause },
+  )
+}
+
 function corrupt(key: string, why: string): CorruptError {
   return new CorruptError(
     `manifest ${key} is invalid: ${why}; the database cannot be used until it is repaired`,
@@ -131,37 +177,61 @@ function seqField(value: unknown, name: string, key: string): number {
   return value
 }
 
-function refField(value: unknown, name: string, key: string, prefix: string): BlobRef {
+function refField(
+  value: unknown,
+  name: string,
+  key: string,
+  keys: DatabaseKeys,
+  kind: 'snapshot' | 'changeset',
+): BlobRef {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw corrupt(key, `${name} must be an object`)
   }
   const v = value as Record<string, unknown>
   if (typeof v.key !== 'string' || v.key === '')
     throw corrupt(key, `${name}.key must be a non-empty string`)
-  // Every referenced object must live under this database's prefix: never read
-  // (or later delete) anything outside it, whatever the manifest says.
-  if (!v.key.startsWith(prefix) || v.key.includes('..')) {
-    throw corrupt(
-      key,
-      `${name}.key ${JSON.stringify(v.key)} is outside the database prefix ${JSON.stringify(prefix)}`,
-    )
-  }
-  // The stores' own key rules (no NUL, backslash or empty segment, length): a key
-  // they would refuse later is damage in the manifest, reported as such now.
+  // The stores' own key rules (no NUL, backslash, empty or dot segment, length):
+  // a key they would refuse later is damage in the manifest, reported as such now.
   try {
     validateKey(v.key)
   } catch (err) {
     throw corrupt(key, `${name}.key is not a valid object key: ${(err as Error).message}`)
   }
+  // Every referenced object must be this database's own: never read (or later
+  // delete around) a user's file under the prefix, a nested database's objects,
+  // or anything outside the prefix, whatever the manifest says. The same rule
+  // decides what GC may delete.
+  if (kind === 'snapshot' ? !keys.isSnapshot(v.key) : !keys.isChangeset(v.key)) {
+    const expected =
+      kind === 'snapshot'
+        ? `${keys.prefix}snapshots/snap-<id>.sqlite`
+        : `${keys.prefix}changesets/<epoch>/cs-<id>.bin`
+    throw corrupt(
+      key,
+      `${name}.key ${JSON.stringify(excerpt(v.key))} is not one of this database's ${kind} keys (${expected})`,
+    )
+  }
   const size = v.size === undefined || v.size === null ? 0 : seqField(v.size, `${name}.size`, key)
+  if (size > MAX_OBJECT_BYTES) {
+    throw corrupt(key, `${name}.size ${size} is larger than any SQLite database can be`)
+  }
   return { key: v.key, seq: seqField(v.seq, `${name}.seq`, key), size }
+}
+
+/** A key shortened for an error message (a hostile manifest's bytes stay out of logs). */
+function excerpt(text: string): string {
+  return text.length > 200 ? `${text.slice(0, 200)}...` : text
 }
 
 /**
  * Parses `snapshot.folded`. Only an optimisation rests on it, so anything
  * malformed is dropped (treated as unknown) rather than refused.
  */
-function foldedField(value: unknown, snapshot: BlobRef, prefix: string): FoldedHistory | undefined {
+function foldedField(
+  value: unknown,
+  snapshot: BlobRef,
+  keys: DatabaseKeys,
+): FoldedHistory | undefined {
   if (typeof value !== 'object' || value === null) return undefined
   const v = value as Record<string, unknown>
   const firstSeq = v.first_seq
@@ -169,17 +239,19 @@ function foldedField(value: unknown, snapshot: BlobRef, prefix: string): FoldedH
     return undefined
   if (!Array.isArray(v.keys) || v.keys.length > MAX_FOLDED_KEYS) return undefined
   if (firstSeq + v.keys.length - 1 > snapshot.seq) return undefined
-  const keys: string[] = []
+  const folded: string[] = []
   for (const k of v.keys) {
     if (typeof k !== 'string' || k === '' || k.includes('..')) return undefined
     try {
-      validateKey(prefix + k)
+      validateKey(keys.prefix + k)
     } catch {
       return undefined
     }
-    keys.push(prefix + k)
+    // Only this database's own objects ever committed a seq here.
+    if (!keys.isDataObject(keys.prefix + k)) return undefined
+    folded.push(keys.prefix + k)
   }
-  return { firstSeq, keys }
+  return { firstSeq, keys: folded }
 }
 
 /**
@@ -209,15 +281,23 @@ export function parseManifest(bytes: Uint8Array, key: string, prefix: string): M
     m.compat_schema_version === undefined || m.compat_schema_version === null
       ? undefined
       : seqField(m.compat_schema_version, 'compat_schema_version', key)
-  const snapshot = refField(m.snapshot, 'snapshot', key, prefix)
-  const folded = foldedField((m.snapshot as Record<string, unknown>).folded, snapshot, prefix)
+  const keys = new DatabaseKeys(prefix)
+  const snapshot = refField(m.snapshot, 'snapshot', key, keys, 'snapshot')
+  const folded = foldedField((m.snapshot as Record<string, unknown>).folded, snapshot, keys)
   if (folded) snapshot.folded = folded
   // The Go client writes a nil log as null.
   if (m.log !== undefined && m.log !== null && !Array.isArray(m.log))
     throw corrupt(key, 'log must be an array')
   const log = ((m.log as unknown[] | null | undefined) ?? []).map((e, i) =>
-    refField(e, `log[${i}]`, key, prefix),
+    refField(e, `log[${i}]`, key, keys, 'changeset'),
   )
+  // A key is a commit's identity: listed twice, the log would apply one
+  // changeset twice and lose the row of the commit it displaced.
+  const seen = new Set<string>()
+  log.forEach((e, i) => {
+    if (seen.has(e.key)) throw corrupt(key, `log[${i}].key ${e.key} is listed twice`)
+    seen.add(e.key)
+  })
   log.forEach((e, i) => {
     if (e.seq !== snapshot.seq + 1 + i) {
       throw corrupt(
@@ -238,7 +318,10 @@ export function parseManifest(bytes: Uint8Array, key: string, prefix: string): M
   return { formatVersion, seq, schemaVersion, compatSchemaVersion, snapshot, log }
 }
 
-/** Serialises a manifest in the shared on-store form. */
+/**
+ * Serialises a manifest in the shared on-store form. Throws
+ * {@link ManifestTooLargeError} rather than produce one no client could read.
+ */
 export function serializeManifest(m: Manifest): Uint8Array {
   const ref = (r: BlobRef) =>
     r.size > 0 ? { key: r.key, seq: r.seq, size: r.size } : { key: r.key, seq: r.seq }
@@ -261,7 +344,10 @@ export function serializeManifest(m: Manifest): Uint8Array {
       }
     : ref(m.snapshot)
   out.log = m.log.map(ref)
-  return new TextEncoder().encode(JSON.stringify(out))
+  const bytes = new TextEncoder().encode(JSON.stringify(out))
+  if (bytes.byteLength > MAX_MANIFEST_BYTES)
+    throw new ManifestTooLargeError(bytes.byteLength, m.log.length)
+  return bytes
 }
 
 /** The database prefix, from the snapshot key (`<prefix>snapshots/...`). */
@@ -312,7 +398,7 @@ export function nextSeq(m: Manifest): number {
   const seq = m.seq + 1
   if (!Number.isSafeInteger(seq)) {
     throw new CorruptError(
-      `the database's seq ${m.seq} cannot grow any further (the next would exceed 2^53 - 1); nothing was written. The manifest was probably tampered with: restore it or push a good copy`,
+      `the database's seq ${m.seq} cannot grow any further (the next would exceed 2^53 - 1); nothing was written. No real history gets there, so the manifest was probably tampered with: restore an earlier manifest.json, or copy the data into a new database (pull it to a file, then init a new prefix from that file; a push would need a seq too)`,
     )
   }
   return seq

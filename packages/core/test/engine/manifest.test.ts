@@ -4,6 +4,8 @@ import {
   appendLog,
   DatabaseKeys,
   epochOf,
+  MAX_MANIFEST_BYTES,
+  nextSeq,
   parseManifest,
   serializeManifest,
 } from '../../src/format/manifest.js'
@@ -83,14 +85,70 @@ describe('manifest', () => {
       { ...valid, snapshot: { key: `${P}snapshots//x.sqlite`, seq: 147 } },
     ],
     ['negative schema_version', { ...valid, schema_version: -2 }],
+    [
+      'a snapshot key in a nested database',
+      { ...valid, snapshot: { key: `${P}inner/snapshots/snap-1.sqlite`, seq: 147 } },
+    ],
+    [
+      "a user's file under the prefix as the snapshot",
+      { ...valid, snapshot: { key: `${P}precious.sqlite`, seq: 147 } },
+    ],
+    [
+      'a changeset key as the snapshot',
+      { ...valid, snapshot: { key: `${P}changesets/snap-147/cs-a.bin`, seq: 147 } },
+    ],
+    [
+      'a log key in a nested database',
+      { ...valid, log: [{ key: `${P}inner/changesets/e/cs-a.bin`, seq: 148 }, valid.log[1]] },
+    ],
+    [
+      'a log key outside an epoch folder',
+      { ...valid, log: [{ key: `${P}changesets/cs-a.bin`, seq: 148 }, valid.log[1]] },
+    ],
+    ['the same log key twice', { ...valid, log: [valid.log[0], { ...valid.log[0], seq: 149 }] }],
+    [
+      'a size larger than any SQLite file',
+      { ...valid, snapshot: { ...valid.snapshot, size: 1e15 } },
+    ],
   ])('rejects a manifest with %s as Corrupt', (_name, value) => {
     const bytes = value instanceof Uint8Array ? value : enc(value)
     expect(codeOf(() => parseManifest(bytes, 'k', P))).toBe('Corrupt')
   })
 
   it('rejects a huge manifest without parsing it', () => {
-    const huge = new Uint8Array(64 * 1024 * 1024 + 1)
+    const huge = new Uint8Array(MAX_MANIFEST_BYTES + 1)
     expect(codeOf(() => parseManifest(huge, 'k', P))).toBe('Corrupt')
+  })
+
+  it('accepts the largest size SQLite can make, and a seq of 2^53 - 1', () => {
+    const max = Number.MAX_SAFE_INTEGER
+    const m = parseManifest(
+      enc({
+        seq: max,
+        snapshot: { ...valid.snapshot, seq: max - 1, size: 4294967294 * 65536 },
+        log: [{ ...valid.log[0], seq: max }],
+      }),
+      'k',
+      P,
+    )
+    expect(m.seq).toBe(max)
+  })
+
+  it('refuses the seq after 2^53 - 1, which no client could read back', () => {
+    const m = parseManifest(enc(valid), 'k', P)
+    expect(nextSeq(m)).toBe(150)
+    const last = { ...m, seq: Number.MAX_SAFE_INTEGER }
+    expect(codeOf(() => nextSeq(last))).toBe('Corrupt')
+    expect(codeOf(() => appendLog(last, `${P}changesets/snap-147/cs-c.bin`, 1))).toBe('Corrupt')
+  })
+
+  it('refuses to serialise a manifest no client would read (ManifestTooLarge)', () => {
+    const m = parseManifest(enc(valid), 'k', P)
+    const key = (i: number) => `${P}changesets/snap-147/cs-${String(i).padStart(60, '0')}.bin`
+    const log = Array.from({ length: 100_000 }, (_, i) => ({ key: key(i), seq: 148 + i, size: 1 }))
+    expect(codeOf(() => serializeManifest({ ...m, seq: 148 + log.length - 1, log }))).toBe(
+      'ManifestTooLarge',
+    )
   })
 
   it('appends log entries with consecutive seqs and derives epochs', () => {
@@ -124,12 +182,24 @@ describe('database prefix', () => {
     const keys = new DatabaseKeys(P)
     expect(keys.isDataObject(keys.snapshot('01ABC'))).toBe(true)
     expect(keys.isDataObject(keys.changeset('snap-01ABC', '01DEF'))).toBe(true)
+    expect(keys.isSnapshot(keys.snapshot('01ABC'))).toBe(true)
+    expect(keys.isSnapshot(keys.changeset('snap-01ABC', '01DEF'))).toBe(false)
+    expect(keys.isChangeset(keys.changeset('snap-01ABC', '01DEF'))).toBe(true)
+    expect(keys.isChangeset(keys.snapshot('01ABC'))).toBe(false)
+    // Every data key of a database nested anywhere under P has more segments.
+    const nestedPrefixes = ['inner/', 'snapshots/', 'changesets/', 'changesets/snap-1/']
+    const nested = nestedPrefixes.flatMap((n) => {
+      const inner = new DatabaseKeys(`${P}${n}`)
+      return [inner.manifest, inner.snapshot('1'), inner.changeset('snap-1', '2')]
+    })
     for (const other of [
       keys.manifest,
       `${P}snapshots/readme.txt`,
       `${P}changesets/cs-loose.bin`,
       `${P}_s3db_check/x`,
+      `${P}precious.sqlite`,
       'other/snapshots/snap-1.sqlite',
+      ...nested,
     ]) {
       expect(keys.isDataObject(other), other).toBe(false)
     }
