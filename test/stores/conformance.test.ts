@@ -12,6 +12,7 @@ import {
   FileSystemBlobStore,
   isS3dbError,
   MemoryBlobStore,
+  ObjectTooLargeError,
   S3BlobStore,
 } from '@s3db/core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -296,6 +297,33 @@ for (const c of cases) {
       await expectCode(store.put('abort/k', text('x'), { signal }), 'Aborted')
       await expectCode(store.get('abort/k', { signal }), 'Aborted')
       await expectCode(store.stat('abort/k'), 'NotFound')
+    })
+
+    it('refuses an object over maxBytes (get and getStream) before reading it', async () => {
+      const MiB = 1024 * 1024
+      const big = new Uint8Array(24 * MiB).fill(7)
+      const { etag } = await store.put('cap/big', big)
+      await store.put('cap/small', text('12345'))
+      const gc = (globalThis as { gc?: () => void }).gc
+      gc?.()
+      const baseline = process.memoryUsage().arrayBuffers
+      for (const read of [
+        () => store.get('cap/big', { maxBytes: MiB }),
+        () => store.getStream('cap/big', { maxBytes: MiB }),
+        // The limit is the object's, whatever range is asked for.
+        () => store.get('cap/big', { maxBytes: MiB, range: { start: 0, end: 10 } }),
+      ]) {
+        const err = await read().catch((e: unknown) => e)
+        expect(err).toBeInstanceOf(ObjectTooLargeError)
+        expect(isS3dbError(err, 'Corrupt')).toBe(true)
+      }
+      // Refused, not read: nothing the size of the object was allocated.
+      expect(process.memoryUsage().arrayBuffers - baseline).toBeLessThan(8 * MiB)
+      const exact = await store.get('cap/small', { maxBytes: 5 })
+      expect(exact.notModified ? '' : Buffer.from(exact.body).toString()).toBe('12345')
+      // An unchanged object is not read at all: not-modified, whatever its size.
+      const same = await store.get('cap/big', { maxBytes: 1, ifNoneMatch: etag })
+      expect(same.notModified).toBe(true)
     })
 
     it('streams a 64 MiB body up and down with bounded memory', { timeout: 180_000 }, async () => {

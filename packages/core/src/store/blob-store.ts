@@ -24,6 +24,12 @@ export interface GetOptions extends CallOptions {
   ifNoneMatch?: string | undefined
   /** Read only these bytes. Ranges past the end are clamped, as S3 does. */
   range?: ByteRange | undefined
+  /**
+   * Refuse with `ObjectTooLargeError` an object larger than this many bytes (its
+   * whole size, whatever range is read): checked before reading, and again while
+   * a stream arrives, so memory never grows with what the store holds.
+   */
+  maxBytes?: number | undefined
 }
 
 /** The object has not changed since the ETag given as `ifNoneMatch`. */

@@ -41,7 +41,7 @@ import { bodyChunks, normalizeEtag } from './body.js'
 import { FileLock } from './file-lock.js'
 import { validateKey, validatePrefix } from './keys.js'
 import { clampRange } from './range.js'
-import { assertOneCondition, compareKeys, deleteListed } from './store-util.js'
+import { assertOneCondition, checkMaxBytes, compareKeys, deleteListed } from './store-util.js'
 
 /** Lock file taken for conditional writes and deletes (same name as the Go store). */
 const LOCK_NAME = '.s3db.lock'
@@ -120,6 +120,14 @@ export class FileSystemBlobStore implements BlobStore {
   async get(key: string, options: GetOptions = {}): Promise<BlobData | NotModified> {
     const file = await this.#openBlob(key, options.signal)
     try {
+      if (options.maxBytes !== undefined && file.stats.size > options.maxBytes) {
+        // Refused before anything is allocated, unless unchanged (the hash streams).
+        if (options.ifNoneMatch !== undefined) {
+          const etag = await this.#etagOf(file.handle, file.stats)
+          if (normalizeEtag(options.ifNoneMatch) === etag) return { notModified: true, etag }
+        }
+        checkMaxBytes(key, file.stats.size, options.maxBytes)
+      }
       const body = new Uint8Array(file.stats.size)
       let read = 0
       while (read < body.byteLength) {
@@ -156,6 +164,7 @@ export class FileSystemBlobStore implements BlobStore {
         return { notModified: true, etag }
       }
       const size = file.stats.size
+      checkMaxBytes(key, size, options.maxBytes)
       const [start, end] = options.range ? clampRange(options.range, size) : [0, size]
       if (end <= start)
         return {

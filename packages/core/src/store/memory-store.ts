@@ -14,7 +14,7 @@ import type {
 import { bodyBytes, md5Hex, normalizeEtag } from './body.js'
 import { validateKey, validatePrefix } from './keys.js'
 import { clampRange } from './range.js'
-import { assertOneCondition, compareKeys, deleteListed } from './store-util.js'
+import { assertOneCondition, checkMaxBytes, compareKeys, deleteListed } from './store-util.js'
 
 interface Entry {
   body: Uint8Array
@@ -35,6 +35,7 @@ export class MemoryBlobStore implements BlobStore {
     if (options.ifNoneMatch !== undefined && normalizeEtag(options.ifNoneMatch) === entry.etag) {
       return { notModified: true, etag: entry.etag }
     }
+    checkMaxBytes(key, entry.body.byteLength, options.maxBytes)
     const [start, end] = options.range
       ? clampRange(options.range, entry.body.byteLength)
       : [0, entry.body.byteLength]
@@ -48,10 +49,22 @@ export class MemoryBlobStore implements BlobStore {
   }
 
   async getStream(key: string, options: GetOptions = {}): Promise<BlobStream | NotModified> {
-    const blob = await this.get(key, options)
-    if (blob.notModified) return blob
-    const { body, ...info } = blob
-    return { ...info, body: chunked(body) }
+    const entry = this.#entry(key, options)
+    if (options.ifNoneMatch !== undefined && normalizeEtag(options.ifNoneMatch) === entry.etag) {
+      return { notModified: true, etag: entry.etag }
+    }
+    checkMaxBytes(key, entry.body.byteLength, options.maxBytes)
+    const [start, end] = options.range
+      ? clampRange(options.range, entry.body.byteLength)
+      : [0, entry.body.byteLength]
+    return {
+      notModified: false,
+      etag: entry.etag,
+      size: entry.body.byteLength,
+      lastModified: entry.lastModified,
+      // Copied a chunk at a time: a stream never holds a second copy of the object.
+      body: chunked(entry.body.subarray(start, end)),
+    }
   }
 
   async stat(key: string, options: CallOptions = {}): Promise<BlobInfo> {
@@ -116,5 +129,5 @@ export class MemoryBlobStore implements BlobStore {
 }
 
 async function* chunked(bytes: Uint8Array, size = 1 << 20): AsyncIterable<Uint8Array> {
-  for (let i = 0; i < bytes.byteLength; i += size) yield bytes.subarray(i, i + size)
+  for (let i = 0; i < bytes.byteLength; i += size) yield bytes.slice(i, i + size)
 }

@@ -39,7 +39,7 @@ import type {
 import { bodyBytes, normalizeEtag } from './body.js'
 import { validateKey, validatePrefix } from './keys.js'
 import { clampRange } from './range.js'
-import { assertOneCondition, deleteListed } from './store-util.js'
+import { assertOneCondition, cappedBody, checkMaxBytes, deleteListed } from './store-util.js'
 
 /** Options of {@link S3BlobStore}. */
 export interface S3BlobStoreOptions {
@@ -103,6 +103,7 @@ export class S3BlobStore implements BlobStore {
       if (options.ifNoneMatch !== undefined && normalizeEtag(options.ifNoneMatch) === info.etag) {
         return { notModified: true, etag: info.etag }
       }
+      checkMaxBytes(key, info.size, options.maxBytes)
       return { ...info, notModified: false, body: Readable.from([]) }
     }
     let res: GetObjectCommandOutput
@@ -135,20 +136,28 @@ export class S3BlobStore implements BlobStore {
       if (status === 416 && range) {
         // Range starts past the end: S3 refuses it, our contract clamps to empty.
         const info = await this.stat(key, options)
+        checkMaxBytes(key, info.size, options.maxBytes)
         return { ...info, notModified: false, body: Readable.from([]) }
       }
       throw this.#mapError(err, key, false)
     }
     const etag = normalizeEtag(res.ETag ?? '')
     const size = totalSize(res)
-    const body = res.Body as unknown as Readable | undefined
+    const body = (res.Body as unknown as Readable | undefined) ?? Readable.from([])
+    try {
+      checkMaxBytes(key, size, options.maxBytes)
+    } catch (err) {
+      body.destroy()
+      throw err
+    }
     return {
       notModified: false,
       etag,
       size,
       lastModified: res.LastModified,
       storeTime,
-      body: body ?? Readable.from([]),
+      // Counted too: the announced length is the server's word, the bytes are what arrive.
+      body: cappedBody(body, key, options.maxBytes),
     }
   }
 
