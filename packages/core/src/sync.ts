@@ -16,12 +16,19 @@ import {
   type TransferSettings,
   takeTicket,
 } from './context.js'
-import { CorruptError, isS3dbError, type NotFoundError, S3dbError } from './errors.js'
+import {
+  CorruptError,
+  isS3dbError,
+  type NotFoundError,
+  ObjectTooLargeError,
+  S3dbError,
+} from './errors.js'
 import {
   type BlobRef,
   type DatabaseKeys,
   headKey,
   keyAtSeq,
+  MAX_MANIFEST_BYTES,
   type Manifest,
   parseManifest,
 } from './format/manifest.js'
@@ -40,14 +47,17 @@ export interface FetchedManifest {
   storeTime?: Date | undefined
 }
 
-/** Reads and validates the manifest. Throws NotFoundError when there is none. */
+/**
+ * Reads and validates the manifest. Throws NotFoundError when there is none, and
+ * Corrupt for one larger than MAX_MANIFEST_BYTES, without reading it.
+ */
 export async function readManifest(
   store: BlobStore,
   key: string,
   prefix: string,
   signal?: AbortSignal,
 ): Promise<FetchedManifest> {
-  const res = await store.get(key, { signal })
+  const res = await store.get(key, { signal, maxBytes: MAX_MANIFEST_BYTES })
   if (res.notModified) throw new Error('unexpected notModified')
   return {
     manifest: parseManifest(res.body, key, prefix),
@@ -64,7 +74,11 @@ export async function readManifest(
 export async function refreshManifest(ctx: EngineContext, signal?: AbortSignal): Promise<boolean> {
   const ticket = takeTicket(ctx)
   const known = ctx.remote
-  const res = await ctx.store.get(ctx.keys.manifest, { ifNoneMatch: known.etag, signal })
+  const res = await ctx.store.get(ctx.keys.manifest, {
+    ifNoneMatch: known.etag,
+    signal,
+    maxBytes: MAX_MANIFEST_BYTES,
+  })
   if (res.notModified) {
     adoptRemote(ctx, known.manifest, known.etag, ticket)
     return false
@@ -110,7 +124,11 @@ export function contextPublisher(ctx: EngineContext): Publisher {
   }
 }
 
-/** Fetches changesets in parallel (bounded), returned in order; sizes checked. */
+/**
+ * Fetches changesets in parallel (bounded), returned in order. Each must be
+ * non-empty and, when the manifest records its size, exactly that long (a
+ * longer one is refused without reading past the size).
+ */
 export async function fetchChangesets(
   store: BlobStore,
   refs: readonly BlobRef[],
@@ -119,16 +137,28 @@ export async function fetchChangesets(
 ): Promise<Uint8Array[]> {
   const out: Uint8Array[] = new Array(refs.length)
   await forEachLimited(refs, concurrency, async (ref, i) => {
-    const res = await store.get(ref.key, { signal })
+    const res = await store
+      .get(ref.key, { signal, maxBytes: ref.size > 0 ? ref.size : undefined })
+      .catch((err: unknown) => {
+        if (err instanceof ObjectTooLargeError) throw sizeMismatch(ref, `more than ${ref.size}`)
+        throw err
+      })
     if (res.notModified) throw new Error('unexpected notModified')
-    if (ref.size > 0 && res.body.byteLength !== ref.size) {
-      throw new CorruptError(
-        `changeset ${ref.key} is ${res.body.byteLength} bytes but the manifest says ${ref.size}`,
-      )
+    // No writer publishes a commit without changes: an empty object is a
+    // truncated one, and applying it as "no changes" would drop the commit's rows.
+    if (res.body.byteLength === 0 || (ref.size > 0 && res.body.byteLength !== ref.size)) {
+      throw sizeMismatch(ref, String(res.body.byteLength))
     }
     out[i] = res.body
   })
   return out
+}
+
+function sizeMismatch(ref: BlobRef, actual: string): CorruptError {
+  const expected = ref.size > 0 ? ref.size : 'a non-empty changeset'
+  return new CorruptError(
+    `changeset ${ref.key} (seq ${ref.seq}) is ${actual} bytes but the manifest says ${expected}: the object is damaged; restore it, or push a good copy of the database`,
+  )
 }
 
 /**
@@ -308,7 +338,7 @@ export async function buildFromSnapshot(
   ctx: { settings: TransferSettings; emit: EngineContext['emit'] },
   signal?: AbortSignal,
 ): Promise<string> {
-  const [file, changesets] = await Promise.all([
+  const [download, fetched] = await Promise.allSettled([
     downloadSnapshot(store, manifest.snapshot, dir, {
       signal,
       minPartSize: ctx.settings.minRangeBytes,
@@ -318,6 +348,13 @@ export async function buildFromSnapshot(
     }),
     fetchChangesets(store, manifest.log, ctx.settings.fetchConcurrency, signal),
   ])
+  // Both settle first: a failed fetch must not leave the download in `dir` (a pull's own folder).
+  if (download.status === 'rejected' || fetched.status === 'rejected') {
+    if (download.status === 'fulfilled') await unlink(download.value).catch(() => {})
+    throw download.status === 'rejected' ? download.reason : (fetched as PromiseRejectedResult).reason
+  }
+  const file = download.value
+  const changesets = fetched.value
   try {
     const db = new Database(file)
     try {

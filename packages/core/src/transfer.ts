@@ -14,12 +14,19 @@ import {
   AlreadyExistsError,
   InvalidArgumentError,
   isS3dbError,
+  type NotFoundError,
   SeqMismatchError,
   StoreUnavailableError,
   WriteConflictError,
 } from './errors.js'
 import type { ProgressEvent } from './events.js'
-import { DatabaseKeys, headKey, type Manifest, nextSeq } from './format/manifest.js'
+import {
+  DatabaseKeys,
+  headKey,
+  type Manifest,
+  nextSeq,
+  referencedObjectMissing,
+} from './format/manifest.js'
 import { validateDatabasePrefix } from './format/prefix.js'
 import { publishManifest } from './publish.js'
 import { type Runtime, systemRuntime } from './runtime.js'
@@ -192,19 +199,33 @@ export async function pullDatabase(
   validateDatabasePrefix(prefix)
   const keys = new DatabaseKeys(prefix)
   const target = resolve(file)
-  const { manifest } = await readManifest(store, keys.manifest, prefix, options.signal)
-  const built = await buildFromSnapshot(
-    store,
-    manifest,
-    dirname(target),
-    {
-      settings: DEFAULT_TRANSFER_SETTINGS,
-      emit: (e) => {
-        if (e.type === 'progress') options.onProgress?.(e)
-      },
-    },
-    options.signal,
-  )
+  let fetched = await readManifest(store, keys.manifest, prefix, options.signal)
+  let built: string
+  for (let attempt = 0; ; attempt++) {
+    try {
+      built = await buildFromSnapshot(
+        store,
+        fetched.manifest,
+        dirname(target),
+        {
+          settings: DEFAULT_TRANSFER_SETTINGS,
+          emit: (e) => {
+            if (e.type === 'progress') options.onProgress?.(e)
+          },
+        },
+        options.signal,
+      )
+      break
+    } catch (err) {
+      // GC may have collected what an older manifest referenced: read it again.
+      // An unchanged manifest that names a missing object is damage.
+      if (!isS3dbError(err, 'NotFound') || attempt >= 3) throw err
+      const again = await readManifest(store, keys.manifest, prefix, options.signal)
+      if (again.etag === fetched.etag) throw referencedObjectMissing((err as NotFoundError).key, err)
+      fetched = again
+    }
+  }
+  const { manifest } = fetched
   try {
     // A plain rollback-journal file: what the sqlite3 shell and other tools expect.
     const db = new Database(built)
@@ -288,6 +309,7 @@ export async function pushDatabase(
     if (!allowed(current.manifest))
       throw new SeqMismatchError(guard.expectedSeq!, current.manifest.seq)
     const size = (await stat(copy)).size
+    nextSeq(current.manifest) // at the last seq: refused before anything is uploaded
     // An upload older than the publish window must not be published (GC may
     // already count it as an orphan): upload again, a few times at most.
     for (let upload = 1; ; upload++) {
