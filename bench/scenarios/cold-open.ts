@@ -39,7 +39,7 @@ function openLimitRatio(bytes: number, latencyMs: number): number {
     minPartSize: DEFAULT_TRANSFER_SETTINGS.minRangeBytes,
     maxPartSize: DEFAULT_TRANSFER_SETTINGS.maxRangeBytes,
     concurrency: DEFAULT_TRANSFER_SETTINGS.fetchConcurrency,
-  }).length
+  }).count
   const streamMs = (bytes / BANDWIDTH) * 1000
   return (2 * latencyMs + streamMs / Math.max(1, parts)) / (latencyMs + streamMs)
 }

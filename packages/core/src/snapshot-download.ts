@@ -1,6 +1,7 @@
 /**
  * Downloads a snapshot to a local file: streamed (never whole in memory), size
- * checked, as parallel ranged GETs when large, verified to be SQLite.
+ * checked, as parallel ranged GETs when large, verified to be an undamaged
+ * SQLite database.
  *
  * @module
  */
@@ -8,12 +9,13 @@ import { randomBytes } from 'node:crypto'
 import type { FileHandle } from 'node:fs/promises'
 import { open, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
-import { CorruptError } from './errors.js'
+import Database from 'better-sqlite3'
+import { CorruptError, ObjectTooLargeError } from './errors.js'
 import type { ProgressEvent } from './events.js'
 import type { BlobRef } from './format/manifest.js'
 import { SQLITE_HEADER } from './sqlite-file.js'
 import type { BlobStore } from './store/blob-store.js'
-import { forEachLimited } from './util/pool.js'
+import { forEachIndexLimited } from './util/pool.js'
 import { retryTransient } from './util/retry.js'
 
 export interface DownloadOptions {
@@ -34,6 +36,17 @@ interface Part {
 }
 
 /**
+ * How a snapshot is split into ranges: `count` ranges of `length` bytes (the
+ * last one shorter). A plan, not a list: a size claimed by a hostile manifest
+ * must not make memory grow, and the first answer refutes it.
+ */
+export interface PartPlan {
+  size: number
+  count: number
+  length: number
+}
+
+/**
  * Splits `size` bytes into equal ranges: one per connection while each stays at
  * least `minPartSize`, more when a range would exceed `maxPartSize`. On a store
  * where bandwidth is per connection (S3), n ranges arrive about n times faster.
@@ -41,22 +54,31 @@ interface Part {
 export function planParts(
   size: number,
   options: Pick<DownloadOptions, 'minPartSize' | 'maxPartSize' | 'concurrency'>,
-): Part[] {
-  if (size <= 0) return []
+): PartPlan {
+  if (size <= 0) return { size: 0, count: 0, length: 0 }
   const count = Math.max(
     1,
     Math.min(options.concurrency, Math.floor(size / options.minPartSize)),
     Math.ceil(size / options.maxPartSize),
   )
   const length = Math.ceil(size / count)
-  const parts: Part[] = []
-  for (let start = 0; start < size; start += length) {
-    parts.push({ start, end: Math.min(size, start + length) })
-  }
-  return parts
+  // Rounding up may leave the last planned range empty: drop it.
+  return { size, count: Math.ceil(size / length), length }
 }
 
-/** Writes a temp file in `dir` holding the snapshot `ref`; returns its path. */
+/** The `i`-th range of a plan. */
+export function partAt(plan: PartPlan, i: number): Part {
+  const start = i * plan.length
+  return { start, end: Math.min(plan.size, start + plan.length) }
+}
+
+/**
+ * Writes a temp file in `dir` holding the snapshot `ref`; returns its path.
+ * Memory stays bounded whatever the manifest claims: the body streams to disk,
+ * a body longer than the recorded size is refused without reading past it, and
+ * the first ranged answer checks the object's real size against the record.
+ * Throws `CorruptError` for a wrong size, a non-SQLite file or damaged pages.
+ */
 export async function downloadSnapshot(
   store: BlobStore,
   ref: BlobRef,
@@ -67,26 +89,23 @@ export async function downloadSnapshot(
   const handle = await open(path, 'wx+', 0o600)
   try {
     // A body cut off half way is retried (from the start, or per range).
-    const parts = planParts(ref.size, options)
-    const size =
-      parts.length > 1
-        ? await rangedDownload(store, ref, parts, handle, options)
-        : await retryTransient(
-            async () => {
-              await handle.truncate(0)
-              return streamDownload(store, ref, handle, options)
-            },
-            5,
-            options.signal,
-          )
-    if (ref.size > 0 && size !== ref.size) {
-      throw new CorruptError(
-        `snapshot ${ref.key} is ${size} bytes but the manifest says ${ref.size}`,
+    const plan = planParts(ref.size, options)
+    let size = ref.size
+    if (plan.count > 1) await rangedDownload(store, ref, plan, handle, options)
+    else
+      size = await retryTransient(
+        async () => {
+          await handle.truncate(0)
+          return streamDownload(store, ref, handle, options)
+        },
+        5,
+        options.signal,
       )
-    }
+    if (ref.size > 0 && size !== ref.size) throw sizeMismatch(ref, size)
     await verifyHeader(handle, ref.key, size)
     await handle.sync()
     await handle.close()
+    checkPages(path, ref.key, size)
     return path
   } catch (err) {
     await handle.close().catch(() => {})
@@ -95,14 +114,27 @@ export async function downloadSnapshot(
   }
 }
 
+function sizeMismatch(ref: BlobRef, actual: number | string): CorruptError {
+  return new CorruptError(
+    `snapshot ${ref.key} is ${actual} bytes but the manifest says ${ref.size}: the object is damaged or not this database's; restore it, or push a good copy of the database`,
+  )
+}
+
 async function streamDownload(
   store: BlobStore,
   ref: BlobRef,
   handle: FileHandle,
   options: DownloadOptions,
 ): Promise<number> {
-  const res = await store.getStream(ref.key, { signal: options.signal })
+  const maxBytes = ref.size > 0 ? ref.size : undefined
+  const res = await store
+    .getStream(ref.key, { signal: options.signal, maxBytes })
+    .catch(tooLarge(ref))
   if (res.notModified) throw new Error('unexpected notModified')
+  if (ref.size > 0 && res.size !== ref.size) {
+    res.body.destroy?.()
+    throw sizeMismatch(ref, res.size)
+  }
   const total = res.size
   let written = 0
   let reported = 0
@@ -123,7 +155,7 @@ async function streamDownload(
     }
   } catch (err) {
     res.body.destroy?.()
-    throw err
+    return tooLarge(ref)(err)
   }
   options.onProgress?.({
     type: 'progress',
@@ -135,29 +167,49 @@ async function streamDownload(
   return written
 }
 
+/** Rethrows a store's ObjectTooLargeError as this snapshot's size mismatch. */
+function tooLarge(ref: BlobRef): (err: unknown) => never {
+  return (err) => {
+    if (err instanceof ObjectTooLargeError) throw sizeMismatch(ref, `more than ${ref.size}`)
+    throw err
+  }
+}
+
 async function rangedDownload(
   store: BlobStore,
   ref: BlobRef,
-  parts: readonly Part[],
+  plan: PartPlan,
   handle: FileHandle,
   options: DownloadOptions,
-): Promise<number> {
+): Promise<void> {
   let done = 0
   let etag: string | undefined
-  let total = 0
-  await forEachLimited(parts, options.concurrency, async (part) => {
+  await forEachIndexLimited(plan.count, options.concurrency, async (i) => {
+    const part = partAt(plan, i)
     await retryTransient(
       async () => {
         const res = await store.getStream(ref.key, { signal: options.signal, range: part })
         if (res.notModified) throw new Error('unexpected notModified')
+        // Every answer states the object's real size: a wrong record is refused
+        // at the first one, before the rest of the plan is fetched.
+        if (res.size !== ref.size) {
+          res.body.destroy?.()
+          throw sizeMismatch(ref, res.size)
+        }
         // Objects are immutable; differing ETags mean the key was replaced mid-download.
         if (etag !== undefined && res.etag !== etag) {
+          res.body.destroy?.()
           throw new CorruptError(`snapshot ${ref.key} changed during download`)
         }
         etag = res.etag
-        total = res.size
         let pos = part.start
         for await (const chunk of res.body) {
+          if (pos + chunk.byteLength > part.end) {
+            res.body.destroy?.()
+            throw new CorruptError(
+              `snapshot ${ref.key}: range ${part.start}-${part.end} returned more bytes than asked for`,
+            )
+          }
           await writeFully(handle, chunk, pos)
           pos += chunk.byteLength
         }
@@ -179,8 +231,6 @@ async function rangedDownload(
       bytesTotal: ref.size,
     })
   })
-  // The object's size as the store reports it (the caller checks it against the manifest).
-  return total
 }
 
 async function writeFully(handle: FileHandle, chunk: Uint8Array, position: number): Promise<void> {
@@ -195,6 +245,33 @@ async function verifyHeader(handle: FileHandle, key: string, size: number): Prom
   const head = Buffer.alloc(16)
   const { bytesRead } = await handle.read(head, 0, 16, 0)
   if (size < 100 || bytesRead < 16 || !head.equals(SQLITE_HEADER)) {
-    throw new CorruptError(`snapshot ${key} is not a SQLite database file`)
+    throw new CorruptError(
+      `snapshot ${key} is not a SQLite database file; restore it, or push a good copy of the database`,
+    )
   }
+}
+
+/**
+ * SQLite's quick_check over the downloaded file: damaged pages behind a valid
+ * header are refused here, before the file becomes a replica, instead of
+ * failing queries later. It reads every page once (about 2 ms per MB, measured
+ * in docs/DESIGN-NOTES.md).
+ */
+function checkPages(path: string, key: string, size: number): void {
+  let problem: string
+  try {
+    const db = new Database(path, { fileMustExist: true })
+    try {
+      const rows = db.pragma('quick_check(5)') as { quick_check: string }[]
+      if (rows.length === 1 && rows[0]?.quick_check === 'ok') return
+      problem = rows.map((r) => r.quick_check).join('; ')
+    } finally {
+      db.close()
+    }
+  } catch (err) {
+    problem = (err as Error).message
+  }
+  throw new CorruptError(
+    `snapshot ${key} (${size} bytes) is a damaged SQLite database (${problem}); restore the object, or push a good copy of the database`,
+  )
 }

@@ -8,18 +8,30 @@ export async function forEachLimited<T>(
   limit: number,
   fn: (item: T, index: number) => Promise<void>,
 ): Promise<void> {
+  await forEachIndexLimited(items.length, limit, (i) => fn(items[i]!, i))
+}
+
+/**
+ * {@link forEachLimited} over the indexes `0..count-1`, for work planned lazily:
+ * nothing is allocated per item, so `count` may be large.
+ */
+export async function forEachIndexLimited(
+  count: number,
+  limit: number,
+  fn: (index: number) => Promise<void>,
+): Promise<void> {
   let next = 0
   let failed = false
   const worker = async () => {
-    while (!failed && next < items.length) {
+    while (!failed && next < count) {
       const i = next++
       try {
-        await fn(items[i]!, i)
+        await fn(i)
       } catch (err) {
         failed = true
         throw err
       }
     }
   }
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker))
+  await Promise.all(Array.from({ length: Math.min(limit, count) }, worker))
 }

@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
+import Database from 'better-sqlite3'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { isS3dbError } from '../../src/errors.js'
 import type { ProgressEvent } from '../../src/events.js'
-import { downloadSnapshot, planParts } from '../../src/snapshot-download.js'
+import { downloadSnapshot, partAt, planParts } from '../../src/snapshot-download.js'
 import { CountingBlobStore } from '../../src/store/counting-store.js'
 import { MemoryBlobStore } from '../../src/store/memory-store.js'
 import { forEachLimited } from '../../src/util/pool.js'
@@ -18,17 +19,22 @@ afterEach(async () => {
   await cleanup()
 })
 
-function fakeSqlite(size: number): Uint8Array {
-  const bytes = randomBytes(size)
-  Buffer.from('SQLite format 3\0', 'latin1').copy(bytes, 0)
-  return bytes
+/** A real SQLite database image of about `size` bytes (random blobs). */
+function sqliteImage(size: number): Uint8Array {
+  const db = new Database(':memory:')
+  db.exec('CREATE TABLE b (id INTEGER PRIMARY KEY, v BLOB)')
+  const insert = db.prepare('INSERT INTO b (v) VALUES (?)')
+  for (let n = 0; n < size; n += 10_000) insert.run(randomBytes(10_000))
+  const image = db.serialize()
+  db.close()
+  return image
 }
 
 describe('downloadSnapshot', () => {
   it('downloads large snapshots as parallel ranges, reporting progress', async () => {
     const inner = new MemoryBlobStore()
     const store = new CountingBlobStore(inner)
-    const body = fakeSqlite(1_000_000)
+    const body = sqliteImage(1_000_000)
     await inner.put('db/snapshots/snap-a.sqlite', body)
     const progress: ProgressEvent[] = []
     const path = await downloadSnapshot(
@@ -52,11 +58,13 @@ describe('downloadSnapshot', () => {
 
   it('rejects a size mismatch and a non-SQLite object as Corrupt, leaving no file', async () => {
     const store = new MemoryBlobStore()
-    await store.put('db/snapshots/short.sqlite', fakeSqlite(5000))
+    const short = sqliteImage(5000)
+    const claimed = short.byteLength + 1000
+    await store.put('db/snapshots/short.sqlite', short)
     await store.put('db/snapshots/text.sqlite', new TextEncoder().encode('hello '.repeat(100)))
     const opts = { minPartSize: 1 << 30, maxPartSize: 1 << 30, concurrency: 2 }
     for (const [key, size] of [
-      ['db/snapshots/short.sqlite', 6000],
+      ['db/snapshots/short.sqlite', claimed],
       ['db/snapshots/text.sqlite', 600],
     ] as const) {
       const err = await downloadSnapshot(store, { key, seq: 1, size }, dir, opts).catch(
@@ -66,7 +74,7 @@ describe('downloadSnapshot', () => {
     }
     const ranged = await downloadSnapshot(
       store,
-      { key: 'db/snapshots/short.sqlite', seq: 1, size: 6000 },
+      { key: 'db/snapshots/short.sqlite', seq: 1, size: claimed },
       dir,
       {
         ...opts,
@@ -81,14 +89,18 @@ describe('downloadSnapshot', () => {
 
   it('plans one range per connection within the size bounds', () => {
     const opts = { minPartSize: 100, maxPartSize: 1000, concurrency: 4 }
-    const lengths = (size: number) => planParts(size, opts).map((p) => p.end - p.start)
+    const partsOf = (size: number) => {
+      const plan = planParts(size, opts)
+      return Array.from({ length: plan.count }, (_, i) => partAt(plan, i))
+    }
+    const lengths = (size: number) => partsOf(size).map((p) => p.end - p.start)
     expect(lengths(0)).toEqual([]) // unknown size: one plain stream
     expect(lengths(199)).toEqual([199]) // too small to split
     expect(lengths(250)).toEqual([125, 125])
     expect(lengths(1000)).toEqual([250, 250, 250, 250])
     expect(lengths(10_000)).toHaveLength(10) // capped at maxPartSize
     for (const size of [1, 99, 401, 3999, 10_001]) {
-      const parts = planParts(size, opts)
+      const parts = partsOf(size)
       expect(parts[0]?.start).toBe(0)
       expect(parts.at(-1)?.end).toBe(size)
       for (let i = 1; i < parts.length; i++) expect(parts[i]?.start).toBe(parts[i - 1]?.end)
