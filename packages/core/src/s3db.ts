@@ -55,7 +55,7 @@ import {
   type TransferOptions,
   type TransferResult,
 } from './transfer.js'
-import { ConnectionTx, type Tx } from './tx.js'
+import { ConnectionTx, replicaError, type Tx } from './tx.js'
 import { Mutex } from './util/mutex.js'
 import { ReadWriteLock } from './util/rw-lock.js'
 import { type Isolation, insideTransaction, WriteQueue } from './write-queue.js'
@@ -374,10 +374,24 @@ export class S3db implements AsyncDisposable {
       })
       reader.exec('BEGIN')
       try {
-        return await insideTransaction.run({ db: this, mode: 'view' }, () => fn(tx))
+        const value = await insideTransaction.run({ db: this, mode: 'view' }, () => fn(tx))
+        tx.end()
+        try {
+          if (reader.inTransaction) reader.exec('COMMIT')
+        } catch (err) {
+          // Only a damaged file fails a read transaction's COMMIT.
+          throw replicaError(reader, err)
+        }
+        return value
       } finally {
         tx.end()
-        if (reader.inTransaction) reader.exec('COMMIT')
+        if (reader.inTransaction) {
+          try {
+            reader.exec('ROLLBACK')
+          } catch {
+            // The callback's (or COMMIT's) error is the one to report.
+          }
+        }
         ctx.replica.releaseReader(reader)
       }
     })

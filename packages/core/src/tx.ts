@@ -5,7 +5,8 @@
  * @module
  */
 import type Database from 'better-sqlite3'
-import { InvalidArgumentError, ReadOnlyError, S3dbError } from './errors.js'
+import { CorruptError, InvalidArgumentError, ReadOnlyError, S3dbError } from './errors.js'
+import { isSqliteDamage, reportDamagedReplica } from './replica/local-replica.js'
 import {
   allToNumbers,
   anyMayBeRounded,
@@ -278,7 +279,7 @@ export class ConnectionTx implements Tx {
           cause: err,
         })
       }
-      throw err
+      throw replicaError(this.#db, err)
     } finally {
       if (writes && !this.readonly) this.#hooks?.afterWrite()
     }
@@ -436,6 +437,21 @@ function numbersOf<Row>(
     [Symbol.iterator]: () => iterator,
   }
   return iterator
+}
+
+/**
+ * The error to report for `err`, raised by SQLite on a replica connection:
+ * damage to the file (SQLITE_CORRUPT, SQLITE_NOTADB) becomes `CorruptError`
+ * with what to do, and makes the replica rebuild from the store; anything else
+ * is returned unchanged.
+ */
+export function replicaError(db: Database.Database, err: unknown): unknown {
+  if (!isSqliteDamage(err)) return err
+  reportDamagedReplica(db)
+  return new CorruptError(
+    `the local replica is damaged (${(err as Error).message}); it is rebuilt from the store on the next view or update, so retry. If this repeats, the database in the store is damaged: restore its snapshot, or push a good copy`,
+    { cause: err },
+  )
 }
 
 function isReadonlyViolation(err: unknown): boolean {

@@ -12,6 +12,24 @@ import { sweepStaleTempReplicasOnce, TEMP_REPLICA_FILE, TEMP_REPLICA_PREFIX } fr
 /** Files SQLite keeps beside a replica (WAL mode, and a rollback journal if ever used). */
 const SQLITE_COMPANIONS = ['-wal', '-shm', '-journal'] as const
 
+/** The replica each open connection belongs to, so a query that meets damage can report it. */
+const owners = new WeakMap<Database.Database, LocalReplica>()
+
+/** True for SQLite's errors that mean the database file itself is damaged. */
+export function isSqliteDamage(err: unknown): boolean {
+  const code = (err as { code?: unknown })?.code
+  return typeof code === 'string' && (code.startsWith('SQLITE_CORRUPT') || code === 'SQLITE_NOTADB')
+}
+
+/**
+ * SQLite found the replica file behind `db` damaged: its replica forgets its
+ * position, so the next sync rebuilds it from the store (and so does a later
+ * open of the same localPath).
+ */
+export function reportDamagedReplica(db: Database.Database): void {
+  owners.get(db)?.markDamaged()
+}
+
 /** Another process (or another open S3db) is using this localPath. */
 export class LocalCacheLockedError extends S3dbError {
   readonly path: string
@@ -48,6 +66,8 @@ export class LocalReplica {
   #idleReaders: Database.Database[] = []
   #readerBusy = false
   #position: ReplicaPosition | undefined
+  /** The pending mark written after damage was reported (awaited before the next change). */
+  #damageMarked: Promise<void> = Promise.resolve()
 
   private constructor(
     path: string,
@@ -70,6 +90,8 @@ export class LocalReplica {
       reader: this.#reader,
       capture: this.#capture,
     } = openConnections(path))
+    owners.set(this.#writer, this)
+    owners.set(this.#reader, this)
   }
 
   /**
@@ -108,7 +130,15 @@ export class LocalReplica {
       await refuseSymlinks(path)
       const positionFile = await PositionFile.read(`${path}.s3db-position`, positionLock.handle)
       if (positionFile.position === undefined) await discardFiles(path)
-      return new LocalReplica(path, databaseId, tempDir, lock, positionLock, positionFile)
+      try {
+        return new LocalReplica(path, databaseId, tempDir, lock, positionLock, positionFile)
+      } catch (err) {
+        if (!isSqliteDamage(err)) throw err
+        // A replica file that is not a database any more: start over from the store.
+        await positionFile.markPending()
+        await discardFiles(path)
+        return new LocalReplica(path, databaseId, tempDir, lock, positionLock, positionFile)
+      }
     } catch (err) {
       for (const lock of held.reverse()) await lock.release()
       if (tempDir) await rm(tempDir, { recursive: true, force: true })
@@ -130,7 +160,9 @@ export class LocalReplica {
       this.#readerBusy = true
       return this.#reader
     }
-    return this.#idleReaders.pop() ?? openReader(this.path)
+    const db = this.#idleReaders.pop() ?? openReader(this.path)
+    owners.set(db, this)
+    return db
   }
 
   releaseReader(db: Database.Database): void {
@@ -160,6 +192,7 @@ export class LocalReplica {
    * throws, the position stays unknown (the next sync rebuilds).
    */
   async advance(to: Omit<ReplicaPosition, 'database'>, mutate: () => void): Promise<void> {
+    await this.#damageMarked
     await this.#positionFile.markPending()
     this.#position = undefined
     mutate()
@@ -172,6 +205,7 @@ export class LocalReplica {
    * into place and connections reopened.
    */
   async install(file: string, at: Omit<ReplicaPosition, 'database'>): Promise<void> {
+    await this.#damageMarked
     await this.#positionFile.markPending()
     this.#position = undefined
     this.#closeConnections()
@@ -183,16 +217,31 @@ export class LocalReplica {
       reader: this.#reader,
       capture: this.#capture,
     } = openConnections(this.path))
+    owners.set(this.#writer, this)
+    owners.set(this.#reader, this)
     await this.#record(at)
   }
 
   /** Forgets the position: the next sync rebuilds from the store. */
   async invalidate(): Promise<void> {
+    await this.#damageMarked
     await this.#positionFile.markPending()
     this.#position = undefined
   }
 
+  /**
+   * Forgets the position at once, and durably in the background: SQLite found
+   * the file damaged, so the next sync (or a later open) rebuilds it.
+   */
+  markDamaged(): void {
+    this.#position = undefined
+    this.#damageMarked = this.#damageMarked
+      .then(() => this.#positionFile.markPending())
+      .catch(() => {})
+  }
+
   async close(): Promise<void> {
+    await this.#damageMarked
     this.#closeConnections()
     await this.#positionLock.release()
     await this.#lock.release()
