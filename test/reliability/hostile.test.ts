@@ -418,7 +418,7 @@ describe('hostile input: nested databases and the last seq', () => {
     }
   })
 
-  it('a database at seq 2^53 - 1 refuses update and push with SeqOverflow, writing nothing', async () => {
+  it('a database at seq 2^53 - 1 refuses update and push (Corrupt), writing nothing', async () => {
     const store = new RecordingStore()
     const state = healthy()
     const m = state.manifest as { seq: number; snapshot: { seq: number }; log: { seq: number }[] }
@@ -434,19 +434,19 @@ describe('hostile input: nested databases and the last seq', () => {
       const err = await db
         .update((tx) => tx.run("INSERT INTO t VALUES (9, 'x')"))
         .catch((e: unknown) => e)
-      expect(isS3dbError(err, 'SeqOverflow'), String(err)).toBe(true)
+      expect(isS3dbError(err, 'Corrupt'), String(err)).toBe(true)
       expect((err as Error).message).toMatch(
-        /nothing was written.*pull it to a file and init a new prefix/,
+        /nothing was written.*pull it to a file, then init a new prefix/,
       )
       // A schema change (a snapshot commit) takes the same path.
       const ddl = await db
         .update((tx) => tx.exec('CREATE TABLE u (id INTEGER PRIMARY KEY)'))
         .catch((e: unknown) => e)
-      expect(isS3dbError(ddl, 'SeqOverflow'), String(ddl)).toBe(true)
+      expect(isS3dbError(ddl, 'Corrupt'), String(ddl)).toBe(true)
       const file = join(dir, 'copy.sqlite')
       await S3db.pull(store, PREFIX, file)
       const pushed = await S3db.push(store, PREFIX, file, { force: true }).catch((e: unknown) => e)
-      expect(isS3dbError(pushed, 'SeqOverflow'), String(pushed)).toBe(true)
+      expect(isS3dbError(pushed, 'Corrupt'), String(pushed)).toBe(true)
       expect(store.writes).toEqual([])
       expect(await db.view((tx) => tx.all('SELECT id FROM t ORDER BY id'))).toHaveLength(3)
     } finally {
