@@ -351,7 +351,9 @@ export async function buildFromSnapshot(
   // Both settle first: a failed fetch must not leave the download in `dir` (a pull's own folder).
   if (download.status === 'rejected' || fetched.status === 'rejected') {
     if (download.status === 'fulfilled') await unlink(download.value).catch(() => {})
-    throw download.status === 'rejected' ? download.reason : (fetched as PromiseRejectedResult).reason
+    throw download.status === 'rejected'
+      ? download.reason
+      : (fetched as PromiseRejectedResult).reason
   }
   const file = download.value
   const changesets = fetched.value

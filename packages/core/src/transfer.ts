@@ -221,7 +221,8 @@ export async function pullDatabase(
       // An unchanged manifest that names a missing object is damage.
       if (!isS3dbError(err, 'NotFound') || attempt >= 3) throw err
       const again = await readManifest(store, keys.manifest, prefix, options.signal)
-      if (again.etag === fetched.etag) throw referencedObjectMissing((err as NotFoundError).key, err)
+      if (again.etag === fetched.etag)
+        throw referencedObjectMissing((err as NotFoundError).key, err)
       fetched = again
     }
   }
