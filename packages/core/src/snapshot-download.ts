@@ -13,6 +13,7 @@ import Database from 'better-sqlite3'
 import { CorruptError, ObjectTooLargeError } from './errors.js'
 import type { ProgressEvent } from './events.js'
 import type { BlobRef } from './format/manifest.js'
+import type { Runtime } from './runtime.js'
 import { SQLITE_HEADER } from './sqlite-file.js'
 import type { BlobStore } from './store/blob-store.js'
 import { forEachIndexLimited } from './util/pool.js'
@@ -27,6 +28,8 @@ export interface DownloadOptions {
   /** Parallel GETs. */
   concurrency: number
   onProgress?: ((event: ProgressEvent) => void) | undefined
+  /** Clock and randomness for retry backoff (the engine's; default the system's). */
+  runtime?: Runtime | undefined
 }
 
 /** A byte range [start, end) of the snapshot object. */
@@ -100,6 +103,7 @@ export async function downloadSnapshot(
         },
         5,
         options.signal,
+        options.runtime,
       )
     if (ref.size > 0 && size !== ref.size) throw sizeMismatch(ref, size)
     await verifyHeader(handle, ref.key, size)
@@ -221,6 +225,7 @@ async function rangedDownload(
       },
       5,
       options.signal,
+      options.runtime,
     )
     done += part.end - part.start
     options.onProgress?.({

@@ -335,7 +335,7 @@ export async function buildFromSnapshot(
   store: BlobStore,
   manifest: Manifest,
   dir: string,
-  ctx: { settings: TransferSettings; emit: EngineContext['emit'] },
+  ctx: { settings: TransferSettings; emit: EngineContext['emit']; runtime?: Runtime | undefined },
   signal?: AbortSignal,
 ): Promise<string> {
   const [download, fetched] = await Promise.allSettled([
@@ -345,6 +345,7 @@ export async function buildFromSnapshot(
       maxPartSize: ctx.settings.maxRangeBytes,
       concurrency: ctx.settings.fetchConcurrency,
       onProgress: ctx.emit,
+      runtime: ctx.runtime,
     }),
     fetchChangesets(store, manifest.log, ctx.settings.fetchConcurrency, signal),
   ])
