@@ -5,7 +5,8 @@
  *
  * @module
  */
-import { mkdtemp, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
+import { constants } from 'node:fs'
+import { mkdtemp, readFile, rename, rm, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import Database from 'better-sqlite3'
@@ -35,6 +36,7 @@ import { cleanCopyOfUserFile, emptyDatabaseImage } from './sqlite-file.js'
 import type { BlobStore } from './store/blob-store.js'
 import { storeIdentity } from './store/identity.js'
 import { buildFromSnapshot, readManifest, sameHistory, storePublisher } from './sync.js'
+import { openOwnFile } from './util/safe-open.js'
 
 /** Options shared by the transfer functions. */
 export interface TransferOptions {
@@ -86,7 +88,18 @@ export async function writePulledSeq(
   head?: string,
 ): Promise<void> {
   const pulled: PulledSeq = { prefix, seq, store: storeIdentity(store), head }
-  await writeFile(seqFileFor(file), `${JSON.stringify(pulled)}\n`, { mode: 0o600 })
+  // s3db's own file beside the user's: never through a symlink planted there.
+  const handle = await openOwnFile(
+    seqFileFor(file),
+    constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC,
+    0o600,
+    'write the pull record',
+  )
+  try {
+    await handle.writeFile(`${JSON.stringify(pulled)}\n`)
+  } finally {
+    await handle.close()
+  }
 }
 
 async function manifestExists(

@@ -1,4 +1,4 @@
-import { readFile, writeFile } from 'node:fs/promises'
+import { readFile, symlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
@@ -30,6 +30,19 @@ function seedFile(path: string): void {
 }
 
 describe('init / pull / push', () => {
+  it('refuses a symlink planted at the pull record, leaving its target alone', async () => {
+    const store = new MemoryBlobStore()
+    const db = await S3db.open(store, PREFIX)
+    await db.update((tx) => tx.exec('CREATE TABLE t (id INTEGER PRIMARY KEY)'))
+    await db.close()
+    const victim = join(dir, 'victim.txt')
+    await writeFile(victim, 'precious')
+    const file = join(dir, 'pulled.sqlite')
+    await symlink(victim, `${file}.s3db-seq`)
+    expect(await codeOf(S3db.pull(store, PREFIX, file))).toBe('InvalidArgument')
+    expect(await readFile(victim, 'utf8')).toBe('precious')
+  })
+
   it('inits from a seed file, refuses to init twice, and opens with the seed data', async () => {
     const store = new MemoryBlobStore()
     const seed = join(dir, 'seed.sqlite')
