@@ -1,5 +1,6 @@
 /**
  * `npm run sim -- [--seed N [--keep 1,2,3] [--trace] [--shrink]] [--seeds K] [--start S] [--minutes M]`
+ *   `[--profile NAME] [--weights JSON] [--ops N] [--all] [--patch-clocks]`
  *
  * Runs the deterministic simulation of the whole engine: one seed, K seeds
  * from S, or as many seeds as fit in M minutes. Prints the number of seeds,
@@ -25,6 +26,7 @@ const { values } = parseArgs({
     ops: { type: 'string' },
     all: { type: 'boolean', default: false },
     weights: { type: 'string' },
+    profile: { type: 'string' },
   },
 })
 
@@ -37,6 +39,7 @@ const extra = [
   values.all ? '--all' : '',
   values['patch-clocks'] ? '--patch-clocks' : '',
   values.ops ? `--ops ${values.ops}` : '',
+  values.profile ? `--profile ${values.profile}` : '',
   values.weights ? `--weights '${values.weights}'` : '',
 ]
   .filter(Boolean)
@@ -44,6 +47,7 @@ const extra = [
 
 const base: SimOptions = {
   all: values.all,
+  profile: values.profile as SimOptions['profile'],
   weights: values.weights ? (JSON.parse(values.weights) as SimOptions['weights']) : undefined,
   patchClocks: values['patch-clocks'],
   ops: values.ops ? Number(values.ops) : undefined,

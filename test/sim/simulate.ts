@@ -19,7 +19,7 @@ import type { History, OpRecord, Violation } from './history.ts'
 import { HELD_BACK, type OpKind, type PlannedOp, planOps, startOp } from './operations.ts'
 import { Prng } from './prng.ts'
 import { type Dump, dumpWith, replay } from './replay.ts'
-import { SimStore } from './store.ts'
+import { type Congestion, SimStore } from './store.ts'
 import { EPOCH, type Life, simContext, World } from './world.ts'
 
 export interface SimConfig {
@@ -35,9 +35,65 @@ export interface SimConfig {
   /** maxStalenessMs per client (0 = strong). */
   staleMs: number[]
   weights: Partial<Record<OpKind, number>>
+  /** A timeout congests the client's path (profiles only; see {@link Congestion}). */
+  congestion?: Congestion | undefined
+  /** The named profile the run uses, if any. */
+  profile?: ProfileName | undefined
 }
 
+/**
+ * Named profiles: an operation mix and network conditions aimed at one class
+ * of bug, drawn on top of the seed's configuration (`--profile NAME`).
+ */
+export const PROFILES = {
+  /**
+   * Ambiguous commits: manifest CASes that time out while in flight, on a
+   * client path that stays slow afterwards, so the decision read, the resend
+   * and the late copy land in any order; writers and compactions (explicit and
+   * automatic) dense enough to fold the late copy before the resend's answer
+   * is decided. Aimed at "an ambiguous commit applied twice".
+   */
+  ambiguous: {
+    weights: {
+      txn: 16,
+      ledger: 10,
+      transfer: 4,
+      read: 3,
+      bankview: 2,
+      check: 0,
+      compact: 8,
+      failcb: 0,
+      fk: 0,
+      ddl: 0,
+      gc: 0,
+      push: 0,
+      go: 0,
+      deploy: 0,
+      close: 0,
+      crash: 0,
+      restore: 0,
+      recreate: 0,
+      rmlock: 0,
+    },
+    faultRate: 0.25,
+    autoCompact: 2,
+    congestion: { windowMs: 20_000, latencyMs: [100, 8_000] },
+  },
+} satisfies Record<
+  string,
+  {
+    weights: Partial<Record<OpKind, number>>
+    faultRate: number
+    autoCompact: number | false
+    congestion: Congestion
+  }
+>
+
+export type ProfileName = keyof typeof PROFILES
+
 export interface SimOptions {
+  /** A named profile ({@link PROFILES}); `weights` apply on top of its mix. */
+  profile?: ProfileName | undefined
   /** Override the drawn number of operations. */
   ops?: number | undefined
   /** Override op weights (0 disables a kind). */
@@ -76,7 +132,7 @@ export interface SimResult {
 export function configFor(seed: number, options: SimOptions = {}): SimConfig {
   const rng = new Prng(`config:${seed}`)
   const clients = rng.int(3, 4)
-  return {
+  const drawn: SimConfig = {
     seed,
     clients,
     ops: options.ops ?? rng.int(30, 80),
@@ -94,6 +150,17 @@ export function configFor(seed: number, options: SimOptions = {}): SimConfig {
       ...(options.all ? {} : Object.fromEntries(Object.keys(HELD_BACK).map((k) => [k, 0]))),
       ...options.weights,
     },
+  }
+  if (options.profile === undefined) return drawn
+  const profile = PROFILES[options.profile]
+  if (!profile) throw new Error(`unknown profile ${options.profile}: ${Object.keys(PROFILES)}`)
+  return {
+    ...drawn,
+    faultRate: profile.faultRate,
+    autoCompact: profile.autoCompact,
+    congestion: profile.congestion,
+    profile: options.profile,
+    weights: { ...profile.weights, ...drawn.weights },
   }
 }
 
@@ -121,6 +188,7 @@ export class Sim {
     this.store = new SimStore(world, `${PREFIX}manifest.json`, {
       rate: config.faultRate,
       stall: config.stall,
+      congestion: config.congestion,
     })
     this.history = {
       ops: [],
@@ -257,7 +325,7 @@ export async function simulate(seed: number, options: SimOptions = {}): Promise<
   const planned = planOps(new Prng(`ops:${seed}`), config.ops, config.clients, config.weights)
   try {
     world.log(
-      `seed ${seed}: ${config.clients} clients, ${config.ops} ops, faults ${config.faultRate} stall ${config.stall}, autoCompact ${config.autoCompact}, grace ${config.gracePeriodMs}, skews ${config.skews.join(',')}, stale ${config.staleMs.join(',')}`,
+      `seed ${seed}${config.profile ? ` (profile ${config.profile})` : ''}: ${config.clients} clients, ${config.ops} ops, faults ${config.faultRate} stall ${config.stall}, autoCompact ${config.autoCompact}, grace ${config.gracePeriodMs}, skews ${config.skews.join(',')}, stale ${config.staleMs.join(',')}`,
     )
     sim.hygiene.sentinel('sim/other/keep.txt', 'another application')
     sim.hygiene.sentinel('sim/db-other/manifest.json', 'a neighbouring prefix')

@@ -55,6 +55,19 @@ export interface FaultProfile {
   rate: number
   /** Probability of a long stall (seconds to minutes) on a request. */
   stall: number
+  /**
+   * When set, a timeout congests the client's path: for `windowMs` after one of
+   * its requests timed out, its requests (and the late copy of the one that
+   * timed out) take `latencyMs` (uniform) to reach the store. Off by default
+   * (draws nothing from the seed's stream), on in the 'ambiguous' profile.
+   */
+  congestion?: Congestion | undefined
+}
+
+/** A client's network path after a timeout: slow for a while. */
+export interface Congestion {
+  windowMs: number
+  latencyMs: readonly [number, number]
 }
 
 /** A mutation the store applied, for the hygiene checker. */
@@ -83,6 +96,8 @@ export class SimStore implements BlobStore {
     truncate: 0,
   }
   requests = 0
+  /** Until when each client's path is congested (sim time; see {@link Congestion}). */
+  readonly #congestedUntil = new Map<string, number>()
   /** Called after every applied mutation (the hygiene checker watches references). */
   onMutation: ((m: Mutation) => void) | undefined
 
@@ -270,26 +285,34 @@ export class SimStore implements BlobStore {
     }
   }
 
+  /** Draws a request's fault (or none). */
+  #drawFault(kind: 'read' | 'stream' | 'write' | 'cas'): Fault {
+    const rng = this.#world.rng
+    if (!rng.chance(this.profile.rate)) return 'none'
+    const options: Fault[] =
+      kind === 'cas'
+        ? ['before', 'after', 'late', 'conflict']
+        : kind === 'write'
+          ? ['before', 'after', 'late']
+          : ['before', 'truncate', 'late']
+    return rng.pick(options)
+  }
+
   /** Draws what happens to a request (at the quiescent point that orders it). */
-  #plan(kind: 'read' | 'stream' | 'write' | 'cas'): {
+  #plan(
+    kind: 'read' | 'stream' | 'write' | 'cas',
+    client: string,
+  ): {
     fault: Fault
     applyAt: number
     respondAt: number
   } {
+    if (this.profile.congestion) return this.#planCongested(kind, client, this.profile.congestion)
     const rng = this.#world.rng
     const now = this.#world.now
     const latency = () =>
       rng.chance(this.profile.stall) ? rng.int(1_000, 90_000) : rng.int(1, 20) + rng.int(0, 20)
-    let fault: Fault = 'none'
-    if (rng.chance(this.profile.rate)) {
-      const options: Fault[] =
-        kind === 'cas'
-          ? ['before', 'after', 'late', 'conflict']
-          : kind === 'write'
-            ? ['before', 'after', 'late']
-            : ['before', 'truncate', 'late']
-      fault = rng.pick(options)
-    }
+    const fault = this.#drawFault(kind)
     const applyAt = now + latency()
     let respondAt = applyAt + rng.int(1, 15)
     // A late request: the client gives up first (timeout); it lands after that, or never.
@@ -298,6 +321,40 @@ export class SimStore implements BlobStore {
     const delayApply =
       fault === 'late' ? (rng.chance(0.5) ? rng.int(1, 200) : rng.int(1, 40_000)) : 0
     return { fault, applyAt: fault === 'late' ? respondAt + delayApply : applyAt, respondAt }
+  }
+
+  /**
+   * {@link #plan} with congestion: the same faults, but a timeout slows the
+   * client's path for a while, so its decision read, its resend and the late
+   * copy of its timed-out request all crawl, and land in any order (while
+   * other clients, on healthy paths, commit and compact in between).
+   */
+  #planCongested(
+    kind: 'read' | 'stream' | 'write' | 'cas',
+    client: string,
+    congestion: Congestion,
+  ): { fault: Fault; applyAt: number; respondAt: number } {
+    const rng = this.#world.rng
+    const now = this.#world.now
+    const slow = () => rng.int(congestion.latencyMs[0], congestion.latencyMs[1])
+    const congested = (this.#congestedUntil.get(client) ?? Number.NEGATIVE_INFINITY) > now
+    const latency = () =>
+      congested
+        ? slow()
+        : rng.chance(this.profile.stall)
+          ? rng.int(1_000, 90_000)
+          : rng.int(1, 20) + rng.int(0, 20)
+    const fault = this.#drawFault(kind)
+    if (fault !== 'late') {
+      const applyAt = now + latency()
+      return { fault, applyAt, respondAt: applyAt + rng.int(1, 15) }
+    }
+    // The client gives up (timeout); its path is congested from now on, and
+    // the request lands late on that path (or, as ever, much later).
+    const respondAt = now + rng.int(1, 30)
+    this.#congestedUntil.set(client, respondAt + congestion.windowMs)
+    const delayApply = rng.chance(0.8) ? slow() : rng.int(1, 40_000)
+    return { fault, applyAt: respondAt + delayApply, respondAt }
   }
 
   #send<T>(
@@ -333,7 +390,7 @@ export class SimStore implements BlobStore {
       signal?.addEventListener('abort', onAbort, { once: true })
       world.register(`${method} ${key}${detail}`, () => {
         this.requests++
-        const plan = this.#plan(kind)
+        const plan = this.#plan(kind, ctx?.client ?? '-')
         this.faults[plan.fault]++
         const tag = plan.fault === 'none' ? '' : ` !${plan.fault}`
         let outcome: { ok: true; value: T } | { ok: false; error: unknown } | undefined
