@@ -338,6 +338,10 @@ export class WriteQueue {
           await ctx.replica.invalidate()
         }
       }
+      // An upload no manifest can reference (only CommitIndeterminate leaves
+      // that open) is removed at once: a refused write leaves the store as it was.
+      if (uploaded && !isS3dbError(err, 'CommitIndeterminate'))
+        await ctx.store.delete(uploaded.key).catch(() => {})
       for (const r of batch) if (!r.settled) fail(r, err)
     } finally {
       if (options.foreignKeysOff && !writer().inTransaction) writer().pragma('foreign_keys = ON')
@@ -387,23 +391,33 @@ export class WriteQueue {
         const size = (await stat(file)).size
         const key = ctx.keys.snapshot(ctx.runtime.newId())
         const uploadedAt = ctx.runtime.monotonic()
-        await uploadSnapshot(ctx.store, key, file, { signal, onProgress: ctx.emit })
-        const outcome = await publishManifest(contextPublisher(ctx), {
-          base,
-          next: {
-            ...base.manifest,
-            seq,
-            schemaVersion: schema?.version ?? base.manifest.schemaVersion,
-            compatSchemaVersion: schema?.compatVersion ?? base.manifest.compatSchemaVersion,
-            snapshot: { key, seq, size },
-            log: [],
-          },
-          own: { key, uploadedAt },
-          signal,
-        })
-        if (!outcome.committed) return outcome
-        await ctx.replica.advance({ seq: outcome.seq, head: key }, () => {})
-        return { committed: true, seq: outcome.seq, bytes: size }
+        // Removed again unless it may be referenced (committed, or CommitIndeterminate).
+        let orphan = true
+        try {
+          await uploadSnapshot(ctx.store, key, file, { signal, onProgress: ctx.emit })
+          const outcome = await publishManifest(contextPublisher(ctx), {
+            base,
+            next: {
+              ...base.manifest,
+              seq,
+              schemaVersion: schema?.version ?? base.manifest.schemaVersion,
+              compatSchemaVersion: schema?.compatVersion ?? base.manifest.compatSchemaVersion,
+              snapshot: { key, seq, size },
+              log: [],
+            },
+            own: { key, uploadedAt },
+            signal,
+          })
+          if (!outcome.committed) return outcome
+          orphan = false
+          await ctx.replica.advance({ seq: outcome.seq, head: key }, () => {})
+          return { committed: true, seq: outcome.seq, bytes: size }
+        } catch (err) {
+          if (isS3dbError(err, 'CommitIndeterminate')) orphan = false
+          throw err
+        } finally {
+          if (orphan) await ctx.store.delete(key).catch(() => {})
+        }
       } finally {
         await unlink(file).catch(() => {})
       }

@@ -130,8 +130,16 @@ describe('a store error after the manifest CAS applied', () => {
             : base.put(key, body, options),
       }),
     )
+    const keys = async () => {
+      const out: string[] = []
+      for await (const e of base.list(PREFIX)) out.push(e.key)
+      return out
+    }
+    const before = await keys()
     expect(await codeOf(refusing.update(increment))).toBe('AccessDenied')
     expect(await db.view(counter)).toBe(0)
+    // Its changeset upload, which no manifest can reference, was removed again.
+    expect(await keys()).toEqual(before)
   })
 })
 
