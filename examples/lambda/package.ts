@@ -145,7 +145,10 @@ export async function packageLambda(options: {
     const dependencies: Record<string, string> = { ...native }
     if (!bundled) {
       // @s3db/core as a user installs it: its npm tarball (dist/ already built).
-      npm(['pack', '--ignore-scripts', '--silent', '--pack-destination', stage], join(ROOT, 'packages/core'))
+      npm(
+        ['pack', '--ignore-scripts', '--silent', '--pack-destination', stage],
+        join(ROOT, 'packages/core'),
+      )
       const tarball = readdirSync(stage).find((f) => f.endsWith('.tgz'))!
       dependencies['@s3db/core'] = `file:./${tarball}`
     }
