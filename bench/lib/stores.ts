@@ -13,6 +13,8 @@ export interface BenchStore {
   counter: CountingBlobStore
   /** Root dir for a filesystem store (other processes open it too). */
   root?: string
+  /** The bucket of an S3 store. */
+  bucket?: string
   cleanup(): Promise<void>
 }
 
@@ -57,7 +59,7 @@ export async function openStore(
   const bucket = `bench-${process.pid}-${Date.now().toString(36)}-${bucketSeq++}`
   await client.send(new CreateBucketCommand({ Bucket: bucket }))
   const counter = new CountingBlobStore(new S3BlobStore({ client, bucket }))
-  return { name: 'minio', store: counter, counter, cleanup: async () => client.destroy() }
+  return { name: 'minio', store: counter, counter, bucket, cleanup: async () => client.destroy() }
 }
 
 /** The stores a scenario should cover in this run. */

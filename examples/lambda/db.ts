@@ -9,6 +9,7 @@ import {
   type BlobStore,
   type EventHandler,
   FileSystemBlobStore,
+  type Migration,
   S3BlobStore,
   S3db,
 } from '@s3db/core'
@@ -30,6 +31,23 @@ export async function openStore(
   return { store: await FileSystemBlobStore.open(dir), prefix: 'lambda-counters/' }
 }
 
+/** The counter database's schema, applied by the first open. */
+export const migrations: Migration[] = [
+  {
+    version: 1,
+    name: 'counters and invocations',
+    up: (tx) =>
+      tx.exec(`
+        CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+        CREATE TABLE invocations (
+          request_id TEXT PRIMARY KEY,
+          counter TEXT NOT NULL,
+          value INTEGER NOT NULL,
+          at TEXT NOT NULL
+        );`),
+  },
+]
+
 export async function openDatabase(onEvent?: EventHandler): Promise<S3db> {
   const { store, prefix } = await openStore()
   // No localPath: the replica is a temp file, in /tmp on Lambda, which lives as
@@ -41,20 +59,6 @@ export async function openDatabase(onEvent?: EventHandler): Promise<S3db> {
     // invocations needed 30 to 55). Allow more than the default 50 before an
     // invocation fails with WriteConflict; a real app would shard hot counters.
     maxRetries: 200,
-    migrations: [
-      {
-        version: 1,
-        name: 'counters and invocations',
-        up: (tx) =>
-          tx.exec(`
-            CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
-            CREATE TABLE invocations (
-              request_id TEXT PRIMARY KEY,
-              counter TEXT NOT NULL,
-              value INTEGER NOT NULL,
-              at TEXT NOT NULL
-            );`),
-      },
-    ],
+    migrations,
   })
 }

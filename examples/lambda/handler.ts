@@ -44,6 +44,13 @@ export interface CounterResult {
   durationMs: number
 }
 
+/**
+ * When this module's own code started, in ms since the process started: every
+ * import it depends on has been loaded and evaluated by then (in the bundle too),
+ * so this minus when the import began is the module load time.
+ */
+const loadedAtMs = performance.now()
+
 let lastCommit: CommitEvent | undefined
 /** Attempts of the latest commit (a function, so TypeScript does not narrow it away). */
 const lastAttempts = (): number | undefined => lastCommit?.attempts
@@ -54,6 +61,8 @@ const db = await openDatabase((event) => {
 })
 /** Requests the cold start (open, migrations, snapshot download) cost. */
 export const initRequests: RequestCounts = { ...db.stats().requests }
+/** Where the init phase went: module load (see loadedAtMs) and the database open. */
+export const initTimings = { loadedAtMs, openMs: performance.now() - loadedAtMs }
 let invocations = 0
 
 /**
