@@ -95,6 +95,7 @@ export async function lambdaColdStart(opts: BenchOptions): Promise<void> {
           // The handler's filesystem store uses a fixed prefix; each size has its own store.
           const prefix = opts.s3 ? `bench/lambda${mb}/` : 'lambda-counters/'
           const seed = join(dir, `seed-${mb}.sqlite`)
+          await rm(seed, { force: true })
           seedFile(seed, mb * 1024 * 1024)
           await S3db.init(s.store, prefix, { from: seed })
           // Apply the handler's migration once and compact, so a container's open
