@@ -47,6 +47,52 @@ async function accessCheck(r: Resolved, signal: AbortSignal, message: Describe):
   }
 }
 
+/**
+ * The IAM permissions s3db needs under the prefix, each exercised once on a
+ * scratch object in `<prefix>_s3db_check/`: s3:ListBucket, s3:PutObject,
+ * s3:GetObject (required) and s3:DeleteObject (gc only: a WARN without it).
+ * Exactly the actions of the minimal policy in the README's Deploy section.
+ */
+export async function permissionsCheck(
+  store: BlobStore,
+  prefix: string,
+  signal: AbortSignal,
+  message: (err: unknown) => string,
+): Promise<Check> {
+  const name = 'IAM permissions'
+  const key = `${prefix}_s3db_check/permissions-${process.pid}-${Date.now()}`
+  const denied: string[] = []
+  const allowed: string[] = []
+  const attempt = async (action: string, fn: () => Promise<unknown>): Promise<boolean> => {
+    try {
+      await fn()
+      allowed.push(action)
+      return true
+    } catch (err) {
+      denied.push(`${action} (${message(err)})`)
+      return false
+    }
+  }
+  await attempt('s3:ListBucket', async () => {
+    for await (const _ of store.list(prefix, { signal })) break
+  })
+  if (await attempt('s3:PutObject', () => store.put(key, new Uint8Array([1]), { signal }))) {
+    await attempt('s3:GetObject', () => store.get(key, { signal }))
+    await attempt('s3:DeleteObject', () => store.delete(key, { signal }))
+  } else {
+    denied.push('s3:GetObject and s3:DeleteObject not tried (nothing could be written)')
+  }
+  if (denied.length === 0)
+    return { name, verdict: 'PASS', required: true, detail: `${allowed.join(', ')} allowed` }
+  const onlyDelete = denied.length === 1 && denied[0]!.startsWith('s3:DeleteObject')
+  return {
+    name,
+    verdict: onlyDelete ? 'WARN' : 'FAIL',
+    required: !onlyDelete,
+    detail: `denied: ${denied.join('; ')}${onlyDelete ? ' (only gc needs it)' : ''}; allowed: ${allowed.join(', ') || 'none'}`,
+  }
+}
+
 async function conditionalWriteChecks(
   r: Resolved,
   signal: AbortSignal,
@@ -145,6 +191,7 @@ async function diagnose(ctx: CommandContext, r: Resolved): Promise<Check[]> {
     )
     return checks
   }
+  checks.push(await permissionsCheck(r.store, r.keys.prefix, signal, message))
   checks.push(...(await conditionalWriteChecks(r, signal, ctx.env)))
   let manifest: Manifest | undefined
   try {
@@ -178,7 +225,9 @@ export const doctor: CommandSpec = {
   name: 'doctor',
   summary: 'Check that a target is usable and the database is healthy.',
   usage: 'doctor <target>',
-  details: `Checks, in order: credentials and bucket access (lists the prefix); that the store
+  details: `Checks, in order: credentials and bucket access (lists the prefix); the IAM
+permissions s3db needs (s3:ListBucket, s3:PutObject, s3:GetObject, s3:DeleteObject
+for gc, each tried on a scratch object); that the store
 honours conditional writes (creates, races and deletes scratch objects under
 <prefix>_s3db_check/, so it needs write access); that the manifest is valid; that
 every object it references exists with the recorded size; that the snapshot is a
