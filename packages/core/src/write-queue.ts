@@ -81,6 +81,11 @@ type Executed =
   | { kind: 'changeset'; bytes: Uint8Array }
   | { kind: 'snapshot'; schema?: { version: number; compatVersion: number } | undefined }
 
+/** How publishing one attempt ended (bytes: the size of what was published). */
+type Published =
+  | { committed: true; seq: number; bytes: number }
+  | { committed: false; reason: 'conflict' | 'expired' }
+
 /** Uploads that outlasted the publish window before a commit gives up. */
 const MAX_EXPIRED = 3
 
@@ -250,66 +255,56 @@ export class WriteQueue {
         }
         const seq = nextSeq(base.manifest)
         const publishStart = ctx.runtime.monotonic()
+        let published: Published
         if (executed.kind === 'snapshot') {
-          const published = await this.#publishSnapshot(base, seq, executed.schema, signal)
-          if (published.committed) {
-            this.#committed(batch, published.seq, 'snapshot', published.bytes, attempt, done)
-            this.#fairShare.committed(ctx.runtime.monotonic() - publishStart, ctx.foreignSeenAt)
-            return
+          published = await this.#publishSnapshot(base, seq, executed.schema, signal)
+        } else {
+          const epoch = epochOf(base.manifest.snapshot.key)
+          // Re-use the previous attempt's upload when its bytes are unchanged and it
+          // is young enough to publish.
+          const reusable = (u: Uploaded | undefined): u is Uploaded =>
+            u !== undefined &&
+            u.epoch === epoch &&
+            ctx.runtime.monotonic() - u.at < PUBLISH_WINDOW_MS / 2 &&
+            Buffer.from(u.bytes).equals(Buffer.from(executed.bytes))
+          if (!reusable(uploaded)) {
+            const key = ctx.keys.changeset(epoch, ctx.runtime.newId())
+            // The window counts from the upload's start: a store may date the object then.
+            const at = ctx.runtime.monotonic()
+            await ctx.store.put(key, executed.bytes, {
+              signal,
+              contentType: 'application/octet-stream',
+            })
+            uploaded = { key, epoch, bytes: executed.bytes, at }
           }
-          if (published.reason === 'expired' && ++expired >= MAX_EXPIRED) throw tooSlow(expired)
-          if (published.reason === 'conflict') {
-            this.#contention = Math.min(MAX_CONTENTION, this.#contention + 2)
-            verified = true
-            if (attempt > ctx.settings.maxRetries) throw new WriteConflictError(attempt)
-            ctx.emit({ type: 'conflict', attempt, resolution: 'rerun', backoffMs: 0, ...done() })
-            attempt++
-          }
-          // The replica holds the unpublished state: the sync rebuilds it from the store.
-          base = await syncReplica(ctx, signal)
-          continue
-        }
-        const epoch = epochOf(base.manifest.snapshot.key)
-        // Re-use the previous attempt's upload when its bytes are unchanged and it
-        // is young enough to publish.
-        const reusable = (u: Uploaded | undefined): u is Uploaded =>
-          u !== undefined &&
-          u.epoch === epoch &&
-          ctx.runtime.monotonic() - u.at < PUBLISH_WINDOW_MS / 2 &&
-          Buffer.from(u.bytes).equals(Buffer.from(executed.bytes))
-        if (!reusable(uploaded)) {
-          const key = ctx.keys.changeset(epoch, ctx.runtime.newId())
-          // The window counts from the upload's start: a store may date the object then.
-          const at = ctx.runtime.monotonic()
-          await ctx.store.put(key, executed.bytes, {
+          const outcome = await publishManifest(contextPublisher(ctx), {
+            base,
+            next: appendLog(base.manifest, uploaded.key, executed.bytes.byteLength),
+            own: { key: uploaded.key, uploadedAt: uploaded.at },
             signal,
-            contentType: 'application/octet-stream',
           })
-          uploaded = { key, epoch, bytes: executed.bytes, at }
+          if (outcome.committed) await this.#adoptCommitted(outcome.seq, uploaded.key)
+          else if (outcome.reason === 'expired') uploaded = undefined
+          published = outcome.committed
+            ? { committed: true, seq: outcome.seq, bytes: executed.bytes.byteLength }
+            : outcome
         }
-        const outcome = await publishManifest(contextPublisher(ctx), {
-          base,
-          next: appendLog(base.manifest, uploaded.key, executed.bytes.byteLength),
-          own: { key: uploaded.key, uploadedAt: uploaded.at },
-          signal,
-        })
-        if (outcome.committed) {
-          await this.#adoptCommitted(outcome.seq, uploaded.key)
-          this.#committed(batch, outcome.seq, 'changeset', executed.bytes.byteLength, attempt, done)
+        if (published.committed) {
+          this.#committed(batch, published.seq, executed.kind, published.bytes, attempt, done)
           this.#fairShare.committed(ctx.runtime.monotonic() - publishStart, ctx.foreignSeenAt)
           return
         }
-        writer().exec('ROLLBACK')
-        if (outcome.reason === 'expired') {
+        // A lost snapshot commit left the replica pending: the sync below rebuilds it.
+        if (writer().inTransaction) writer().exec('ROLLBACK')
+        if (published.reason === 'expired') {
           if (++expired >= MAX_EXPIRED) throw tooSlow(expired)
-          uploaded = undefined
           base = await syncReplica(ctx, signal)
           continue
         }
         this.#contention = Math.min(MAX_CONTENTION, this.#contention + 2)
         verified = true
         if (attempt > ctx.settings.maxRetries) throw new WriteConflictError(attempt)
-        const canRebase = this.#settings.isolation === 'snapshot'
+        const canRebase = this.#settings.isolation === 'snapshot' && executed.kind === 'changeset'
         const backoffMs = this.#fairShare.retryDelay(
           attempt,
           ctx.runtime.monotonic() - publishStart,
@@ -378,10 +373,7 @@ export class WriteQueue {
     seq: number,
     schema: { version: number; compatVersion: number } | undefined,
     signal: AbortSignal | undefined,
-  ): Promise<
-    | { committed: true; seq: number; bytes: number }
-    | { committed: false; reason: 'conflict' | 'expired' }
-  > {
+  ): Promise<Published> {
     const ctx = this.#ctx
     return ctx.readLock.exclusive(async () => {
       await ctx.replica.invalidate()
