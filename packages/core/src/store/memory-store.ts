@@ -31,24 +31,20 @@ export class MemoryBlobStore implements BlobStore {
   readonly #objects = new Map<string, Entry>()
 
   async get(key: string, options: GetOptions = {}): Promise<BlobData | NotModified> {
-    const entry = this.#entry(key, options)
-    if (options.ifNoneMatch !== undefined && normalizeEtag(options.ifNoneMatch) === entry.etag) {
-      return { notModified: true, etag: entry.etag }
-    }
-    checkMaxBytes(key, entry.body.byteLength, options.maxBytes)
-    const [start, end] = options.range
-      ? clampRange(options.range, entry.body.byteLength)
-      : [0, entry.body.byteLength]
-    return {
-      notModified: false,
-      etag: entry.etag,
-      size: entry.body.byteLength,
-      lastModified: entry.lastModified,
-      body: entry.body.slice(start, end),
-    }
+    const read = this.#read(key, options)
+    if ('notModified' in read) return read
+    return { notModified: false, ...read.info, body: read.bytes.slice() }
   }
 
   async getStream(key: string, options: GetOptions = {}): Promise<BlobStream | NotModified> {
+    const read = this.#read(key, options)
+    if ('notModified' in read) return read
+    // Copied a chunk at a time: a stream never holds a second copy of the object.
+    return { notModified: false, ...read.info, body: chunked(read.bytes) }
+  }
+
+  /** What a GET of `key` answers: not modified, or the (ranged) bytes, not yet copied. */
+  #read(key: string, options: GetOptions): NotModified | { info: BlobInfo; bytes: Uint8Array } {
     const entry = this.#entry(key, options)
     if (options.ifNoneMatch !== undefined && normalizeEtag(options.ifNoneMatch) === entry.etag) {
       return { notModified: true, etag: entry.etag }
@@ -58,12 +54,8 @@ export class MemoryBlobStore implements BlobStore {
       ? clampRange(options.range, entry.body.byteLength)
       : [0, entry.body.byteLength]
     return {
-      notModified: false,
-      etag: entry.etag,
-      size: entry.body.byteLength,
-      lastModified: entry.lastModified,
-      // Copied a chunk at a time: a stream never holds a second copy of the object.
-      body: chunked(entry.body.subarray(start, end)),
+      info: { etag: entry.etag, size: entry.body.byteLength, lastModified: entry.lastModified },
+      bytes: entry.body.subarray(start, end),
     }
   }
 
