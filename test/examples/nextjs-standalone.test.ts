@@ -7,7 +7,7 @@
  * environment. In Chromium a user posts an idea and votes for it, on the
  * filesystem store and on MinIO. Prints the build time and what the output weighs.
  */
-import { type ChildProcess, execFile, spawn } from 'node:child_process'
+import { execFile } from 'node:child_process'
 import { cpSync, existsSync, lstatSync, readdirSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -16,7 +16,13 @@ import { promisify } from 'node:util'
 import { type Browser, chromium } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { freshBucket, s3Client, s3Endpoint, s3SkipReason } from '../support/s3.js'
-import { appDir, type BoardJson, freePort } from './support/next-server.js'
+import {
+  type AppServer,
+  appDir,
+  type BoardJson,
+  freePort,
+  startServer,
+} from './support/next-server.js'
 
 const execFileP = promisify(execFile)
 const DIST_DIR = '.next-standalone'
@@ -98,17 +104,13 @@ beforeAll(async () => {
   )
 }, 300_000)
 
-interface Server {
-  url: string
-  output: () => string
-  stop: () => Promise<void>
-}
-
 /** `node server.js` in the copied folder, with only PATH, HOME and the store settings. */
-async function startStandalone(env: NodeJS.ProcessEnv): Promise<Server> {
+async function startStandalone(env: NodeJS.ProcessEnv): Promise<AppServer> {
   const port = await freePort()
   const started = Date.now()
-  const child: ChildProcess = spawn(process.execPath, ['server.js'], {
+  const server = await startServer({
+    name: 'server.js',
+    args: ['server.js'],
     cwd: serverDir,
     env: {
       PATH: process.env.PATH,
@@ -119,44 +121,9 @@ async function startStandalone(env: NodeJS.ProcessEnv): Promise<Server> {
       PORT: String(port),
       ...env,
     },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    port,
   })
-  let output = ''
-  child.stdout!.setEncoding('utf8').on('data', (s: string) => {
-    output += s
-  })
-  child.stderr!.setEncoding('utf8').on('data', (s: string) => {
-    output += s
-  })
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
-  const server: Server = {
-    url: `http://127.0.0.1:${port}/`,
-    output: () => output,
-    async stop() {
-      if (child.exitCode !== null || child.signalCode !== null) return
-      process.kill(child.pid!, 'SIGTERM')
-      const timer = setTimeout(
-        () => child.exitCode === null && process.kill(child.pid!, 'SIGKILL'),
-        5_000,
-      )
-      await exited
-      clearTimeout(timer)
-    },
-  }
   cleanups.push(() => server.stop())
-  const deadline = Date.now() + 60_000
-  for (;;) {
-    if (child.exitCode !== null)
-      throw new Error(`server.js exited with ${child.exitCode}:\n${output}`)
-    try {
-      const res = await fetch(`${server.url}api/board`)
-      if (res.ok) break
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > deadline) throw new Error(`server.js did not answer within 60 s:\n${output}`)
-    await new Promise((r) => setTimeout(r, 150))
-  }
   console.log(`nextjs standalone: server.js answered ${Date.now() - started} ms after start`)
   return server
 }
@@ -166,7 +133,7 @@ afterAll(async () => {
   await browser?.close()
 })
 
-async function postAndVote(server: Server, title: string): Promise<void> {
+async function postAndVote(server: AppServer, title: string): Promise<void> {
   // A fresh temporary profile, no background connections (the network may be closed).
   browser ??= await chromium.launch({
     executablePath: CHROMIUM,
@@ -198,7 +165,7 @@ async function postAndVote(server: Server, title: string): Promise<void> {
   // What the browser showed is in the database.
   const board = (await (await fetch(`${server.url}api/board`)).json()) as BoardJson
   expect(board.ideas.find((i) => i.title === title)).toMatchObject({ votes: 1, author: 'Ann' })
-  expect(server.output()).not.toMatch(/Error|could not open/i)
+  expect(server.log()).not.toMatch(/Error|could not open/i)
 }
 
 describe('nextjs example as a standalone server outside the repository', () => {

@@ -63,15 +63,33 @@ export async function startApp(
   options: { ready?: 'board' | 'listening' } = {},
 ): Promise<AppServer> {
   const port = await freePort()
-  const child: ChildProcess = spawn(
-    process.execPath,
-    [nextBin, 'start', '-H', '127.0.0.1', '-p', String(port)],
-    {
-      cwd: appDir,
-      env: nextEnv({ PORT: String(port), ...env }),
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  )
+  return startServer({
+    name: 'next start',
+    args: [nextBin, 'start', '-H', '127.0.0.1', '-p', String(port)],
+    cwd: appDir,
+    env: nextEnv({ PORT: String(port), ...env }),
+    port,
+    ready: options.ready,
+  })
+}
+
+/**
+ * Starts `node <args>` in `cwd` with exactly `env`, serving on 127.0.0.1:`port`,
+ * and waits until the board answers (see {@link startApp}); stopped by PID.
+ */
+export async function startServer(spec: {
+  name: string
+  args: string[]
+  cwd: string
+  env: NodeJS.ProcessEnv
+  port: number
+  ready?: 'board' | 'listening' | undefined
+}): Promise<AppServer> {
+  const child: ChildProcess = spawn(process.execPath, spec.args, {
+    cwd: spec.cwd,
+    env: spec.env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
   let output = ''
   child.stdout!.setEncoding('utf8').on('data', (s: string) => {
     output += s
@@ -81,7 +99,7 @@ export async function startApp(
   })
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
   const server: AppServer = {
-    url: `http://127.0.0.1:${port}/`,
+    url: `http://127.0.0.1:${spec.port}/`,
     pid: child.pid!,
     log: () => output,
     async stop() {
@@ -98,17 +116,17 @@ export async function startApp(
   const deadline = Date.now() + 60_000
   for (;;) {
     if (child.exitCode !== null)
-      throw new Error(`next start exited with ${child.exitCode}:\n${output}`)
+      throw new Error(`${spec.name} exited with ${child.exitCode}:\n${output}`)
     try {
       // 200 once the database is open and migrated; 503 when it cannot be read.
       const res = await fetch(`${server.url}api/board`)
-      if (res.ok || (options.ready === 'listening' && res.status === 503)) return server
+      if (res.ok || (spec.ready === 'listening' && res.status === 503)) return server
     } catch {
       // not listening yet
     }
     if (Date.now() > deadline) {
       await server.stop()
-      throw new Error(`the app did not answer within 60 s:\n${output}`)
+      throw new Error(`${spec.name} did not answer within 60 s:\n${output}`)
     }
     await new Promise((r) => setTimeout(r, 150))
   }
