@@ -177,17 +177,7 @@ describe('conflicts', () => {
   })
 
   it('finds a commit whose lost outcome was compacted away, through the folded history, and applies it once', async () => {
-    const store = new ScriptedStore()
-    const a = await openDb(store)
-    const b = await openDb(store)
-    await setupCounter(a)
-    await b.view(counter)
-    store.loseResponse.push(true)
-    // After b's write lands (unseen by b), a compacts past it.
-    store.afterLostResponse = async () => {
-      store.afterLostResponse = undefined
-      await a.compact()
-    }
+    const { a, b } = await loseResponseThenCompact(false)
     let runs = 0
     await b.update((tx) => {
       runs++
@@ -199,17 +189,7 @@ describe('conflicts', () => {
   })
 
   it('reports CommitIndeterminate when a compaction that records no history (the Go client) folded the lost outcome', async () => {
-    const store = new ScriptedStore()
-    const a = await openDb(store)
-    const b = await openDb(store)
-    await setupCounter(a)
-    await b.view(counter)
-    store.loseResponse.push(true)
-    store.afterLostResponse = async () => {
-      store.afterLostResponse = undefined
-      await a.compact()
-      await stripFoldedHistory(store)
-    }
+    const { b } = await loseResponseThenCompact(true)
     const err = await b
       .update((tx) => tx.run('UPDATE counter SET n = n + 1 WHERE id = 1'))
       .catch((e: unknown) => e)
@@ -267,6 +247,26 @@ describe('conflicts', () => {
     expect(await a.view(counter)).toBe(1)
   })
 })
+
+/**
+ * Two instances on a counter; b's next manifest CAS lands but b sees an
+ * ambiguous error, and before b can read the outcome a compacts past it
+ * (recording no folded history, as the Go client, with `goStyle`).
+ */
+async function loseResponseThenCompact(goStyle: boolean): Promise<{ a: S3db; b: S3db }> {
+  const store = new ScriptedStore()
+  const a = await openDb(store)
+  const b = await openDb(store)
+  await setupCounter(a)
+  await b.view(counter)
+  store.loseResponse.push(true)
+  store.afterLostResponse = async () => {
+    store.afterLostResponse = undefined
+    await a.compact()
+    if (goStyle) await stripFoldedHistory(store)
+  }
+  return { a, b }
+}
 
 /** Rewrites the manifest without s3db-ts's folded history, as a Go writer would. */
 async function stripFoldedHistory(store: MemoryBlobStore): Promise<void> {
