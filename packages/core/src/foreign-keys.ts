@@ -8,6 +8,8 @@
  * @module
  */
 import Database from 'better-sqlite3'
+import { ForeignKeys } from './changeset/fkcheck.js'
+import { type ChangeCapture, decodeChangeset } from './changeset/index.js'
 import { InvalidArgumentError } from './errors.js'
 
 const DEFERRED = /\bDEFERRABLE\s+INITIALLY\s+DEFERRED\b/i
@@ -28,15 +30,33 @@ export function hasDeferredForeignKeys(db: Database.Database): boolean {
 const cache = new WeakMap<Database.Database, { version: number; deferred: boolean }>()
 
 /**
- * Throws when `PRAGMA foreign_key_check` finds a violation, naming the first.
- * 'deferred': the error SQLite's COMMIT would raise (SQLITE_CONSTRAINT_FOREIGNKEY).
- * 'enforcement-off' (a write run with foreign keys off, as table-rebuilding
- * migrations are): InvalidArgument, since no statement of it failed.
+ * Throws the error SQLite's COMMIT would raise (SQLITE_CONSTRAINT_FOREIGNKEY)
+ * when the transaction's changes so far (its captured changeset) leave a
+ * deferred foreign key violated. Uses the same check as applying a changeset
+ * (changeset/fkcheck.ts): only the rows written are looked at, with SQLite's
+ * own comparison rules, where `PRAGMA foreign_key_check` would scan every
+ * child table on every commit.
  */
-export function assertForeignKeys(
-  db: Database.Database,
-  kind: 'deferred' | 'enforcement-off',
-): void {
+export function assertDeferredForeignKeys(db: Database.Database, capture: ChangeCapture): void {
+  const bytes = capture.changeset()
+  if (!bytes) return
+  const applied = decodeChangeset(bytes).tables.flatMap((t) =>
+    t.changes.map((change) => ({ table: t.name, change })),
+  )
+  const count = new ForeignKeys(db).violations(applied)
+  if (count === 0) return
+  throw new Database.SqliteError(
+    `FOREIGN KEY constraint failed: ${count} deferred foreign key violation(s) at the end of the transaction; nothing was published`,
+    'SQLITE_CONSTRAINT_FOREIGNKEY',
+  )
+}
+
+/**
+ * After a write run with foreign keys off (table-rebuilding migrations, whose
+ * DDL the changeset does not describe): throws InvalidArgument when `PRAGMA
+ * foreign_key_check` finds a violation, naming the first.
+ */
+export function assertForeignKeysAfterEnforcementOff(db: Database.Database): void {
   const violations = db.pragma('foreign_key_check') as {
     table: string
     rowid: number | null
@@ -44,14 +64,7 @@ export function assertForeignKeys(
   }[]
   if (violations.length === 0) return
   const first = violations[0]!
-  const detail = `${violations.length} violation(s), first in table "${first.table}" (rowid ${first.rowid}) referencing "${first.parent}"; nothing was published`
-  if (kind === 'enforcement-off') {
-    throw new InvalidArgumentError(
-      `foreign key check failed after the write ran with foreign keys off: ${detail}`,
-    )
-  }
-  throw new Database.SqliteError(
-    `FOREIGN KEY constraint failed: foreign key check failed before commit, ${detail}`,
-    'SQLITE_CONSTRAINT_FOREIGNKEY',
+  throw new InvalidArgumentError(
+    `foreign key check failed after the write ran with foreign keys off: ${violations.length} violation(s), first in table "${first.table}" (rowid ${first.rowid}) referencing "${first.parent}"; nothing was published`,
   )
 }

@@ -22,7 +22,11 @@ import {
   WriteConflictError,
 } from './errors.js'
 import { FairShare } from './fair-share.js'
-import { assertForeignKeys, hasDeferredForeignKeys } from './foreign-keys.js'
+import {
+  assertDeferredForeignKeys,
+  assertForeignKeysAfterEnforcementOff,
+  hasDeferredForeignKeys,
+} from './foreign-keys.js'
 import { appendLog, epochOf, type Manifest, nextSeq } from './format/manifest.js'
 import { PUBLISH_WINDOW_MS } from './format/protocol.js'
 import { publishManifest } from './publish.js'
@@ -507,7 +511,7 @@ export class WriteQueue {
         // SQLite checks deferred foreign keys at COMMIT, after publishing: check them now.
         deferredFks ??= hasDeferredForeignKeys(writer)
         if (deferredFks || writer.pragma('defer_foreign_keys', { simple: true }))
-          assertForeignKeys(writer, 'deferred')
+          assertDeferredForeignKeys(writer, capture)
         writer.exec('RELEASE s3db_update')
       } catch (err) {
         if (!writer.inTransaction) {
@@ -525,7 +529,7 @@ export class WriteQueue {
         tx.end()
       }
     }
-    if (options.foreignKeysOff) assertForeignKeys(writer, 'enforcement-off')
+    if (options.foreignKeysOff) assertForeignKeysAfterEnforcementOff(writer)
     const schemaChanged =
       (writer.pragma('schema_version', { simple: true }) as number) !== schemaBefore
     // Nothing of a failed callback survives its savepoint: a batch in which

@@ -273,6 +273,12 @@ describe('errors are decided on committed state', () => {
     })
     const other = await openDb(store)
     expect(await other.view((tx) => tx.all('SELECT id FROM child'))).toEqual([{ id: 2 }])
+    // Deleting a parent a child still references is a deferred violation too.
+    const parentGone = await db
+      .update((tx) => tx.run('DELETE FROM parent WHERE id = 7'))
+      .catch((e: unknown) => e as { code?: string })
+    expect(parentGone).toMatchObject({ code: 'SQLITE_CONSTRAINT_FOREIGNKEY' })
+    expect(await other.view((tx) => tx.all('SELECT id FROM parent'))).toEqual([{ id: 7 }])
   })
 
   it('PRAGMA defer_foreign_keys inside a callback is checked before publishing too', async () => {
