@@ -88,7 +88,7 @@ export interface PublishRequest {
 
 /** How a publish ended. */
 export type PublishOutcome =
-  | { committed: true; seq: number; current: ManifestVersion | undefined }
+  | { committed: true; seq: number; current: ManifestVersion }
   /** 'conflict': another writer won; `current` is its manifest. */
   | { committed: false; reason: 'conflict'; current: ManifestVersion }
   /** 'expired': the upload is older than the publish window; upload again and retry. */
@@ -105,7 +105,7 @@ const DECIDE_ATTEMPTS = 8
  * connection, a plain Error from a user's store, an AbortError from an SDK)
  * may have been applied.
  */
-export function provesNotApplied(err: unknown): boolean {
+function provesNotApplied(err: unknown): boolean {
   if (err instanceof StoreUnavailableError) return !err.maybeApplied
   return (
     isS3dbError(err, 'PreconditionFailed') ||

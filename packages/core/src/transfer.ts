@@ -187,7 +187,7 @@ export async function createDatabase(
     own: { key: snapshotKey, uploadedAt, shared: !options.from },
     signal,
   })
-  if (!outcome.committed || !outcome.current) {
+  if (!outcome.committed) {
     throw new AlreadyExistsError(
       `a database was created at ${prefix} concurrently; nothing was overwritten`,
     )
