@@ -26,13 +26,7 @@ import type { EventHandler } from './events.js'
 import { DatabaseKeys, type Manifest } from './format/manifest.js'
 import { validateDatabasePrefix } from './format/prefix.js'
 import { collectGarbage, type GcResult } from './gc.js'
-import {
-  assertSchemaKnown,
-  compatAfter,
-  type Migration,
-  migrationError,
-  planMigrations,
-} from './migrate.js'
+import { assertSchemaKnown, type Migration, migrationError, planMigrations } from './migrate.js'
 import { LocalReplica } from './replica/local-replica.js'
 import { type Runtime, systemRuntime } from './runtime.js'
 import type { BlobStore } from './store/blob-store.js'
@@ -324,7 +318,7 @@ export class S3db implements AsyncDisposable {
     const db = new S3db(ctx, options, plan?.latest)
     try {
       await ctx.writerLock.run(() => syncReplica(ctx, signal))
-      if (plan) await db.#migrate(plan.sorted, signal)
+      if (plan) await db.#migrate(plan.sorted, plan.latest, signal)
       assertSchemaKnown(ctx.remote.manifest, plan?.latest)
       return db
     } catch (err) {
@@ -538,29 +532,27 @@ export class S3db implements AsyncDisposable {
     }
   }
 
-  async #migrate(migrations: Migration[], signal: AbortSignal | undefined): Promise<void> {
+  /**
+   * Applies the pending migrations, one DDL commit each. Each commit picks its
+   * migration from the manifest it runs against (after a lost race, or an
+   * operator's restore, that is not the one first seen), so the version it
+   * records always follows the migrations run on that state.
+   */
+  async #migrate(migrations: Migration[], latest: number, signal: AbortSignal | undefined) {
     const ctx = this.#ctx
-    for (const migration of migrations) {
-      if (ctx.remote.manifest.schemaVersion >= migration.version) continue
-      const pending = (m: Manifest) => m.schemaVersion < migration.version
+    let picked: Migration | undefined
+    const pick = (base: Manifest) => {
+      picked = migrations.find((m) => m.version > base.schemaVersion)
+      return picked
+    }
+    while (ctx.remote.manifest.schemaVersion < latest) {
       try {
-        await this.#queue.submit(
-          async (tx) => {
-            // Re-evaluated on every run: a concurrent opener may have applied it.
-            if (pending(ctx.remote.manifest)) await migration.up(tx)
-          },
-          {
-            signal,
-            foreignKeysOff: migration.foreignKeys === false,
-            schema: (m) =>
-              pending(m)
-                ? { version: migration.version, compatVersion: compatAfter(migration, m) }
-                : undefined,
-          },
-        )
+        await this.#queue.submit(() => {}, { signal, migration: pick })
       } catch (err) {
-        throw migrationError(migration, err)
+        throw picked ? migrationError(picked, err) : err
       }
+      // The commit's base had nothing left to apply: the schema is current.
+      if (!picked) return
     }
   }
 
