@@ -30,7 +30,14 @@ function history(ops: OpRecord[], final: Dump, schema = 0): History {
   return {
     ops,
     segments: [
-      { index: 0, initial: undefined, final, finalSchemaVersion: schema, recreated: true },
+      {
+        index: 0,
+        start: 0,
+        initial: undefined,
+        final,
+        finalSchemaVersion: schema,
+        recreated: true,
+      },
     ],
     bankTotal: 200,
   }
@@ -116,6 +123,46 @@ describe('list-append checker', () => {
     expect(checkListAppend(history([a, within], dump({ x: [1] })))).toEqual([])
     const beyond = op({ kind: 'read', start: 200, end: 205, staleMs: 50, mops: [['r', 'x', null]] })
     expect(checkListAppend(history([w1(), beyond], dump({ x: [1] })))).toHaveLength(1)
+  })
+
+  /** Two segments: the operator restored an empty state at t=100. */
+  function restoredAt100(ops: OpRecord[], before: Dump, after: Dump): History {
+    const h = history(ops, before)
+    h.segments.push({
+      index: 1,
+      start: 100,
+      initial: dump({}),
+      final: after,
+      finalSchemaVersion: 0,
+      recreated: false,
+    })
+    return h
+  }
+
+  it('allows a bounded-stale read of the state before a restore within its window, not beyond', () => {
+    const a = w1()
+    const read = (start: number) =>
+      op({ kind: 'read', start, end: start + 5, staleMs: 50, segment: 1, mops: [['r', 'x', [1]]] })
+    expect(checkListAppend(restoredAt100([a, read(120)], dump({ x: [1] }), dump({})))).toEqual([])
+    const v = checkListAppend(restoredAt100([w1(), read(200)], dump({ x: [1] }), dump({})))
+    expect(v.map((x) => x.message).join()).toMatch(
+      /segment 1: op \d+ \(read\) read x = \[1\], not a prefix/,
+    )
+  })
+
+  it('counts a write that landed late, after a restore, in the later segment only', () => {
+    // Op a's commit was acknowledged before the restore; a late copy of its
+    // CAS landed on the restored manifest.
+    const late = () => op({ start: 0, end: 10, mops: [['a', 'x', 1]] })
+    const a = late()
+    a.landsLater = true
+    const b = op({ start: 150, end: 160, segment: 1, mops: [['a', 'x', 2]] })
+    expect(checkListAppend(restoredAt100([a, b], dump({ x: [1] }), dump({ x: [2, 1] })))).toEqual(
+      [],
+    )
+    // Without the late copy, the value has no writer in segment 1.
+    const v = checkListAppend(restoredAt100([late(), b], dump({ x: [1] }), dump({ x: [2, 1] })))
+    expect(v.map((x) => x.message).join()).toMatch(/value 1 in x was written by no known operation/)
   })
 
   it('catches a read that is not a prefix of the final list', () => {

@@ -31,6 +31,11 @@ export interface OpRecord {
   /** History segment the op started in; straddling ops were in flight at a boundary. */
   segment: number
   straddles?: boolean | undefined
+  /**
+   * A write it sent was still on its way to the store at a boundary (a late
+   * copy): it may take effect in a later segment, after the op ended.
+   */
+  landsLater?: boolean | undefined
   /** List-append micro-ops of the run that counts (reads as observed). */
   mops?: Mop[] | undefined
   /** A read-only transaction may be this stale (maxStalenessMs); 0 = strong. */
@@ -49,6 +54,8 @@ export interface OpRecord {
 
 export interface Segment {
   index: number
+  /** Sim time the segment began (0, or when the operator rewrote the store). */
+  start: number
   /** State at the start (undefined: the database was empty or absent). */
   initial: Dump | undefined
   /** State at the end, replayed from the store; undefined when it could not be built. */
@@ -109,9 +116,21 @@ export function ledgerOf(dump: Dump | undefined): Map<string, number> {
   return out
 }
 
-/** The ops of one segment (straddling ops count in every segment they touched). */
+/** The ops of one segment (straddling ops, and late writes, count in every later segment). */
 export function opsOf(h: History, segment: number): OpRecord[] {
-  return h.ops.filter((o) => o.segment === segment || (o.straddles && o.segment < segment))
+  return h.ops.filter(
+    (o) => o.segment === segment || ((o.straddles || o.landsLater) && o.segment < segment),
+  )
+}
+
+/**
+ * Whether a bounded-stale op may have seen an earlier segment's state: it may
+ * read the store as it was up to `staleMs` before it started, and the
+ * segment it started in had begun less than that before.
+ */
+export function mayReadEarlierSegment(h: History, o: OpRecord): boolean {
+  const staleMs = o.staleMs ?? 0
+  return staleMs > 0 && h.segments[o.segment]!.start > o.start - staleMs
 }
 
 /** Whether an op's effects are certain in `segment`: ok/fail, started there, not straddling. */

@@ -225,6 +225,9 @@ export function startOp(sim: Sim, p: PlannedOp): void {
       if (p.kind === 'failcb') rec.expects = 'callback'
       if (p.kind === 'fk') rec.expects = 'fk'
       if (p.kind === 'ddl') rec.token = `t${p.id}`
+      // An update that writes nothing is answered like a read: it may be as stale
+      // as the client allows (it skips the confirming GET within maxStalenessMs).
+      if (p.kind === 'txn' && rec.mops.length === 0) rec.staleMs = client.staleMs
       void viaClient(async (db) => {
         rec.mops = await db.update(
           (tx) => {

@@ -193,7 +193,14 @@ export class Sim {
     this.history = {
       ops: [],
       segments: [
-        { index: 0, initial: undefined, final: undefined, finalSchemaVersion: 0, recreated: true },
+        {
+          index: 0,
+          start: 0,
+          initial: undefined,
+          final: undefined,
+          finalSchemaVersion: 0,
+          recreated: true,
+        },
       ],
       bankTotal: BANK_ACCOUNTS * BANK_START,
     }
@@ -217,6 +224,8 @@ export class Sim {
     seg.finalSchemaVersion = r.ok ? r.schemaVersion : 0
     seg.finalError = r.ok ? undefined : r.error
     for (const o of this.history.ops) if (o.status === 'pending') o.straddles = true
+    const late = new Set(this.store.opsWithWritesInFlight())
+    for (const o of this.history.ops) if (late.has(o.id)) o.landsLater = true
     this.segment++
   }
 
@@ -234,6 +243,7 @@ export class Sim {
     const r = this.replayNow()
     this.history.segments.push({
       index: this.segment,
+      start: this.world.now,
       initial: r.ok ? r.dump : undefined,
       final: undefined,
       finalSchemaVersion: 0,
@@ -258,6 +268,7 @@ export class Sim {
     }
     this.history.segments.push({
       index: this.segment,
+      start: this.world.now,
       initial: undefined,
       final: undefined,
       finalSchemaVersion: 0,

@@ -96,6 +96,13 @@ export class SimStore implements BlobStore {
     truncate: 0,
   }
   requests = 0
+  /** Writes sent but not yet applied, by the op that sent them (late copies included). */
+  readonly #writesInFlight = new Map<number, number>()
+
+  /** Ops with a write on its way to the store that may still land. */
+  opsWithWritesInFlight(): number[] {
+    return [...this.#writesInFlight.keys()]
+  }
   /** Until when each client's path is congested (sim time; see {@link Congestion}). */
   readonly #congestedUntil = new Map<string, number>()
   /** Called after every applied mutation (the hygiene checker watches references). */
@@ -396,15 +403,23 @@ export class SimStore implements BlobStore {
         let outcome: { ok: true; value: T } | { ok: false; error: unknown } | undefined
         const applies = plan.fault !== 'before' && plan.fault !== 'conflict'
         const lands = plan.fault !== 'late' || world.rng.chance(0.6)
+        const writes = kind === 'write' || kind === 'cas'
         if (applies && lands) {
+          const op = ctx?.op
+          if (writes && op !== undefined)
+            this.#writesInFlight.set(op, (this.#writesInFlight.get(op) ?? 0) + 1)
           world.at(plan.applyAt, () => {
+            if (writes && op !== undefined) {
+              const left = this.#writesInFlight.get(op)! - 1
+              if (left === 0) this.#writesInFlight.delete(op)
+              else this.#writesInFlight.set(op, left)
+            }
             try {
               outcome = { ok: true, value: apply(world.now) }
             } catch (error) {
               outcome = { ok: false, error }
             }
-            if (kind === 'write' || kind === 'cas')
-              world.log(`${who} apply ${method} ${key}${detail} -> ${describe(outcome)}`)
+            if (writes) world.log(`${who} apply ${method} ${key}${detail} -> ${describe(outcome)}`)
           })
         }
         world.at(
