@@ -3,13 +3,7 @@ import { isS3dbError } from '../../src/errors.js'
 import type { Migration } from '../../src/migrate.js'
 import { S3db } from '../../src/s3db.js'
 import { MemoryBlobStore } from '../../src/store/memory-store.js'
-import {
-  expectReplayMatches,
-  manifestOf,
-  PREFIX,
-  ScriptedStore,
-  useDatabases,
-} from '../helpers.js'
+import { expectReplayMatches, manifestOf, PREFIX, ScriptedStore, useDatabases } from '../helpers.js'
 
 const openDb = useDatabases({ autoCompact: false })
 
