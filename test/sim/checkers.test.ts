@@ -235,6 +235,31 @@ describe('errors checker', () => {
     const v = checkErrors(h)
     expect(v.map((x) => x.ops[0])).toEqual([untyped.id, aborted.id])
   })
+  it("accepts a missing table only in, or in flight into, a re-created database's segment", () => {
+    const missing = (o: Partial<OpRecord>) =>
+      op({
+        start: 0,
+        end: 1,
+        status: 'fail',
+        error: { code: undefined, name: 'SqliteError', message: 'no such table: accounts' },
+        ...o,
+      })
+    const h = history([], dump({}))
+    h.segments[0]!.recreated = false
+    h.segments.push({
+      index: 1,
+      start: 100,
+      initial: undefined,
+      final: dump({}),
+      finalSchemaVersion: 0,
+      recreated: true,
+    })
+    const inFlight = missing({ straddles: true })
+    const inside = missing({ segment: 1 })
+    const before = missing({})
+    h.ops.push(inFlight, inside, before)
+    expect(checkErrors(h).map((x) => x.ops[0])).toEqual([before.id])
+  })
 })
 
 describe('convergence checker', () => {
