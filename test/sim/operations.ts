@@ -380,11 +380,13 @@ export function startOp(sim: Sim, p: PlannedOp): void {
       return
     case 'recreate':
       rec.client = 'operator'
-      rec.note = 'deleted the database; re-created by the admin'
       void simContext
         .run({ client: 'admin', op: p.id, life: sim.adminLife }, () => sim.operatorRecreate())
         .then(
-          () => finish(),
+          (note) => {
+            rec.note = note
+            finish()
+          },
           (err) => finish(err),
         )
       return

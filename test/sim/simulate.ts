@@ -252,8 +252,18 @@ export class Sim {
     return `restored the manifest of t=${chosen.at - EPOCH}`
   }
 
-  /** Operator: delete the database's objects; an admin re-creates it with the migrations. */
-  async operatorRecreate(): Promise<void> {
+  /**
+   * Operator: delete the database's objects; an admin re-creates it with the
+   * migrations. The operator first waits until no write sent before it
+   * decided is still on its way (at most 2 min): a write landing after the
+   * deletion could re-create the deleted manifest without its objects, which
+   * no client can prevent (docs/GUARANTEES.md, "Deleting a database").
+   */
+  async operatorRecreate(): Promise<string> {
+    const decided = this.world.now
+    while (this.store.writesInFlightSentBy(decided) && this.world.now - decided < 120_000)
+      await this.world.sleep(250)
+    const waited = this.world.now - decided
     this.#boundary()
     this.store.remove(this.store.manifestKey, 'operator')
     for (const key of this.store.keys()) {
@@ -275,6 +285,7 @@ export class Sim {
       recreated: true,
     })
     await this.createAsAdmin()
+    return `deleted the database after waiting ${waited} ms for writes in flight; re-created by the admin`
   }
 
   /** Opens (creating) the database with the deployed migrations, then closes it. */

@@ -96,12 +96,20 @@ export class SimStore implements BlobStore {
     truncate: 0,
   }
   requests = 0
-  /** Writes sent but not yet applied, by the op that sent them (late copies included). */
-  readonly #writesInFlight = new Map<number, number>()
+  /** Writes sent that will still land (late copies included): the op that sent them, and when. */
+  readonly #writesInFlight = new Set<{ op: number | undefined; sentAt: number }>()
 
-  /** Ops with a write on its way to the store that may still land. */
+  /** Ops with a write on its way to the store that will still land. */
   opsWithWritesInFlight(): number[] {
-    return [...this.#writesInFlight.keys()]
+    const ops = new Set<number>()
+    for (const w of this.#writesInFlight) if (w.op !== undefined) ops.add(w.op)
+    return [...ops]
+  }
+
+  /** Whether a write sent at or before `t` has yet to land. */
+  writesInFlightSentBy(t: number): boolean {
+    for (const w of this.#writesInFlight) if (w.sentAt <= t) return true
+    return false
   }
   /** Until when each client's path is congested (sim time; see {@link Congestion}). */
   readonly #congestedUntil = new Map<string, number>()
@@ -405,15 +413,10 @@ export class SimStore implements BlobStore {
         const lands = plan.fault !== 'late' || world.rng.chance(0.6)
         const writes = kind === 'write' || kind === 'cas'
         if (applies && lands) {
-          const op = ctx?.op
-          if (writes && op !== undefined)
-            this.#writesInFlight.set(op, (this.#writesInFlight.get(op) ?? 0) + 1)
+          const inFlight = { op: ctx?.op, sentAt: world.now }
+          if (writes) this.#writesInFlight.add(inFlight)
           world.at(plan.applyAt, () => {
-            if (writes && op !== undefined) {
-              const left = this.#writesInFlight.get(op)! - 1
-              if (left === 0) this.#writesInFlight.delete(op)
-              else this.#writesInFlight.set(op, left)
-            }
+            this.#writesInFlight.delete(inFlight)
             try {
               outcome = { ok: true, value: apply(world.now) }
             } catch (error) {

@@ -55,11 +55,6 @@ export interface Publisher {
 /** The object a publish adds: what identifies it in later manifests. */
 export interface PublishedObject {
   key: string
-  /**
-   * True when other publishes may use the same key (the fixed key of an empty
-   * database's first snapshot): then only an identical manifest proves ours.
-   */
-  shared?: boolean | undefined
   /** When its upload started ({@link Runtime.monotonic}): published only within the window. */
   uploadedAt: number
 }
@@ -231,11 +226,6 @@ function judge(
   ambiguous: boolean,
 ): Decision | 'unknown' {
   const m = current.manifest
-  if (own.shared) {
-    const same = Buffer.from(serializeManifest(m)).equals(Buffer.from(serializeManifest(next)))
-    if (same) return { kind: 'committed', seq: next.seq, current }
-    return ambiguous ? 'unknown' : { kind: 'lost', current }
-  }
   const atOurSeq = keyAtSeq(m, next.seq)
   if (atOurSeq === own.key) return { kind: 'committed', seq: next.seq, current }
   // A compaction rebased over us keeps our seq; a snapshot switch also proves it
