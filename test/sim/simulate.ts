@@ -260,6 +260,16 @@ export class Sim {
    * no client can prevent (docs/GUARANTEES.md, "Deleting a database").
    */
   async operatorRecreate(): Promise<string> {
+    // One operator at a time: a second deletion while the admin re-creates the
+    // database would be deleting under a live writer.
+    const turn = this.#operatorTurn.then(() => this.#recreate())
+    this.#operatorTurn = turn.catch(() => {})
+    return turn
+  }
+
+  #operatorTurn: Promise<unknown> = Promise.resolve()
+
+  async #recreate(): Promise<string> {
     const decided = this.world.now
     while (this.store.writesInFlightSentBy(decided) && this.world.now - decided < 120_000)
       await this.world.sleep(250)
