@@ -118,6 +118,28 @@ function provesNotApplied(err: unknown): boolean {
 
 /** CASes the manifest; see the module comment for the rules. */
 export async function publishManifest(p: Publisher, req: PublishRequest): Promise<PublishOutcome> {
+  // Fold records this publish wrote: removed again when it ends without having
+  // (possibly) published, so a refused or lost write leaves no object behind.
+  const records: string[] = []
+  try {
+    const outcome = await publish(p, req, records)
+    if (!outcome.committed) await removeRecords(p, records)
+    return outcome
+  } catch (err) {
+    if (!isS3dbError(err, 'CommitIndeterminate')) await removeRecords(p, records)
+    throw err
+  }
+}
+
+async function removeRecords(p: Publisher, keys: string[]): Promise<void> {
+  if (keys.length > 0) await p.store.deleteMany(keys).catch(() => {})
+}
+
+async function publish(
+  p: Publisher,
+  req: PublishRequest,
+  records: string[],
+): Promise<PublishOutcome> {
   if (req.signal?.aborted) throw new AbortedError('aborted before publishing; nothing was written')
   const { own, signal } = req
   let base = req.base
@@ -146,7 +168,7 @@ export async function publishManifest(p: Publisher, req: PublishRequest): Promis
     }
     // Written before the CAS that makes it needed; nothing of ours can have
     // applied here (first send, or just proven lost), so a failure is exact.
-    if (base && !ambiguous) recorded = await recordFold(p, base.manifest, next, recorded)
+    if (base && !ambiguous) recorded = await recordFold(p, base.manifest, next, recorded, records)
     let sendError: unknown
     try {
       const { etag } = await p.store.put(p.keys.manifest, serializeManifest(next), {
@@ -229,6 +251,7 @@ async function recordFold(
   base: Manifest,
   next: Manifest,
   written: string | undefined,
+  keys: string[],
 ): Promise<string | undefined> {
   const record = foldRecordOf(base, next)
   if (!record) return written
@@ -236,9 +259,9 @@ async function recordFold(
   const text = Buffer.from(bytes).toString('utf8')
   if (text === written) return written
   // A fresh unique key, written unconditionally so that transient failures are retried.
-  await p.store.put(foldRecordKey(p.keys, next.snapshot.key, p.runtime.newId()), bytes, {
-    contentType: 'application/json',
-  })
+  const key = foldRecordKey(p.keys, next.snapshot.key, p.runtime.newId())
+  keys.push(key)
+  await p.store.put(key, bytes, { contentType: 'application/json' })
   return text
 }
 
