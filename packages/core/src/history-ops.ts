@@ -44,7 +44,7 @@ import { uploadSnapshot } from './snapshot-upload.js'
 import { cleanCopyOfUserFile } from './sqlite-file.js'
 import type { BlobStore, CallOptions } from './store/blob-store.js'
 import { fileBody } from './store/body.js'
-import { buildFromSnapshot, storePublisher } from './sync.js'
+import { buildFromSnapshot, readManifest, storePublisher } from './sync.js'
 import { forEachLimited } from './util/pool.js'
 
 /** Options of the history operations. */
@@ -318,9 +318,17 @@ export async function branchDatabase(
   } catch (err) {
     if (!isS3dbError(err, 'NotFound')) throw err
   }
-  const history = await readHistory(store, from, signal)
-  const seq = options.at ? resolvePoint(history, checkPoint(options.at)) : history.manifest.seq
-  const source = manifestAt(history, seq)
+  // The current state needs only the manifest; a past one the history.
+  let seq: number
+  let source: Manifest
+  if (options.at) {
+    const history = await readHistory(store, from, signal)
+    seq = resolvePoint(history, checkPoint(options.at))
+    source = manifestAt(history, seq)
+  } else {
+    source = (await readManifest(store, from.manifest, fromPrefix, signal)).manifest
+    seq = source.seq
+  }
   const snapshotKey = to.snapshot(runtime.newId())
   const epoch = epochOf(snapshotKey)
   const log: BlobRef[] = source.log.map((e) => ({

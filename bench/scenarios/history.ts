@@ -1,0 +1,141 @@
+/**
+ * History (#21): what retention costs in stored bytes per 1000 commits, how long
+ * opening a past seq of a 10 MB database takes, and what a branch costs in time
+ * and requests.
+ */
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { type BlobStore, S3db } from '@s3db/core'
+import { diffCounts, totalRequests } from '@s3db/core/internal'
+import Database from 'better-sqlite3'
+import { type BenchOptions, median } from '../lib/measure.ts'
+import { type Row, report } from '../lib/report.ts'
+import { openStore, storeKinds } from '../lib/stores.ts'
+
+async function storedBytes(store: BlobStore, prefix: string): Promise<number> {
+  let n = 0
+  for await (const e of store.list(prefix)) n += e.size
+  return n
+}
+
+const MB = 1024 * 1024
+const round = (x: number, d = 1) => Math.round(x * 10 ** d) / 10 ** d
+
+export async function history(opts: BenchOptions): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 's3db-bench-history-'))
+  const retention: Row[] = []
+  const pastOpen: Row[] = []
+  const branches: Row[] = []
+  const commits = opts.quick ? 200 : 1000
+  const rowsInDb = opts.quick ? 256 : 2560 // x 4000 bytes: 1 MB quick, 10 MB full
+  try {
+    const seed = join(dir, 'seed.sqlite')
+    const sdb = new Database(seed)
+    sdb.exec('CREATE TABLE blobs (id INTEGER PRIMARY KEY, data BLOB NOT NULL, n INTEGER NOT NULL)')
+    const insert = sdb.prepare('INSERT INTO blobs (data, n) VALUES (randomblob(4000), 0)')
+    sdb.transaction(() => {
+      for (let i = 0; i < rowsInDb; i++) insert.run()
+    })()
+    sdb.close()
+    // Retention and past opens: memory (no latency: bytes only) and the real stores.
+    for (const kind of storeKinds(opts)) {
+      if (opts.quick && kind === 's3') continue
+      const s = await openStore(kind, {
+        ...opts,
+        latencyMs: kind === 'memory' ? opts.latencyMs : 0,
+      })
+      try {
+        // Each compaction keeps a whole snapshot in the window, so the interval matters.
+        for (const autoCompact of kind === 'memory' ? [200, 1000] : [200]) {
+          const sizes: Record<string, number> = {}
+          for (const retain of ['0', '7d']) {
+            const prefix = `bench/history-${retain}-${autoCompact}/`
+            await S3db.init(s.counter, prefix, { from: seed })
+            // Built through the unshaped store; a small change per commit (a counter).
+            const db = await S3db.open(s.counter, prefix, { history: { retain }, autoCompact })
+            for (let i = 0; i < commits; i++) {
+              await db.update((tx) =>
+                tx.run('UPDATE blobs SET n = n + 1 WHERE id = ?', [(i % rowsInDb) + 1]),
+              )
+            }
+            await db.gc({ gracePeriod: 0, minAge: 0 })
+            sizes[retain] = await storedBytes(s.counter, prefix)
+            await db.close()
+          }
+          const perThousand = ((sizes['7d']! - sizes['0']!) / commits) * 1000
+          retention.push({
+            store: s.name,
+            'db MB': round(sizes['0']! / MB, 1),
+            autoCompact,
+            commits,
+            'stored MB, no history': round(sizes['0']! / MB, 2),
+            'stored MB, retain 7d': round(sizes['7d']! / MB, 2),
+            'retention MB per 1000 commits': round(perThousand / MB, 2),
+          })
+        }
+        // Open a past seq (the middle of the history) vs the current state.
+        const prefix = 'bench/history-7d-200/'
+        const current = (await S3db.log(s.counter, prefix, { limit: 1 })).seq
+        const times = { past: [] as number[], now: [] as number[] }
+        let pastRequests = 0
+        for (let round = 0; round < (opts.quick ? 2 : 3); round++) {
+          for (const which of ['past', 'now'] as const) {
+            const before = s.counter.snapshot()
+            const t = performance.now()
+            const db = await S3db.open(
+              s.store,
+              prefix,
+              which === 'past' ? { at: { seq: Math.floor(current / 2) + 7 } } : {},
+            )
+            times[which].push(performance.now() - t)
+            if (which === 'past')
+              pastRequests = totalRequests(diffCounts(s.counter.snapshot(), before))
+            await db.close()
+          }
+        }
+        pastOpen.push({
+          store: s.name,
+          'db MB': round((rowsInDb * 4000) / MB),
+          'open past seq ms': Math.round(median(times.past)),
+          'open current ms': Math.round(median(times.now)),
+          'past open requests': pastRequests,
+        })
+        // Branch: at the current state and at a past seq.
+        for (const [label, at] of [
+          ['current', undefined],
+          ['past seq', { seq: Math.floor(current / 2) + 7 }],
+        ] as const) {
+          const before = s.counter.snapshot()
+          const t = performance.now()
+          const r = await S3db.branch(s.store, prefix, `bench/branch-${label.replace(' ', '-')}/`, {
+            at,
+          })
+          const ms = performance.now() - t
+          const c = diffCounts(s.counter.snapshot(), before)
+          branches.push({
+            store: s.name,
+            at: label,
+            'objects copied': r.objects,
+            'MB copied': round(r.bytes / MB, 2),
+            ms: Math.round(ms),
+            requests: totalRequests(c),
+            'PUT/COPY': c.put,
+            GET: c.get,
+            LIST: c.list,
+            'bytes via client': c.bytesIn + c.bytesOut,
+          })
+        }
+      } finally {
+        await s.cleanup()
+      }
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true })
+  }
+  report('history-retention', retention, {
+    note: 'stored bytes after gc (grace 0), autoCompact 200',
+  })
+  report('history-open-past', pastOpen, { latencyMs: opts.latencyMs })
+  report('history-branch', branches, { latencyMs: opts.latencyMs })
+}
