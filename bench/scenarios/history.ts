@@ -13,10 +13,15 @@ import { type BenchOptions, median } from '../lib/measure.ts'
 import { type Row, report } from '../lib/report.ts'
 import { openStore, storeKinds } from '../lib/stores.ts'
 
-async function storedBytes(store: BlobStore, prefix: string): Promise<number> {
-  let n = 0
-  for await (const e of store.list(prefix)) n += e.size
-  return n
+/** Bytes under the prefix, in total and by folder (snapshots, changesets, history). */
+async function storedBytes(store: BlobStore, prefix: string): Promise<Record<string, number>> {
+  const out: Record<string, number> = { total: 0, snapshots: 0, changesets: 0, history: 0 }
+  for await (const e of store.list(prefix)) {
+    const part = e.key.slice(prefix.length).split('/')[0]!
+    out.total! += e.size
+    if (part in out) out[part]! += e.size
+  }
+  return out
 }
 
 const MB = 1024 * 1024
@@ -48,7 +53,7 @@ export async function history(opts: BenchOptions): Promise<void> {
       try {
         // Each compaction keeps a whole snapshot in the window, so the interval matters.
         for (const autoCompact of kind === 'memory' ? [200, 1000] : [200]) {
-          const sizes: Record<string, number> = {}
+          const sizes: Record<string, Record<string, number>> = {}
           for (const retain of ['0', '7d']) {
             const prefix = `bench/history-${retain}-${autoCompact}/`
             await S3db.init(s.counter, prefix, { from: seed })
@@ -59,19 +64,22 @@ export async function history(opts: BenchOptions): Promise<void> {
                 tx.run('UPDATE blobs SET n = n + 1 WHERE id = ?', [(i % rowsInDb) + 1]),
               )
             }
+            // Both end as one snapshot: what remains beyond it is what history keeps.
+            await db.compact()
             await db.gc({ gracePeriod: 0, minAge: 0 })
             sizes[retain] = await storedBytes(s.counter, prefix)
             await db.close()
           }
-          const perThousand = ((sizes['7d']! - sizes['0']!) / commits) * 1000
+          const kept = (part: string) => sizes['7d']![part]! - sizes['0']![part]!
           retention.push({
             store: s.name,
-            'db MB': round(sizes['0']! / MB, 1),
+            'db MB': round(sizes['0']!.total! / MB, 1),
             autoCompact,
             commits,
-            'stored MB, no history': round(sizes['0']! / MB, 2),
-            'stored MB, retain 7d': round(sizes['7d']! / MB, 2),
-            'retention MB per 1000 commits': round(perThousand / MB, 2),
+            'kept: snapshots MB': round(kept('snapshots') / MB, 2),
+            'kept: changesets KB': round(kept('changesets') / 1024, 1),
+            'kept: history KB': round(kept('history') / 1024, 1),
+            'retention MB per 1000 commits': round(((kept('total') / commits) * 1000) / MB, 2),
           })
         }
         // Open a past seq (the middle of the history) vs the current state.
@@ -101,7 +109,7 @@ export async function history(opts: BenchOptions): Promise<void> {
           'open current ms': Math.round(median(times.now)),
           'past open requests': pastRequests,
         })
-        // Branch: at the current state and at a past seq.
+        // Branch: the current state right after a compaction, and a past seq.
         for (const [label, at] of [
           ['current', undefined],
           ['past seq', { seq: Math.floor(current / 2) + 7 }],
