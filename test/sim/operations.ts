@@ -226,6 +226,9 @@ export function startOp(sim: Sim, p: PlannedOp): void {
     case 'fk':
     case 'ddl': {
       rec.mops = appendsOf(p.plan)
+      // A txn that appends nothing is an update that writes nothing: like a
+      // 'check', it may answer from a replica up to maxStalenessMs old (by design).
+      if (p.kind === 'txn' && !p.plan.some((m) => m[0] === 'a')) rec.staleMs = client.staleMs
       if (p.kind === 'failcb') rec.expects = 'callback'
       if (p.kind === 'fk') rec.expects = 'fk'
       if (p.kind === 'ddl') rec.token = `t${p.id}`

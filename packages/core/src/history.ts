@@ -7,9 +7,11 @@
  */
 import {
   CorruptError,
+  DatabaseNotFoundError,
   HistoryUnavailableError,
   InvalidArgumentError,
   isS3dbError,
+  type NotFoundError,
 } from './errors.js'
 import {
   type FoldRecord,
@@ -83,7 +85,6 @@ export async function readRetention(
     return parseRetention(res.body, key)
   } catch (err) {
     if (isS3dbError(err, 'NotFound')) return { retainMs: 0 }
-    if (isS3dbError(err, 'ObjectTooLarge' as never)) throw new CorruptError(`${key} is too large`)
     throw err
   }
 }
@@ -133,7 +134,13 @@ export async function readHistory(
   signal?: AbortSignal,
   fetched?: FetchedManifest,
 ): Promise<History> {
-  const current = fetched ?? (await readManifest(store, keys.manifest, keys.prefix, signal))
+  const current =
+    fetched ??
+    (await readManifest(store, keys.manifest, keys.prefix, signal).catch((err: unknown) => {
+      if (isS3dbError(err, 'NotFound') && (err as NotFoundError).key === keys.manifest)
+        throw new DatabaseNotFoundError(keys.prefix, { cause: err })
+      throw err
+    }))
   const m = current.manifest
   const records: ListEntry[] = []
   const byDir = new Map<string, string[]>()

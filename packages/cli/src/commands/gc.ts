@@ -52,6 +52,11 @@ DURATION: 0, 500ms, 30s, 5m, 1h, 2d. Only objects s3db itself names are touched.
         : `deleted ${n} object${n === 1 ? '' : 's'} (${formatBytes(result.bytes)})`,
     ]
     if (dryRun) for (const key of result.deleted) lines.push(`  ${key}`)
+    if (result.history.retainMs > 0 && result.history.oldestSeq !== undefined) {
+      lines.push(
+        `history retention keeps every state back to seq ${result.history.oldestSeq} (s3db retention ${r.target.display})`,
+      )
+    }
     if (result.retained.length > 0) {
       lines.push(
         `kept ${result.retained.length} unreferenced object${result.retained.length === 1 ? '' : 's'} still inside the grace period`,

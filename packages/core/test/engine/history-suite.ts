@@ -156,6 +156,10 @@ export function historySuite(
           'HistoryUnavailable',
         )
         expect(await codeOf(S3db.open(store, prefix, { at: { seq: 99 } }))).toBe('InvalidArgument')
+        expect(await codeOf(S3db.open(store, 'hist/none/', { at: { seq: 0 } }))).toBe('NotFound')
+        expect(
+          await codeOf(S3db.open(store, prefix, { at: { seq: 1 }, localPath: '/tmp/x.sqlite' })),
+        ).toBe('InvalidArgument')
         expect(await codeOf(S3db.open(store, prefix, { at: { time: 'yesterday' } }))).toBe(
           'InvalidArgument',
         )
