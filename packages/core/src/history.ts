@@ -6,7 +6,6 @@
  * @module
  */
 import {
-  CorruptError,
   DatabaseNotFoundError,
   HistoryUnavailableError,
   InvalidArgumentError,
