@@ -241,7 +241,8 @@ export class Sim {
       initial: r.ok ? r.dump : undefined,
       final: undefined,
       finalSchemaVersion: 0,
-      recreated: false,
+      // During an operator's re-create the tables are still absent.
+      recreated: !r.ok || r.schemaVersion < 1,
       startSeq: r.ok ? r.seq : undefined,
     })
     return this.segment
