@@ -52,7 +52,7 @@ export async function history(opts: BenchOptions): Promise<void> {
       })
       try {
         // Each compaction keeps a whole snapshot in the window, so the interval matters.
-        for (const autoCompact of kind === 'memory' ? [200, 1000] : [200]) {
+        for (const autoCompact of kind === 'memory' && !opts.quick ? [200, 1000] : [200]) {
           const sizes: Record<string, Record<string, number>> = {}
           for (const retain of ['0', '7d']) {
             const prefix = `bench/history-${retain}-${autoCompact}/`
