@@ -13,7 +13,7 @@ export const FORMAT_VERSION = 1
 /**
  * Largest manifest read or written. A hostile manifest costs up to ~25 times
  * its size in heap while JSON.parse builds it (64 MiB of `{},` took 1.4 GB and
- * 10 s), so the cap bounds memory; 8 MiB still holds ~80,000 log entries, far
+ * 10 s), so the cap bounds memory; 8 MiB still holds ~60,000 log entries (with commit times), far
  * more than any database that is ever compacted (docs/DESIGN-NOTES.md).
  */
 export const MAX_MANIFEST_BYTES = 8 * 1024 * 1024
