@@ -123,14 +123,12 @@ export async function collectGarbage(
     else kept.push(entry.key)
   }
   if (!options.dryRun && deleted.length > 0) {
-    // Records first: a chain never points at objects already deleted.
-    deleted.sort(
-      (a, b) => Number(isFoldRecordKey(keys, b.key)) - Number(isFoldRecordKey(keys, a.key)),
-    )
-    await store.deleteMany(
-      deleted.map((e) => e.key),
-      { signal },
-    )
+    // Fold records first: if the data deletes then fail half way, no record
+    // is left pointing at objects already gone (a read stops at the chain's end).
+    const records = deleted.filter((e) => isFoldRecordKey(keys, e.key)).map((e) => e.key)
+    const data = deleted.filter((e) => !isFoldRecordKey(keys, e.key)).map((e) => e.key)
+    if (records.length > 0) await store.deleteMany(records, { signal })
+    if (data.length > 0) await store.deleteMany(data, { signal })
   }
   return {
     deleted: deleted.map((e) => e.key),

@@ -28,6 +28,7 @@ import {
 import type { DatabaseKeys, Manifest } from './format/manifest.js'
 import type { BlobStore, ListEntry } from './store/blob-store.js'
 import { type FetchedManifest, readManifest } from './sync.js'
+import { forEachLimited } from './util/pool.js'
 
 /** Which past state: a seq, or a point in time (the state current then). */
 export type HistoryPoint = { seq: number } | { time: Date | number | string }
@@ -165,13 +166,30 @@ export async function readHistory(
     },
   ]
   const chainDirs = new Set<string>([foldDirOf(keys, m.snapshot.key)])
+  // The newest record of every folder, fetched in parallel: the walk below then
+  // costs no round trip per switch (orphan folders cost a GET each, and GC
+  // removes them after the grace period).
+  const prefetched = new Map<string, Promise<FoldRecord | undefined>>()
+  const fetchRecord = (key: string) => {
+    let p = prefetched.get(key)
+    if (!p) {
+      p = readRecord(store, keys, key, signal)
+      // Rejections are awaited by the walk; never unhandled meanwhile.
+      p.catch(() => {})
+      prefetched.set(key, p)
+    }
+    return p
+  }
+  await forEachLimited([...byDir.values()], 16, async (list) => {
+    await fetchRecord([...list].sort().at(-1)!).catch(() => undefined)
+  })
   for (;;) {
     const head = segments[0]!.snapshot
     const d = foldDirOf(keys, head.key)
     const candidates = [...(byDir.get(d) ?? [])].sort().reverse()
     let found: FoldRecord | undefined
     for (const key of candidates) {
-      const r = await readRecord(store, keys, key, signal)
+      const r = await fetchRecord(key)
       if (
         r &&
         r.snapshot.key === head.key &&
