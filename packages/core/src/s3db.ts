@@ -314,7 +314,10 @@ export class S3db implements AsyncDisposable {
     const retainMs =
       options.history === undefined
         ? undefined
-        : parseDurationMs(options.history?.retain, 'history.retain')
+        : parseDurationMs(
+            (options.history as { retain?: unknown } | null)?.retain,
+            'history.retain',
+          )
     if (options.at !== undefined) return S3db.#openAt(store, prefix, options)
     const { signal } = options
     const plan = options.migrations ? planMigrations(options.migrations) : undefined

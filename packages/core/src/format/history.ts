@@ -241,15 +241,15 @@ const UNITS: Record<string, number> = {
  * Parses a duration like `30s`, `5m`, `1h`, `7d`, `2w`, `250ms` or `0` (a
  * number is milliseconds). Throws InvalidArgumentError naming `what`.
  */
-export function parseDurationMs(value: string | number, what: string): number {
+export function parseDurationMs(value: unknown, what: string): number {
   if (typeof value === 'number') {
     if (Number.isFinite(value) && value >= 0) return Math.round(value)
-  } else {
+  } else if (typeof value === 'string') {
     const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d|w)?$/.exec(value.trim())
     if (m && (m[2] !== undefined || Number(m[1]) === 0))
       return Math.round(Number(m[1]) * UNITS[m[2] ?? 'ms']!)
   }
   throw new InvalidArgumentError(
-    `invalid ${what} ${JSON.stringify(value)}: use a duration like 30s, 5m, 1h, 7d or 0`,
+    `invalid ${what} ${JSON.stringify(value) ?? String(value)}: use a duration like 30s, 5m, 1h, 7d or 0`,
   )
 }

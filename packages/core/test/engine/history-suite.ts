@@ -157,6 +157,11 @@ export function historySuite(
         )
         expect(await codeOf(S3db.open(store, prefix, { at: { seq: 99 } }))).toBe('InvalidArgument')
         expect(await codeOf(S3db.open(store, 'hist/none/', { at: { seq: 0 } }))).toBe('NotFound')
+        for (const retain of [undefined, -1, '7 days', 'forever'])
+          expect(
+            await codeOf(S3db.open(store, prefix, { history: { retain } as never })),
+            String(retain),
+          ).toBe('InvalidArgument')
         expect(
           await codeOf(S3db.open(store, prefix, { at: { seq: 1 }, localPath: '/tmp/x.sqlite' })),
         ).toBe('InvalidArgument')
