@@ -261,7 +261,17 @@ async function recordFold(
   // A fresh unique key, written unconditionally so that transient failures are retried.
   const key = foldRecordKey(p.keys, next.snapshot.key, p.runtime.newId())
   keys.push(key)
-  await p.store.put(key, bytes, { contentType: 'application/json' })
+  try {
+    await p.store.put(key, bytes, { contentType: 'application/json' })
+  } catch (err) {
+    // Whatever happened to the record, the manifest was not sent: say so
+    // (a "may have applied" about the record must not read as one about the write).
+    if (!(err instanceof StoreUnavailableError) || !err.maybeApplied) throw err
+    throw new StoreUnavailableError(
+      `the history record ${key} could not be written, so the manifest was not sent: nothing was published (${err.message})`,
+      { maybeApplied: false, retryable: err.retryable, cause: err },
+    )
+  }
   return text
 }
 

@@ -1,9 +1,15 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { FileSystemBlobStore, MemoryBlobStore, S3db } from '@s3db/core'
+import {
+  FileSystemBlobStore,
+  isS3dbError,
+  MemoryBlobStore,
+  S3db,
+  StoreUnavailableError,
+} from '@s3db/core'
 import { DatabaseKeys, parseManifest, readHistory, resolvePoint } from '@s3db/core/internal'
 import { describe, expect, it } from 'vitest'
-import { codeOf, manifestOf, PREFIX, tempDir } from '../helpers.js'
+import { codeOf, manifestOf, PREFIX, tempDir, wrapStore } from '../helpers.js'
 import { historySuite } from './history-suite.js'
 
 historySuite('memory store', async (fn) => fn(new MemoryBlobStore()))
@@ -96,5 +102,52 @@ describe('history and the Go client', () => {
     expect(h.commits.map((c) => c.effectiveTime)).toEqual([1000, 1000, 1000])
     expect(resolvePoint(h, { time: 1000 })).toBe(2)
     expect(() => resolvePoint(h, { time: 999 })).toThrow(/before the oldest retained state/)
+  })
+})
+
+describe('fold records and exact outcomes', () => {
+  it('a fold record that cannot be written stops the snapshot switch before its CAS, exactly, and leaves nothing behind', async () => {
+    const inner = new MemoryBlobStore()
+    let failRecords = false
+    const store = wrapStore(inner, {
+      put: (k, b, o) =>
+        failRecords && k.includes('/history/folds/')
+          ? // An answer lost in transit: the record may or may not be there.
+            inner.put(k, b, o).then(() => {
+              throw new StoreUnavailableError('injected: connection reset', { maybeApplied: true })
+            })
+          : inner.put(k, b, o),
+    })
+    const db = await S3db.open(store, PREFIX, { autoCompact: false, maxRetries: 0 })
+    await db.update((tx) => tx.exec('CREATE TABLE t (id INTEGER PRIMARY KEY)'))
+    await db.update((tx) => tx.run('INSERT INTO t VALUES (1)'))
+    const listing = async () => {
+      const out: string[] = []
+      for await (const e of inner.list(PREFIX)) out.push(`${e.key} ${e.etag}`)
+      return out.sort()
+    }
+    const before = await listing()
+    failRecords = true
+    // A DDL commit (a snapshot switch): refused, not indeterminate, nothing left.
+    const ddl = await db
+      .update((tx) => tx.exec('CREATE TABLE u (id INTEGER PRIMARY KEY)'))
+      .catch((e: unknown) => e)
+    expect(isS3dbError(ddl, 'StoreUnavailable')).toBe(true)
+    expect((ddl as StoreUnavailableError).maybeApplied).toBe(false)
+    expect(await listing()).toEqual(before)
+    // A compaction: the same, except that compaction leaves its snapshot upload
+    // for gc (as it does after any failed publish); no fold record is left.
+    expect(await codeOf(db.compact())).toBe('StoreUnavailable')
+    const afterCompact = await listing()
+    expect(afterCompact.filter((k) => !k.includes('/snapshots/'))).toEqual(
+      before.filter((k) => !k.includes('/snapshots/')),
+    )
+    expect(afterCompact.filter((k) => k.includes('/snapshots/'))).toHaveLength(
+      before.filter((k) => k.includes('/snapshots/')).length + 1,
+    )
+    failRecords = false
+    await db.update((tx) => tx.exec('CREATE TABLE u (id INTEGER PRIMARY KEY)'))
+    expect((await manifestOf(inner)).seq).toBe(3)
+    await db.close()
   })
 })
