@@ -50,6 +50,19 @@ export interface OpRecord {
   aborted?: boolean | undefined
   /** Free text for the trace. */
   note?: string | undefined
+  /** History ops (past, undo, branch): the past state read, at which seq (history-ops.ts). */
+  past?: PastRead | undefined
+}
+
+/** What a history op read: the state at `seq`, through a read-only handle or a branch. */
+export interface PastRead {
+  seq: number
+  /** Read through `S3db.open({ at })`. */
+  dump: Dump
+  /** The same seq read from a branch made of it (branch ops). */
+  branch?: Dump | undefined
+  /** Asked by time (ms, the tool's clock) rather than by seq. */
+  byTime?: number | undefined
 }
 
 export interface Segment {
@@ -65,6 +78,11 @@ export interface Segment {
   recreated: boolean
   /** Why the final state could not be built. */
   finalError?: string | undefined
+  /**
+   * The seq the segment's state started at (its first seq of its own), when
+   * known: past reads at or after it belong to this segment's lineage.
+   */
+  startSeq?: number | undefined
 }
 
 export interface History {

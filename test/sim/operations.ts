@@ -21,6 +21,7 @@ import {
   type SimClient,
 } from './clients.ts'
 import type { ErrorSeen, Mop, OpRecord } from './history.ts'
+import { HISTORY_OP_WEIGHTS, startHistoryOp } from './history-ops.ts'
 import type { Prng } from './prng.ts'
 import { replay } from './replay.ts'
 import type { Sim } from './simulate.ts'
@@ -46,6 +47,8 @@ export const OP_WEIGHTS = {
   restore: 1,
   recreate: 0.5,
   rmlock: 1,
+  // History (history-ops.ts): past reads, engine restores (undo), branches.
+  ...HISTORY_OP_WEIGHTS,
 } as const
 
 export type OpKind = keyof typeof OP_WEIGHTS
@@ -216,6 +219,7 @@ export function startOp(sim: Sim, p: PlannedOp): void {
         (err) => finish(err),
       )
 
+  if (startHistoryOp(sim, p, rec, finish)) return
   switch (p.kind) {
     case 'txn':
     case 'failcb':

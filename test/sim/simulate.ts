@@ -14,6 +14,7 @@ import { checkErrors } from './checkers/errors.ts'
 import { checkExactlyOnce } from './checkers/exactly-once.ts'
 import { HygieneWatch } from './checkers/hygiene.ts'
 import { checkListAppend } from './checkers/list-append.ts'
+import { checkPastReads } from './checkers/past-reads.ts'
 import { BANK_ACCOUNTS, BANK_START, migrations, PREFIX, runtimeFor, SimClient } from './clients.ts'
 import type { History, OpRecord, Violation } from './history.ts'
 import { HELD_BACK, type OpKind, type PlannedOp, planOps, startOp } from './operations.ts'
@@ -200,6 +201,7 @@ export class Sim {
           final: undefined,
           finalSchemaVersion: 0,
           recreated: true,
+          startSeq: 0,
         },
       ],
       bankTotal: BANK_ACCOUNTS * BANK_START,
@@ -229,6 +231,45 @@ export class Sim {
     this.segment++
   }
 
+  /**
+   * Starts a segment for an engine restore (an undo) about to publish: the
+   * state it starts from is set once the restore's outcome is known
+   * ({@link undoSettled}). See history-ops.ts.
+   */
+  beginUndoSegment(): number {
+    this.#boundary()
+    const r = this.replayNow()
+    this.history.segments.push({
+      index: this.segment,
+      start: this.world.now,
+      initial: r.ok ? r.dump : undefined,
+      final: undefined,
+      finalSchemaVersion: 0,
+      // During an operator's re-create the tables are still absent.
+      recreated: !r.ok || r.schemaVersion < 1,
+      startSeq: r.ok ? r.seq : undefined,
+    })
+    return this.segment
+  }
+
+  /**
+   * The undo that began segment `index` landed: the segment starts from the
+   * restored state at `seq`. If another boundary ended the segment meanwhile,
+   * its start is unknown and it is left unchecked.
+   */
+  undoSettled(index: number, initial: Dump | undefined, seq: number): void {
+    const seg = this.history.segments[index]!
+    if (index !== this.segment) {
+      seg.final = undefined
+      seg.finalError = 'an undo landed in a segment another boundary ended'
+      return
+    }
+    seg.initial = initial
+    seg.startSeq = seq
+    // Bounded-stale ops may see the state before the undo until it landed.
+    seg.start = this.world.now
+  }
+
   /** Operator: put back an older manifest.json whose objects all still exist. */
   operatorRestore(): string {
     const mkey = this.store.manifestKey
@@ -248,6 +289,7 @@ export class Sim {
       final: undefined,
       finalSchemaVersion: 0,
       recreated: false,
+      startSeq: r.ok ? r.seq : undefined,
     })
     return `restored the manifest of t=${chosen.at - EPOCH}`
   }
@@ -293,6 +335,7 @@ export class Sim {
       final: undefined,
       finalSchemaVersion: 0,
       recreated: true,
+      startSeq: 0,
     })
     await this.createAsAdmin()
     return `deleted the database after waiting ${waited} ms for writes in flight; re-created by the admin`
@@ -339,6 +382,8 @@ export class Sim {
   }
 }
 
+const retentionFixture = new TextEncoder().encode(JSON.stringify({ retain_ms: 30 * 86_400_000 }))
+
 /** Dumps a database through a view. */
 function dumpLive(db: S3db): Promise<Dump> {
   return db.view((tx) => dumpWith((sql) => tx.all(sql)))
@@ -360,6 +405,9 @@ export async function simulate(seed: number, options: SimOptions = {}): Promise<
       `seed ${seed}${config.profile ? ` (profile ${config.profile})` : ''}: ${config.clients} clients, ${config.ops} ops, faults ${config.faultRate} stall ${config.stall}, autoCompact ${config.autoCompact}, grace ${config.gracePeriodMs}, skews ${config.skews.join(',')}, stale ${config.staleMs.join(',')}`,
     )
     sim.hygiene.sentinel('sim/other/keep.txt', 'another application')
+    // The deployment keeps 30 days of history (the history ops read, restore
+    // and branch past states; every client's gc honours it).
+    sim.store.poke(`${PREFIX}history/retention.json`, retentionFixture, 'world')
     sim.hygiene.sentinel('sim/db-other/manifest.json', 'a neighbouring prefix')
     sim.hygiene.sentinel(`${PREFIX}notes.txt`, 'an operator note inside the database folder')
     sim.hygiene.sentinel(`${PREFIX}snapshots/README.txt`, 'not a snapshot s3db named')
@@ -483,6 +531,7 @@ export async function simulate(seed: number, options: SimOptions = {}): Promise<
       ...checkBank(sim.history),
       ...checkExactlyOnce(sim.history),
       ...checkErrors(sim.history),
+      ...checkPastReads(sim.history),
       ...checkConvergence(oracle, replicas),
       ...sim.hygiene.violations(),
     )
