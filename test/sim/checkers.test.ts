@@ -5,6 +5,7 @@
 import { describe, expect, it } from 'vitest'
 import { checkBank } from './checkers/bank.ts'
 import { checkConvergence } from './checkers/convergence.ts'
+import { checkCounters } from './checkers/counters.ts'
 import { checkErrors } from './checkers/errors.ts'
 import { checkExactlyOnce } from './checkers/exactly-once.ts'
 import { checkListAppend } from './checkers/list-append.ts'
@@ -182,6 +183,31 @@ describe('bank checker', () => {
     const negative = op({ kind: 'bankview', start: 0, end: 1, balances: [210, -10] })
     expect(checkBank(history([negative], dump({}, [], [150, 50])))).toHaveLength(1)
     expect(checkBank(history([], dump({}, [], [250, -50])))).toHaveLength(1)
+  })
+})
+
+describe('counters checker', () => {
+  const bump = (status: OpRecord['status'], ids: number[]) =>
+    op({ kind: 'bump', start: 0, end: 1, status, bumps: ids })
+  /** Final state with counter 1 at `n` (others 0). */
+  const counters = (n: number): Dump => ({ ...dump({}), counters: [`1|${n}`, '2|0'] })
+
+  it('accepts exactly the acknowledged bumps, plus any indeterminate ones', () => {
+    const ok = [bump('ok', [1]), bump('ok', [1]), bump('fail', [1])]
+    expect(checkCounters(history(ok, counters(2)))).toEqual([])
+    const withInfo = [...ok, bump('info', [1])]
+    expect(checkCounters(history(withInfo, counters(2)))).toEqual([])
+    expect(checkCounters(history(withInfo, counters(3)))).toEqual([])
+  })
+
+  it('catches a lost, a doubled and a failed-but-applied bump', () => {
+    const msg = (ops: OpRecord[], n: number) =>
+      checkCounters(history(ops, counters(n)))
+        .map((v) => v.message)
+        .join()
+    expect(msg([bump('ok', [1]), bump('ok', [1])], 1)).toMatch(/counter 1 grew by 1, expected 2/)
+    expect(msg([bump('ok', [1])], 2)).toMatch(/counter 1 grew by 2, expected 1/)
+    expect(msg([bump('fail', [1])], 1)).toMatch(/counter 1 grew by 1, expected 0/)
   })
 })
 

@@ -42,6 +42,8 @@ export interface OpRecord {
   staleMs?: number | undefined
   /** Exactly-once token this op writes into the ledger. */
   token?: string | undefined
+  /** Counters this op increments by one each ('bump'). */
+  bumps?: number[] | undefined
   /** Bank: balances observed (by a view or by a transfer's final run). */
   balances?: number[] | undefined
   /** The error this op is built to provoke ('callback', 'fk'), if any. */
@@ -122,6 +124,16 @@ export function balancesOf(dump: Dump | undefined): number[] | undefined {
     .map((r) => r.split('|').map(Number) as [number, number])
     .sort((a, b) => a[0] - b[0])
     .map((r) => r[1])
+}
+
+/** The `counters` table: id -> n (empty when absent). */
+export function countersOf(dump: Dump | undefined): Map<number, number> {
+  const out = new Map<number, number>()
+  for (const row of dump?.counters ?? []) {
+    const [id, n] = row.split('|').map(Number) as [number, number]
+    out.set(id, n)
+  }
+  return out
 }
 
 /** The `ledger` table: token -> how many rows hold it. */

@@ -13,6 +13,7 @@ import { parseManifest } from '@s3db/core/internal'
 import Database from 'better-sqlite3'
 import {
   BANK_ACCOUNTS,
+  COUNTERS,
   CrashedError,
   LIST_KEYS,
   MAX_LEVEL,
@@ -34,6 +35,7 @@ export const OP_WEIGHTS = {
   transfer: 6,
   bankview: 4,
   ledger: 6,
+  bump: 6,
   failcb: 2,
   fk: 2,
   ddl: 2,
@@ -111,7 +113,8 @@ export function planOps(
       client: rng.int(1, clients),
       plan,
       abortAfter:
-        ['txn', 'read', 'check', 'transfer', 'ledger', 'ddl'].includes(kind) && rng.chance(0.15)
+        ['txn', 'read', 'check', 'transfer', 'ledger', 'bump', 'ddl'].includes(kind) &&
+        rng.chance(0.15)
           ? rng.int(0, 150)
           : undefined,
       from,
@@ -288,6 +291,22 @@ export function startOp(sim: Sim, p: PlannedOp): void {
         )
       })
       return
+    case 'bump': {
+      // Point writes only (an UPDATE by the whole primary key per row, no read):
+      // the transactions other processes may carry in their commit.
+      const first = ((p.from - 1) % COUNTERS) + 1
+      rec.bumps = p.amount % 2 === 0 ? [first] : [first, (first % COUNTERS) + 1]
+      rec.note = `counters ${rec.bumps.join(' ')}`
+      void viaClient(async (db) => {
+        await db.update(
+          (tx) => {
+            for (const id of rec.bumps!) tx.run('UPDATE counters SET n = n + 1 WHERE id = ?', [id])
+          },
+          { signal },
+        )
+      })
+      return
+    }
     case 'bankview':
       void viaClient(async (db) => {
         rec.balances = await db.view(readBalances, { signal })

@@ -10,6 +10,7 @@ import { join } from 'node:path'
 import { S3db } from '@s3db/core'
 import { checkBank } from './checkers/bank.ts'
 import { checkConvergence, type ReplicaState } from './checkers/convergence.ts'
+import { checkCounters } from './checkers/counters.ts'
 import { checkErrors } from './checkers/errors.ts'
 import { checkExactlyOnce } from './checkers/exactly-once.ts'
 import { HygieneWatch } from './checkers/hygiene.ts'
@@ -529,6 +530,7 @@ export async function simulate(seed: number, options: SimOptions = {}): Promise<
     violations.push(
       ...checkListAppend(sim.history),
       ...checkBank(sim.history),
+      ...checkCounters(sim.history),
       ...checkExactlyOnce(sim.history),
       ...checkErrors(sim.history),
       ...checkPastReads(sim.history),
