@@ -106,6 +106,8 @@ export class ChangeCapture {
   /** See {@link incomplete}. */
   private lost = false
   private suspended = 0
+  /** The old key of the UPDATE being recorded (its new key comes next, when it moves). */
+  private updatedKey: unknown[] | undefined
   private closed = false
   private needExact = false
   private pending: unknown[] = []
@@ -467,7 +469,10 @@ export class ChangeCapture {
     }
     // The session extension sees an UPDATE as two pre-update calls (old key, new key),
     // each starting with a growth check.
-    if (update) t.order.grow()
+    if (update) {
+      t.order.grow()
+      this.updatedKey = L.pkColumns.map((i) => values[off + i])
+    }
     return 0
   }
 
@@ -494,6 +499,13 @@ export class ChangeCapture {
       if (!exact && anyLossy(values, start, L.columns.length)) return this.wantExact()
       original = values.slice(start, start + L.columns.length) as Value[]
     }
+    // The key changed only in type (integer 1 to real 1.0 in a column without
+    // affinity): SQL finds the row at its own key, the session extension records
+    // an INSERT of a key that exists, and no changeset applies (SQLite's own
+    // conflicts too). The transaction is published as a snapshot instead.
+    const before = this.updatedKey
+    this.updatedKey = undefined
+    if (before && sameButForType(before, values.slice(off, off + nPk))) this.lost = true
     this.add(t, key, values.slice(off, off + nPk) as Value[], original)
     return 0
   }
@@ -537,4 +549,23 @@ function decodePairs(
     pairs(nCol)
   } else pairs(nCol)
   return out
+}
+
+/**
+ * True when two keys are equal to SQL but not in storage class: some column
+ * holds an integer in one and the same number as a real in the other.
+ */
+function sameButForType(a: unknown[], b: unknown[]): boolean {
+  let differs = false
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i]
+    const y = b[i]
+    if (x === y) continue
+    const numeric =
+      (typeof x === 'bigint' && typeof y === 'number') ||
+      (typeof x === 'number' && typeof y === 'bigint')
+    if (!numeric || Number(x) !== Number(y)) return false
+    differs = true
+  }
+  return differs
 }

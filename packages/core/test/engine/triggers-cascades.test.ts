@@ -55,3 +55,30 @@ it('replicates writes whose triggers and foreign-key actions changed other rows'
   open.push(fresh)
   expect(await fresh.view((tx) => tx.get('SELECT count(*) AS n FROM audit'))).toEqual({ n: 4 })
 })
+
+it('replicates an update that changes a key only in type (integer 1 to real 1.0), which no changeset can express', async () => {
+  const store = new MemoryBlobStore()
+  const [a, b] = await Promise.all([
+    S3db.open(store, PREFIX, { autoCompact: false }),
+    S3db.open(store, PREFIX, { autoCompact: false }),
+  ])
+  open.push(a!, b!)
+  // A key column without affinity keeps 1 and 1.0 apart in type, equal to SQL.
+  await a!.update((tx) => tx.exec('CREATE TABLE t (k, n INTEGER, v REAL, PRIMARY KEY (k, n))'))
+  await a!.update((tx) => tx.run('INSERT INTO t VALUES (1, 2, 1.0)'))
+  const events: string[] = []
+  const c = await S3db.open(store, PREFIX, {
+    autoCompact: false,
+    onEvent: (e) => events.push(e.type),
+  })
+  open.push(c)
+  await a!.update((tx) => tx.run('UPDATE t SET k = v'))
+  const rows = (db: S3db) => db.view((tx) => tx.all('SELECT k, typeof(k) AS type, n FROM t'))
+  const expected = [{ k: 1, type: 'real', n: 2 }]
+  expect(await rows(a!)).toEqual(expected)
+  expect(await rows(b!)).toEqual(expected)
+  expect(await rows(c)).toEqual(expected)
+  // Published as a snapshot, so replicas install it rather than diverge.
+  expect(events).not.toContain('rebuild')
+  await expectReplayMatches(store, PREFIX, [a!, b!, c])
+})
