@@ -23,6 +23,8 @@ interface WorkerResult {
   failures: string[]
   requests: number
   elapsedMs: number
+  /** Manifest CASes this process won during the run. */
+  cas: number
 }
 
 const worker = new URL('../workers/mp-writer.ts', import.meta.url).pathname
@@ -129,13 +131,15 @@ async function measureOne(
       id: number
       v: number
     }[]
-    const commits = db.stats().seq - seqBefore
+    // Successful CASes (batches): seq counts transactions, several per CAS with co-commit.
+    const commits = results.reduce((n, r) => n + r.cas, 0)
+    const seqMoved = db.stats().seq - seqBefore
     await db.close()
     const counts = results.map((r) => r.latencies.length)
     const total = counts.reduce((a, b) => a + b, 0)
-    let exact: boolean
-    if (hot) exact = rows[0]?.v === total && rows.slice(1).every((r) => r.v === 0)
-    else exact = results.every((r) => rows[r.proc]?.v === r.latencies.length)
+    let exact = seqMoved === total
+    if (hot) exact &&= rows[0]?.v === total && rows.slice(1).every((r) => r.v === 0)
+    else exact &&= results.every((r) => rows[r.proc]?.v === r.latencies.length)
     const latencies = results.flatMap((r) => r.latencies).sort((a, b) => a - b)
     const requests = results.reduce((n, r) => n + r.requests, 0)
     const failures = results.reduce((n, r) => n + r.failures.length, 0)

@@ -4,6 +4,7 @@
 // (a built @s3db/core dist directory), so the same run can measure a baseline
 // build. Protocol: prints "ready" once the database is open, starts writing when
 // it reads a line on stdin, prints one JSON line with its results at the end.
+import { appendFileSync } from 'node:fs'
 import { createInterface } from 'node:readline'
 import { pathToFileURL } from 'node:url'
 
@@ -35,7 +36,43 @@ if (kind === 'filesystem') {
   base = new core.S3BlobStore({ client, bucket: s3.bucket })
 }
 const counter = new internal.CountingBlobStore(base)
-const store = latencyMs > 0 ? new internal.LatencyBlobStore(counter, { latencyMs }) : counter
+// Counts this process's manifest CASes that won (one per published batch).
+let casWon = 0
+const countedPut = async (key: string, body: Uint8Array, options?: { ifMatch?: string }) => {
+  const res = await counter.put(key, body, options)
+  if (key.endsWith('manifest.json') && options?.ifMatch) casWon++
+  return res
+}
+const casCounting = new Proxy(counter, {
+  get(target, prop) {
+    if (prop === 'put') return countedPut
+    const v = Reflect.get(target, prop)
+    return typeof v === 'function' ? v.bind(target) : v
+  },
+})
+// MP_TRACE=<dir>: every store request of this process, timed, in <dir>/<proc>.log (debugging).
+const trace = process.env.MP_TRACE
+const traced = trace
+  ? new Proxy(casCounting, {
+      get(target, prop) {
+        const v = Reflect.get(target, prop)
+        if (typeof v !== 'function') return v
+        return (...args: unknown[]) => {
+          const t = Date.now()
+          const what = `${String(prop)} ${String(args[0]).replace(/.*\//, '').slice(0, 40)}${(args[1] as { ifMatch?: string })?.ifMatch || (args[2] as { ifMatch?: string })?.ifMatch ? ' CAS' : ''}`
+          const r = v.apply(target, args)
+          if (r && typeof r.then === 'function')
+            r.then(
+              () => appendFileSync(`${trace}/${proc}.log`, `${t} ${Date.now()} p${proc} ${what} ok\n`),
+              (e: { code?: string }) => appendFileSync(`${trace}/${proc}.log`, `${t} ${Date.now()} p${proc} ${what} ${e.code}\n`),
+            )
+          else appendFileSync(`${trace}/${proc}.log`, `${t} ${t} p${proc} ${what}\n`)
+          return r
+        }
+      },
+    })
+  : casCounting
+const store = latencyMs > 0 ? new internal.LatencyBlobStore(traced, { latencyMs }) : traced
 // Default settings: failures under contention count against the engine.
 const db = await core.S3db.open(store, prefix, { autoCompact: false })
 await db.view(() => 0)
@@ -51,6 +88,7 @@ const latencies: number[] = []
 const doneAt: number[] = []
 const failures: string[] = []
 const before = counter.snapshot()
+const casBefore = casWon
 const start = performance.now()
 const deadline = start + Number(durationArg)
 while (performance.now() < deadline) {
@@ -59,6 +97,7 @@ while (performance.now() < deadline) {
     await db.update((tx: { run(sql: string, params: unknown[]): unknown }) =>
       tx.run('UPDATE t SET v = v + 1 WHERE id = ?', [row]),
     )
+    if (trace) appendFileSync(`${trace}/${proc}.log`, `${Date.now()} ${Date.now()} p${proc} DONE ${Math.round(performance.now() - t)}\n`)
     latencies.push(performance.now() - t)
     doneAt.push(performance.now() - start)
   } catch (err) {
@@ -67,8 +106,9 @@ while (performance.now() < deadline) {
 }
 const requests = internal.totalRequests(internal.diffCounts(counter.snapshot(), before))
 const elapsedMs = performance.now() - start
+const cas = casWon - casBefore
 await db.close()
 await base.close?.()
 process.stdout.write(
-  `${JSON.stringify({ proc, latencies, doneAt, failures, requests, elapsedMs })}\n`,
+  `${JSON.stringify({ proc, latencies, doneAt, failures, requests, elapsedMs, cas })}\n`,
 )

@@ -53,10 +53,16 @@ export class FairShare {
   #streakRtts = FIRST_STREAK_RTTS
   #yieldedAt = Number.NEGATIVE_INFINITY
   #notBefore = 0
+  #look = false
 
   constructor(options: FairShareOptions = {}) {
     this.#now = options.now ?? Date.now
     this.#random = options.random ?? Math.random
+  }
+
+  /** The store's round trip as measured by our CASes (0 before the first). */
+  get rttMs(): number {
+    return this.#rttMs
   }
 
   /** Call before each commit: how long to wait first (ms). */
@@ -68,24 +74,51 @@ export class FairShare {
   }
 
   /**
-   * Records a successful commit whose CAS took `casMs`; `foreignSeenAt` is when
-   * this process last took in another process's commit.
+   * Records a successful commit whose CAS took `casMs` (undefined when it was
+   * not one CAS of ours); `foreignSeenAt` is when this process last took in
+   * another process's commit; `coCommit` when it was made while co-committing
+   * (co-commit.ts): won by our CAS, or carried in another process's.
    */
-  committed(casMs: number, foreignSeenAt: number): void {
+  committed(casMs: number | undefined, foreignSeenAt: number, coCommit?: 'won' | 'carried'): void {
     const now = this.#now()
-    this.#rttMs = this.#rttMs === 0 ? casMs : 0.8 * this.#rttMs + 0.2 * casMs
+    if (casMs !== undefined)
+      this.#rttMs = this.#rttMs === 0 ? casMs : 0.8 * this.#rttMs + 0.2 * casMs
     const rtt = this.#rttMs
     this.#lastCommitAt = now
     // Someone else got in since our last yield: blind yields start over.
     if (foreignSeenAt > this.#yieldedAt) this.#streakRtts = FIRST_STREAK_RTTS
-    if (now - foreignSeenAt < ACTIVE_WINDOW_MS) {
+    if (coCommit === 'carried') {
+      // Published in another process's CAS: the next round starts now.
+    } else if (coCommit === 'won') {
+      // Co-committing: the processes in this CAS learn it a round trip or two
+      // later; start the next round with them, not ahead of them.
+      this.#notBefore = now + 1.5 * rtt
+    } else if (now - foreignSeenAt < ACTIVE_WINDOW_MS) {
       this.#notBefore = now + rtt * (1 + 1.5 * this.#random())
     } else if (now - this.#busySince >= this.#streakRtts * rtt) {
-      this.#notBefore = now + rtt * (3 + 2 * this.#random())
-      this.#busySince = this.#notBefore
+      // Time to look for a process that keeps losing to us (one LIST, in
+      // parallel with the next commit's upload); yield only if there is one.
+      this.#look = true
+      this.#busySince = now
       this.#yieldedAt = now
       this.#streakRtts = Math.min(MAX_STREAK_RTTS, this.#streakRtts * 2)
     }
+  }
+
+  /** Whether this commit should look for waiting processes (once per look). */
+  takeLook(): boolean {
+    const look = this.#look
+    this.#look = false
+    return look
+  }
+
+  /** A look found a process waiting: step aside before the next commit. */
+  sawWaiting(): void {
+    const now = this.#now()
+    const rtt = this.#rttMs
+    this.#notBefore = Math.max(this.#notBefore, now + rtt * (3 + 2 * this.#random()))
+    this.#busySince = this.#notBefore
+    this.#streakRtts = FIRST_STREAK_RTTS
   }
 
   /**

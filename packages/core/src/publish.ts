@@ -62,6 +62,13 @@ export interface PublishedObject {
   shared?: boolean | undefined
   /** When its upload started ({@link Runtime.monotonic}): published only within the window. */
   uploadedAt: number
+  /**
+   * True when another writer may publish this object in its own CAS over the
+   * same base (a co-commit offer, see write-queue.ts): then it may land at
+   * another seq than ours, and a lost race is only proven by a history that
+   * still shows what followed the base.
+   */
+  offered?: boolean | undefined
 }
 
 /** What to publish. */
@@ -77,6 +84,14 @@ export interface PublishRequest {
    * (a commit re-runs its callbacks instead).
    */
   rebase?: ((current: Manifest) => Manifest | undefined) | undefined
+  /**
+   * Co-commit (write-queue.ts): another writer is expected to publish `own`
+   * over `base` in its CAS. Before sending, read the manifest every `everyMs`
+   * for up to `waitMs`: once it moved on, that read decides, as after a lost
+   * race (our key in it: committed; proven absent: 'conflict'). Only when it
+   * did not move is our own CAS sent.
+   */
+  follow?: { waitMs: number; everyMs: number } | undefined
   /** Most lost races to rebase over (default 10). */
   maxConflicts?: number | undefined
   /**
@@ -121,10 +136,16 @@ export async function publishManifest(p: Publisher, req: PublishRequest): Promis
   const { own, signal } = req
   let base = req.base
   let next = base ? withFoldedHistory(base.manifest, req.next) : req.next
+  if (req.follow && base) {
+    const followed = await follow(p, req.follow, next, own, base)
+    if (followed) return followed
+  }
   let conflicts = 0
   let sends = 0
-  // Set once any send may have applied; cleared only by a proof.
-  let ambiguous = false
+  // Set once any send may have applied; cleared only by a proof. An offer may
+  // be published by another writer at any time: it is never "not applied"
+  // without a proof either.
+  let ambiguous = own.offered === true
   for (;;) {
     if (p.runtime.monotonic() - own.uploadedAt >= PUBLISH_WINDOW_MS) {
       // Too old to publish: GC may treat the object as an orphan.
@@ -178,6 +199,42 @@ export async function publishManifest(p: Publisher, req: PublishRequest): Promis
     next = withFoldedHistory(current.manifest, rebuilt)
     await p.runtime.sleep(backoffDelay(conflicts, 10, 500, p.runtime.random))
   }
+}
+
+/**
+ * Waits for another writer's CAS that may carry our object (see
+ * {@link PublishRequest.follow}). Undefined when the manifest did not move
+ * (or could not be read): then we send our own CAS.
+ */
+async function follow(
+  p: Publisher,
+  f: { waitMs: number; everyMs: number },
+  next: Manifest,
+  own: PublishedObject,
+  base: ManifestVersion,
+): Promise<PublishOutcome | undefined> {
+  const deadline = p.runtime.monotonic() + f.waitMs
+  while (p.runtime.monotonic() < deadline) {
+    await p.runtime.sleep(f.everyMs)
+    let current: ManifestVersion
+    try {
+      current = await p.read()
+    } catch {
+      return undefined
+    }
+    // Ours was never sent: only another writer can have published it.
+    const verdict = judge(current, next, own, base, own.offered === true)
+    if (verdict === 'unknown') {
+      throw indeterminate(
+        `the commit that followed ours has since been folded into a snapshot that does not record who committed it`,
+        undefined,
+      )
+    }
+    if (verdict.kind === 'committed')
+      return { committed: true, seq: verdict.seq, current: verdict.current }
+    if (verdict.kind === 'lost') return { committed: false, reason: 'conflict', current }
+  }
+  return undefined
 }
 
 type Decision =
@@ -239,10 +296,17 @@ function judge(
   const atOurSeq = keyAtSeq(m, next.seq)
   if (atOurSeq === own.key) return { kind: 'committed', seq: next.seq, current }
   // A compaction rebased over us keeps our seq; a snapshot switch also proves it
-  // when it lists our key anywhere (it can only have come from our manifest).
-  if (m.log.some((e) => e.key === own.key) || m.snapshot.key === own.key)
-    return { kind: 'committed', seq: next.seq, current }
+  // when it lists our key anywhere (it can only have come from our manifest). An
+  // offer may have been published by another writer, at another seq.
+  const landed = seqOfKey(m, own.key)
+  if (landed !== undefined)
+    return { kind: 'committed', seq: own.offered ? landed : next.seq, current }
   if (base ? current.etag === base.etag : false) return { kind: 'unchanged' }
+  // An offer's absence is proven only while the history still shows the commit
+  // that followed the base (the one CAS over it that won).
+  if (own.offered && base && m.seq > base.manifest.seq) {
+    if (keyAtSeq(m, base.manifest.seq + 1) === undefined) return 'unknown'
+  }
   if (!ambiguous || atOurSeq !== undefined || m.seq < next.seq) return { kind: 'lost', current }
   return 'unknown'
 }
@@ -270,6 +334,16 @@ async function settleAmbiguous(
     failing: 'the store kept failing',
   }[why]
   throw indeterminate(`${reason} while a CAS of it may still land`, cause)
+}
+
+/** The seq at which `m`'s history (log, snapshot, folded keys) records `key`, if it does. */
+function seqOfKey(m: Manifest, key: string): number | undefined {
+  const entry = m.log.find((e) => e.key === key)
+  if (entry) return entry.seq
+  if (m.snapshot.key === key) return m.snapshot.seq
+  const folded = m.snapshot.folded
+  const i = folded ? folded.keys.indexOf(key) : -1
+  return folded && i >= 0 ? folded.firstSeq + i : undefined
 }
 
 function indeterminate(why: string, cause: unknown): CommitIndeterminateError {

@@ -11,7 +11,20 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks'
 import { stat, unlink } from 'node:fs/promises'
-import { applyChangeset } from './changeset/index.js'
+import { applyChangeset, type Changeset } from './changeset/index.js'
+import {
+  baseTag,
+  decodeOffer,
+  isWaitingUpload,
+  MAX_OFFER_AGE_MS,
+  MAX_OFFER_BYTES,
+  MAX_OFFERS,
+  offeredAt,
+  offerId,
+  plainTables,
+  recentPrefixes,
+  rowKeys,
+} from './co-commit.js'
 import { type EngineContext, measure, type RemoteState } from './context.js'
 import {
   AbortedError,
@@ -27,12 +40,13 @@ import {
   assertForeignKeysAfterEnforcementOff,
   hasDeferredForeignKeys,
 } from './foreign-keys.js'
-import { appendLog, epochOf, type Manifest, nextSeq } from './format/manifest.js'
+import { appendLog, epochOf, headKey, keyAtSeq, type Manifest, nextSeq } from './format/manifest.js'
 import { PUBLISH_WINDOW_MS } from './format/protocol.js'
+import { PointWrites } from './point-writes.js'
 import { publishManifest } from './publish.js'
 import { uploadSnapshot } from './snapshot-upload.js'
 import { vacuumInto } from './sqlite-file.js'
-import { contextPublisher, refreshManifest, syncReplica } from './sync.js'
+import { contextPublisher, fetchChangesets, refreshManifest, syncReplica } from './sync.js'
 import { ConnectionTx, type Tx } from './tx.js'
 
 /** Transaction isolation for `update`. */
@@ -57,6 +71,10 @@ export interface WriteOptions {
 interface Uploaded {
   key: string
   epoch: string
+  /** For an upload made while contended: the base it names (co-commit.ts). */
+  tag?: string | undefined
+  /** Whether other processes may publish it (an offer). */
+  offered: boolean
   bytes: Uint8Array
   /** When the upload started ({@link Runtime.monotonic}). */
   at: number
@@ -82,7 +100,12 @@ interface Request {
  */
 type Executed =
   | { kind: 'noop' }
-  | { kind: 'changeset'; bytes: Uint8Array }
+  | {
+      kind: 'changeset'
+      bytes: Uint8Array
+      /** Every statement was a point write (point-writes.ts): the commit may be offered. */
+      pointWrites: boolean
+    }
   | { kind: 'snapshot'; schema?: { version: number; compatVersion: number } | undefined }
 
 /** How publishing one attempt ended (bytes: the size of what was published). */
@@ -95,6 +118,14 @@ const MAX_EXPIRED = 3
 
 /** How many uncontended commits it takes to go back to optimistic commits. */
 const MAX_CONTENTION = 8
+
+/** A leading offer waits this many round trips for the others before it lists them... */
+const GATHER_WAIT_RTTS = 1.5
+/** ...and the others watch the manifest this long for its CAS (its fetch and CAS). */
+const FOLLOW_WAIT_RTTS = 4
+
+/** Commits of other processes within this long make a writer "contended" (co-commit.ts). */
+const CONTENDED_WINDOW_MS = 5000
 
 /** Marks callbacks running inside a transaction: of which database, and which kind. */
 export const insideTransaction = new AsyncLocalStorage<{ db: object; mode: 'update' | 'view' }>()
@@ -220,9 +251,13 @@ export class WriteQueue {
     // Whether the store confirmed the base current after every member was submitted.
     let verified = false
     try {
-      if (this.#contention > 0) {
+      if (
+        this.#contention > 0 &&
+        ctx.runtime.monotonic() - ctx.remote.confirmedAt > this.#fairShare.rttMs / 2
+      ) {
         // Other writers won recently: a commit from the cached manifest would
-        // likely lose (2 wasted round trips), so look first (1 conditional GET).
+        // likely lose (2 wasted round trips), so look first (1 conditional GET),
+        // unless the store confirmed it a moment ago.
         await refreshManifest(ctx, signal)
         verified = true
       }
@@ -231,7 +266,7 @@ export class WriteQueue {
       for (let attempt = 1; ; ) {
         this.#settings.checkWritable(base.manifest)
         const executed: Executed = rebased
-          ? { kind: 'changeset', bytes: rebased }
+          ? { kind: 'changeset', bytes: rebased, pointWrites: false }
           : await this.#execute(batch, options, base.manifest)
         rebased = undefined
         // Aborted before publishing: those members leave, the rest run again without them.
@@ -260,42 +295,94 @@ export class WriteQueue {
         const seq = nextSeq(base.manifest)
         const publishStart = ctx.runtime.monotonic()
         let published: Published
+        // How long our winning CAS took (a round trip), and how co-commit went.
+        let casMs: number | undefined
+        let coCommit: 'won' | 'carried' | undefined
         if (executed.kind === 'snapshot') {
           published = await this.#publishSnapshot(base, seq, executed.schema, signal)
         } else {
           const epoch = epochOf(base.manifest.snapshot.key)
+          // Contended: uploads name their base, and point writes are offered (co-commit.ts).
+          const contended = this.#contended()
+          const tag = contended ? baseTag(base.manifest) : undefined
+          const offer =
+            contended && (this.#settings.isolation === 'snapshot' || executed.pointWrites)
           // Re-use the previous attempt's upload when its bytes are unchanged and it
-          // is young enough to publish.
+          // is young enough to publish (while contended: made on this base, as an
+          // offer if this one is). An offer made on an older base can no longer be
+          // published by anyone else: its base is gone.
           const reusable = (u: Uploaded | undefined): u is Uploaded =>
             u !== undefined &&
             u.epoch === epoch &&
             ctx.runtime.monotonic() - u.at < PUBLISH_WINDOW_MS / 2 &&
+            (!contended || (u.tag === tag && u.offered === offer)) &&
             Buffer.from(u.bytes).equals(Buffer.from(executed.bytes))
+          // Alone for a while: look (in parallel) for a process that keeps losing to us.
+          const look =
+            !contended && this.#fairShare.takeLook()
+              ? this.#lookForWaiting(epoch, base.manifest, signal)
+              : undefined
           if (!reusable(uploaded)) {
-            const key = ctx.keys.changeset(epoch, ctx.runtime.newId())
+            const id = contended
+              ? offerId(base.manifest, offer ? 'o' : 'w', ctx.runtime.newId())
+              : ctx.runtime.newId()
+            const key = ctx.keys.changeset(epoch, id)
             // The window counts from the upload's start: a store may date the object then.
             const at = ctx.runtime.monotonic()
             await ctx.store.put(key, executed.bytes, {
               signal,
               contentType: 'application/octet-stream',
             })
-            uploaded = { key, epoch, bytes: executed.bytes, at }
+            uploaded = { key, epoch, tag, offered: offer, bytes: executed.bytes, at }
           }
+          const own = uploaded
+          // Others write too: publish the offers made on this base with ours.
+          const { offers, follow } = contended
+            ? await this.#gatherOffers(epoch, base.manifest, executed.bytes, own.key)
+            : { offers: [], follow: false }
+          const rtt = Math.max(this.#fairShare.rttMs, 1)
+          let next = appendLog(base.manifest, own.key, executed.bytes.byteLength)
+          for (const o of offers) next = appendLog(next, o.key, o.size)
+          const casStart = ctx.runtime.monotonic()
           const outcome = await publishManifest(contextPublisher(ctx), {
             base,
-            next: appendLog(base.manifest, uploaded.key, executed.bytes.byteLength),
-            own: { key: uploaded.key, uploadedAt: uploaded.at },
-            signal,
+            next,
+            own: { key: own.key, uploadedAt: own.at, offered: own.offered },
+            // An earlier offer leads: wait for its CAS, which should carry ours.
+            follow: follow ? { waitMs: FOLLOW_WAIT_RTTS * rtt, everyMs: rtt } : undefined,
+            // An offer may be published by another process any time: once made,
+            // its commit runs to its outcome, like a CAS already sent.
+            signal: own.offered ? undefined : signal,
           })
-          if (outcome.committed) await this.#adoptCommitted(outcome.seq, uploaded.key)
-          else if (outcome.reason === 'expired') uploaded = undefined
+          if (outcome.committed) {
+            const current = outcome.current.manifest
+            const asSent = next.log
+              .filter((e) => e.seq > base.manifest.seq)
+              .every((e) => keyAtSeq(current, e.seq) === e.key)
+            casMs = asSent ? ctx.runtime.monotonic() - casStart : undefined
+            coCommit = contended ? (asSent ? 'won' : 'carried') : undefined
+            if (asSent) {
+              await this.#adoptCommitted(next.seq, headKey(next))
+              // Others' commits taken in: stay contended, and leave them room.
+              if (offers.length > 0) ctx.foreignSeenAt = ctx.runtime.monotonic()
+            } else {
+              // Another process published our offer in its CAS: the local
+              // transaction is not the state at any seq; the next sync brings it.
+              writer().exec('ROLLBACK')
+            }
+          } else if (outcome.reason === 'expired') uploaded = undefined
           published = outcome.committed
             ? { committed: true, seq: outcome.seq, bytes: executed.bytes.byteLength }
             : outcome
+          if (look && (await look)) {
+            // A process keeps losing to us: co-commit with it from now on.
+            ctx.foreignSeenAt = ctx.runtime.monotonic()
+            this.#fairShare.sawWaiting()
+          }
         }
         if (published.committed) {
           this.#committed(batch, published.seq, executed.kind, published.bytes, attempt, done)
-          this.#fairShare.committed(ctx.runtime.monotonic() - publishStart, ctx.foreignSeenAt)
+          this.#fairShare.committed(casMs, ctx.foreignSeenAt, coCommit)
           return
         }
         // A lost snapshot commit left the replica pending: the sync below rebuilds it.
@@ -420,6 +507,113 @@ export class WriteQueue {
     })
   }
 
+  /** Whether other processes write too: lost races, or their commits taken in lately. */
+  #contended(): boolean {
+    const ctx = this.#ctx
+    return this.#contention > 0 || ctx.runtime.monotonic() - ctx.foreignSeenAt < CONTENDED_WINDOW_MS
+  }
+
+  /**
+   * Lists uploads of other processes made on recent manifests: a process that
+   * keeps losing races to us (one LIST). False on any failure.
+   */
+  async #lookForWaiting(
+    epoch: string,
+    manifest: Manifest,
+    signal: AbortSignal | undefined,
+  ): Promise<boolean> {
+    const ctx = this.#ctx
+    const found = await Promise.all(
+      recentPrefixes(changesetKeyPrefix(ctx, epoch), manifest).map(async (prefix) => {
+        try {
+          for await (const e of ctx.store.list(prefix, { signal })) {
+            if (isWaitingUpload(e.key, manifest, undefined)) return true
+          }
+        } catch {
+          // Only a hint.
+        }
+        return false
+      }),
+    )
+    return found.some(Boolean)
+  }
+
+  /**
+   * Co-commit (co-commit.ts): lists the offers other processes made on `base`,
+   * fetches them, and applies to the open local transaction, after our own
+   * changes, each one that touches no row touched before it and applies
+   * cleanly. Returns those, in order, to be appended to the log after ours.
+   * Fetch and list failures only leave offers out.
+   */
+  async #gatherOffers(
+    epoch: string,
+    base: Manifest,
+    own: Uint8Array,
+    ownKey: string,
+  ): Promise<{ offers: { key: string; size: number }[]; follow: boolean }> {
+    const ctx = this.#ctx
+    const prefix = `${changesetKeyPrefix(ctx, epoch)}${baseTag(base)}o`
+    // Only an offer gathers: the first offer made on a base leads. It waits a
+    // moment for the others to be made, then lists, fetches and publishes
+    // them with its own; the others leave it the time to, then CAS their own
+    // alone, and a lost race tells them whether the leader took theirs.
+    if (!ownKey.startsWith(prefix)) return { offers: [], follow: false }
+    const rtt = Math.max(this.#fairShare.rttMs, 1)
+    await ctx.runtime.sleep(GATHER_WAIT_RTTS * rtt)
+    const refs: { key: string; seq: number; size: number }[] = []
+    try {
+      const now = ctx.runtime.now()
+      for await (const e of ctx.store.list(prefix)) {
+        if (e.key === ownKey || e.size <= 0 || e.size > MAX_OFFER_BYTES) continue
+        const at = offeredAt(e.key)
+        if (at === undefined || Math.abs(now - at) > MAX_OFFER_AGE_MS) continue
+        if (e.key < ownKey) return { offers: [], follow: true }
+        refs.push({ key: e.key, seq: 0, size: e.size })
+        if (refs.length >= MAX_OFFERS) break
+      }
+    } catch {
+      return { offers: [], follow: false }
+    }
+    if (refs.length === 0) return { offers: [], follow: false }
+    const fetched = await Promise.all(
+      refs.map((r) =>
+        fetchChangesets(ctx.store, [r], 1).then(
+          ([b]) => b,
+          () => undefined,
+        ),
+      ),
+    )
+    const writer = ctx.replica.writer
+    const ownChanges = decodeOffer(own)
+    if (!ownChanges || !writer.inTransaction) return { offers: [], follow: false }
+    const touched = new Set(rowKeys(ownChanges))
+    const taken: { key: string; size: number }[] = []
+    const cache = new Map<string, Uint8Array>()
+    for (let i = 0; i < refs.length; i++) {
+      const bytes = fetched[i]
+      if (!bytes) continue
+      const cs: Changeset | undefined = decodeOffer(bytes)
+      if (!cs) continue
+      const rows = rowKeys(cs)
+      if (rows.length === 0 || rows.some((k) => touched.has(k))) continue
+      try {
+        if (!plainTables(writer, cs)) continue
+        applyChangeset(writer, cs, { capture: ctx.replica.capture })
+      } catch (err) {
+        if (isS3dbError(err, 'ApplyConflict') || isS3dbError(err, 'Corrupt')) continue
+        // Anything else (the local file): publish what we have, our own included.
+        break
+      }
+      for (const k of rows) touched.add(k)
+      taken.push({ key: refs[i]!.key, size: bytes.byteLength })
+      cache.set(refs[i]!.key, bytes)
+    }
+    // Kept for the sync that follows if another process's CAS wins instead.
+    for (const [k, b] of fetched.map((b, i) => [refs[i]!.key, b] as const)) if (b) cache.set(k, b)
+    ctx.fetched = cache
+    return { offers: taken, follow: false }
+  }
+
   /** Whether the replica's base is recent enough to skip confirming it. */
   #fresh(): boolean {
     const ms = this.#settings.maxStalenessMs
@@ -485,6 +679,7 @@ export class WriteQueue {
     capture.syncSchema()
     writer.exec('BEGIN IMMEDIATE')
     capture.reset()
+    const pointWrites = new PointWrites(writer)
     let deferredFks: boolean | undefined
     for (const r of batch) {
       if (r.settled) continue
@@ -502,6 +697,7 @@ export class WriteQueue {
           afterWrite: () => capture.syncSchema(),
           // Its writes bypass capture, which makes this commit a snapshot.
           alterTable: (run) => capture.withoutTriggers(run),
+          statement: (sql, params, changes) => pointWrites.note(sql, params, changes),
         },
         { safeIntegers: ctx.settings.safeIntegers },
       )
@@ -542,8 +738,15 @@ export class WriteQueue {
     }
     if (!capture.touched) return { kind: 'noop' }
     const bytes = capture.changeset()
-    return bytes ? { kind: 'changeset', bytes } : { kind: 'noop' }
+    return bytes
+      ? { kind: 'changeset', bytes, pointWrites: pointWrites.eligible }
+      : { kind: 'noop' }
   }
+}
+
+/** The key prefix of the changesets of `epoch` (up to and including `cs-`). */
+function changesetKeyPrefix(ctx: EngineContext, epoch: string): string {
+  return ctx.keys.changeset(epoch, '').slice(0, -'.bin'.length)
 }
 
 function tooSlow(times: number): StoreUnavailableError {

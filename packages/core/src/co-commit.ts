@@ -1,0 +1,165 @@
+/**
+ * Co-commit: under contention, one CAS publishes the changesets of several
+ * processes, each as its own log entry (the manifest format is unchanged: a
+ * log is a list of changesets; Go readers apply them one by one).
+ *
+ * A process that writes while others do ("contended": it lost a race or took
+ * in another process's commit recently) uploads its changeset under a key that
+ * names the manifest it ran on (`cs-q<seq>-<head hash>-<kind><ulid>.bin`, still
+ * `changesets/<epoch>/cs-<id>.bin`): an *offer* (kind `o`) when another process
+ * may publish it, a *waiting* upload (kind `w`) otherwise. Before its CAS it
+ * lists the offers made on the same manifest, fetches them, and appends after
+ * its own entry those that are still valid there:
+ *
+ * - Same base only. An offer is published only in a CAS over the exact
+ *   manifest it ran on. Only one CAS over a manifest can win, so an offer lands
+ *   at most once, and its owner learns the outcome from the manifest that
+ *   replaced its base (its own key in the log, or not), exactly as for its own
+ *   CAS (publish.ts, `offered`). Once that manifest is known, no one can publish
+ *   the offer any more, and the owner may re-run.
+ * - Disjoint rows. The transactions in one CAS all ran on the same state and
+ *   none may touch a row another one touches (by table and primary key). An
+ *   offer must also apply cleanly after the entries before it (constraints).
+ * - Serializable: only "point writes" are offered (point-writes.ts): every read
+ *   of the transaction is of a row it writes, so disjoint rows leave its reads
+ *   as they were, and the order of the log is a serial order. Snapshot
+ *   isolation: every changeset commit is offered (first committer wins, by row).
+ *
+ * The offers of other processes that a winner fetched are kept for its own
+ * sync, so each changeset is fetched about once per process.
+ *
+ * A `w` upload is never published by others; it only makes a waiting process
+ * visible to a writer that would otherwise win every race (fair-share.ts).
+ *
+ * @module
+ */
+import { createHash } from 'node:crypto'
+import type Database from 'better-sqlite3'
+import { decodeChangeset } from './changeset/index.js'
+import type { Changeset, Value } from './changeset/types.js'
+import { headKey, type Manifest } from './format/manifest.js'
+
+/** Digits of the seq in an offer's key (fixed, so keys sort and list by prefix). */
+const SEQ_DIGITS = 16
+
+/** Offers appended to one CAS at most. */
+export const MAX_OFFERS = 64
+/** Offers larger than this are left to their owner. */
+export const MAX_OFFER_BYTES = 1 << 20
+
+/** The id part naming `manifest`: its seq and a hash of the key that committed it. */
+export function baseTag(manifest: Manifest): string {
+  const hash = createHash('sha256').update(headKey(manifest)).digest('hex').slice(0, 10)
+  return `q${String(manifest.seq).padStart(SEQ_DIGITS, '0')}-${hash}-`
+}
+
+/** The id of an upload made on `manifest`: an offer (`o`) or a waiting upload (`w`). */
+export function offerId(manifest: Manifest, kind: 'o' | 'w', ulid: string): string {
+  return `${baseTag(manifest)}${kind}${ulid}`
+}
+
+/**
+ * The list prefixes of every upload made on the 10 to 20 manifests up to
+ * `manifest` (seqs sharing all but the last digit with its seq, or with the
+ * seq 10 lower): where a writer looks for waiting processes.
+ */
+export function recentPrefixes(changesetKeyPrefix: string, manifest: Manifest): string[] {
+  const decade = (seq: number) =>
+    `${changesetKeyPrefix}q${String(seq).padStart(SEQ_DIGITS, '0').slice(0, -1)}`
+  return manifest.seq >= 10
+    ? [decade(manifest.seq - 10), decade(manifest.seq)]
+    : [decade(manifest.seq)]
+}
+
+/** Whether `key` is an upload of another process made on a manifest near `manifest`. */
+export function isWaitingUpload(key: string, manifest: Manifest, own: string | undefined): boolean {
+  if (key === own) return false
+  const m = /cs-q(\d+)-[0-9a-f]+-[ow][^/]*\.bin$/.exec(key)
+  if (!m) return false
+  const seq = Number(m[1])
+  return seq <= manifest.seq && manifest.seq - seq < 20 && !manifest.log.some((e) => e.key === key)
+}
+
+const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ'
+
+/**
+ * When an offer was made, by its owner's clock (the time part of the ULID in
+ * its key), or undefined for a key that is not an offer.
+ */
+export function offeredAt(key: string): number | undefined {
+  const m = /-o([0-9A-HJKMNP-TV-Z]{10})[^/]*\.bin$/.exec(key)
+  if (!m) return undefined
+  let t = 0
+  for (const ch of m[1]!) t = t * 32 + CROCKFORD.indexOf(ch)
+  return t
+}
+
+/**
+ * Offers older than this (by the clocks of owner and publisher) are left
+ * alone: an upload is published within PUBLISH_WINDOW_MS (60 s) of its start,
+ * and GC spares unreferenced objects for at least 2 minutes, which leaves room
+ * for clocks that disagree by a minute.
+ */
+export const MAX_OFFER_AGE_MS = 20_000
+
+/** Identifies each row a changeset touches: table and primary key. */
+export function rowKeys(cs: Changeset): string[] {
+  const out: string[] = []
+  for (const t of cs.tables) {
+    const positions: number[] = []
+    t.pk.forEach((p, i) => {
+      if (p > 0) positions[p - 1] = i
+    })
+    for (const c of t.changes) {
+      const record = c.op === 'INSERT' ? c.new : c.old
+      const key = positions.map((i) => valueKey(record[i])).join('\u0001')
+      // Table names compare case-insensitively in SQLite.
+      out.push(`${t.name.toLowerCase()}\u0000${key}`)
+    }
+  }
+  return out
+}
+
+/**
+ * A key for a PK value under which values SQLite may treat as equal collide
+ * (numbers by value, text case-folded for NOCASE): a collision only leaves an
+ * offer to its owner.
+ */
+function valueKey(v: Value | undefined): string {
+  if (v === undefined || v === null) return 'null'
+  if (typeof v === 'bigint' || typeof v === 'number') return `n${Number(v)}`
+  if (typeof v === 'string') return `t${v.toLowerCase()}`
+  if (v instanceof Uint8Array) return `b${Buffer.from(v).toString('hex')}`
+  return `t${String(v).toLowerCase()}`
+}
+
+/** Decodes an offer; undefined when it is not a changeset we can take. */
+export function decodeOffer(bytes: Uint8Array): Changeset | undefined {
+  try {
+    const cs = decodeChangeset(bytes)
+    return cs.patchset ? undefined : cs
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * Whether every table of an offer is one whose changes apply without side
+ * effects here: a table of `main` without triggers and without foreign keys
+ * either way (an apply must not fire them again).
+ */
+export function plainTables(db: Database.Database, cs: Changeset): boolean {
+  for (const t of cs.tables) {
+    const n = db
+      .prepare(
+        `SELECT
+             (SELECT count(*) FROM main.sqlite_schema WHERE type = 'table' AND name = @t COLLATE NOCASE) AS tables,
+             (SELECT count(*) FROM main.sqlite_schema WHERE type = 'trigger' AND tbl_name = @t COLLATE NOCASE) AS triggers,
+             (SELECT count(*) FROM main.sqlite_schema s, pragma_foreign_key_list(s.name) f
+               WHERE s.type = 'table' AND (s.name = @t COLLATE NOCASE OR f."table" = @t COLLATE NOCASE)) AS fks`,
+      )
+      .get({ t: t.name }) as { tables: number; triggers: number; fks: number }
+    if (n.tables !== 1 || n.triggers > 0 || n.fks > 0) return false
+  }
+  return true
+}
