@@ -6,16 +6,23 @@
  * manifest CAS). A process that lost needs 3 or 4 (read the manifest, fetch the
  * winner's changesets, upload again if its changeset changed, CAS), so a winner
  * that commits back to back wins every race and starves the others: in the bench,
- * 3 of 4 processes got one transaction each in 5 seconds. The loser cannot tell
- * the winner it is waiting (the manifest is the only shared object, and only
- * winners write it), so the winner steps aside by itself:
+ * 3 of 4 processes got one transaction each in 5 seconds. The manifest is the only
+ * object every writer reads, and only winners write it, so:
  *
  * - Polite: while commits of other processes keep arriving, wait 1 to 2.5 round
  *   trips before each back-to-back commit, the head start a loser's retry needs.
- * - Blind: with no sign of others, still yield (3 to 5 round trips) after
- *   committing back to back for a while. A loser that never got in is invisible,
- *   so this is the only way it ever can. Each yield that brings no foreign commit
- *   doubles the interval, so a writer that is really alone pays little.
+ *   While co-committing (co-commit.ts) the pause is fixed: a winner waits 1.5
+ *   round trips, for the processes its CAS carried to learn it and offer again;
+ *   a process carried by another's CAS starts its next round at once.
+ * - Look, do not yield blindly: with no sign of others, a writer that has
+ *   committed back to back for a while lists the uploads made on recent
+ *   manifests (one LIST, in parallel with its next upload: no round trip added).
+ *   A process that keeps losing leaves one there on every attempt. Only when the
+ *   look finds one does the writer step aside (3 to 5 round trips) and start
+ *   co-committing. Each look that finds nobody doubles the interval (8 to 128
+ *   round trips, and at least 500 ms), so a writer that is really alone pays a
+ *   LIST now and then, and no wait. (Before co-commit this was a blind yield of
+ *   3 to 5 round trips: 1 commit in 8 to 128 paid it, 7-9 round trips at p99.)
  * - Losers retry at once: a retry already costs 3 round trips, and a loser that
  *   sleeps misses the gap the winner leaves (in the bench, backing off from the
  *   third attempt doubled the p99). Only a long losing streak, a sign of many
@@ -33,6 +40,8 @@ const ACTIVE_WINDOW_MS = 5000
 const FIRST_STREAK_RTTS = 8
 /** ...doubling while nobody else shows up, up to this. */
 const MAX_STREAK_RTTS = 128
+/** Busy streaks shorter than this never look (a LIST at most this often). */
+const MIN_LOOK_MS = 500
 /** Lost races retried without pause; later ones back off. */
 const FREE_RETRIES = 16
 
@@ -95,7 +104,7 @@ export class FairShare {
       this.#notBefore = now + 1.5 * rtt
     } else if (now - foreignSeenAt < ACTIVE_WINDOW_MS) {
       this.#notBefore = now + rtt * (1 + 1.5 * this.#random())
-    } else if (now - this.#busySince >= this.#streakRtts * rtt) {
+    } else if (now - this.#busySince >= Math.max(MIN_LOOK_MS, this.#streakRtts * rtt)) {
       // Time to look for a process that keeps losing to us (one LIST, in
       // parallel with the next commit's upload); yield only if there is one.
       this.#look = true

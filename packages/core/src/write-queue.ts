@@ -119,8 +119,12 @@ const MAX_EXPIRED = 3
 /** How many uncontended commits it takes to go back to optimistic commits. */
 const MAX_CONTENTION = 8
 
-/** A leading offer waits this many round trips for the others before it lists them... */
-const GATHER_WAIT_RTTS = 1.5
+/**
+ * A leading offer lists the offers on its base at once and then every round
+ * trip, until as many as in the latest round are there, for at most this many
+ * round trips...
+ */
+const GATHER_MAX_RTTS = 4
 /** ...and the others watch the manifest this long for its CAS (its fetch and CAS). */
 const FOLLOW_WAIT_RTTS = 4
 
@@ -155,6 +159,8 @@ export class WriteQueue {
   /** Recent lost races; while above 0, commits start with a fresh manifest. */
   #contention = 0
   readonly #fairShare: FairShare
+  /** Offers on one base in the latest co-commit round we saw (ours included). */
+  #expectedOffers = 2
 
   constructor(ctx: EngineContext, settings: WriteQueueSettings, owner: object) {
     this.#ctx = ctx
@@ -539,6 +545,33 @@ export class WriteQueue {
   }
 
   /**
+   * The offers made on a base (list prefix), other than ours: whether one was
+   * made before ours (it leads), and those made after. Undefined when the
+   * store cannot list.
+   */
+  async #listOffers(
+    prefix: string,
+    ownKey: string,
+  ): Promise<{ earlier: boolean; refs: { key: string; seq: number; size: number }[] } | undefined> {
+    const ctx = this.#ctx
+    const refs: { key: string; seq: number; size: number }[] = []
+    let earlier = false
+    try {
+      const now = ctx.runtime.now()
+      for await (const e of ctx.store.list(prefix)) {
+        if (e.key === ownKey || e.size <= 0 || e.size > MAX_OFFER_BYTES) continue
+        const at = offeredAt(e.key)
+        if (at === undefined || Math.abs(now - at) > MAX_OFFER_AGE_MS) continue
+        if (e.key < ownKey) earlier = true
+        else if (refs.length < MAX_OFFERS) refs.push({ key: e.key, seq: 0, size: e.size })
+      }
+    } catch {
+      return undefined
+    }
+    return { earlier, refs }
+  }
+
+  /**
    * Co-commit (co-commit.ts): lists the offers other processes made on `base`,
    * fetches them, and applies to the open local transaction, after our own
    * changes, each one that touches no row touched before it and applies
@@ -553,27 +586,27 @@ export class WriteQueue {
   ): Promise<{ offers: { key: string; size: number }[]; follow: boolean }> {
     const ctx = this.#ctx
     const prefix = `${changesetKeyPrefix(ctx, epoch)}${baseTag(base)}o`
-    // Only an offer gathers: the first offer made on a base leads. It waits a
-    // moment for the others to be made, then lists, fetches and publishes
-    // them with its own; the others leave it the time to, then CAS their own
-    // alone, and a lost race tells them whether the leader took theirs.
+    // Only an offer gathers: the first offer made on a base leads. It waits
+    // (a little) for the others to be made, then fetches and publishes them
+    // with its own; the others watch the manifest for its CAS (follow).
     if (!ownKey.startsWith(prefix)) return { offers: [], follow: false }
     const rtt = Math.max(this.#fairShare.rttMs, 1)
-    await ctx.runtime.sleep(GATHER_WAIT_RTTS * rtt)
-    const refs: { key: string; seq: number; size: number }[] = []
-    try {
-      const now = ctx.runtime.now()
-      for await (const e of ctx.store.list(prefix)) {
-        if (e.key === ownKey || e.size <= 0 || e.size > MAX_OFFER_BYTES) continue
-        const at = offeredAt(e.key)
-        if (at === undefined || Math.abs(now - at) > MAX_OFFER_AGE_MS) continue
-        if (e.key < ownKey) return { offers: [], follow: true }
-        refs.push({ key: e.key, seq: 0, size: e.size })
-        if (refs.length >= MAX_OFFERS) break
+    const deadline = ctx.runtime.monotonic() + GATHER_MAX_RTTS * rtt
+    let refs: { key: string; seq: number; size: number }[] = []
+    for (let round = 0; ; round++) {
+      const listed = await this.#listOffers(prefix, ownKey)
+      if (listed === undefined) return { offers: [], follow: false }
+      if (listed.earlier) {
+        this.#expectedOffers = listed.refs.length + 1
+        return { offers: [], follow: true }
       }
-    } catch {
-      return { offers: [], follow: false }
+      refs = listed.refs
+      // As many offers as last time (we lead), or waited long enough.
+      const enough = refs.length + 1 >= this.#expectedOffers
+      if ((enough && round > 0) || ctx.runtime.monotonic() >= deadline) break
+      await ctx.runtime.sleep(rtt)
     }
+    this.#expectedOffers = refs.length + 1
     if (refs.length === 0) return { offers: [], follow: false }
     const fetched = await Promise.all(
       refs.map((r) =>
