@@ -49,8 +49,13 @@ export const MAX_OFFER_BYTES = 1 << 20
 
 /** The id part naming `manifest`: its seq and a hash of the key that committed it. */
 export function baseTag(manifest: Manifest): string {
-  const hash = createHash('sha256').update(headKey(manifest)).digest('hex').slice(0, 10)
-  return `q${String(manifest.seq).padStart(SEQ_DIGITS, '0')}-${hash}-`
+  return tagOf(manifest.seq, headKey(manifest))
+}
+
+/** The id part naming the manifest at `seq` whose last commit is `head`. */
+export function tagOf(seq: number, head: string): string {
+  const hash = createHash('sha256').update(head).digest('hex').slice(0, 10)
+  return `q${String(seq).padStart(SEQ_DIGITS, '0')}-${hash}-`
 }
 
 /** The id of an upload made on `manifest`: an offer (`o`) or a waiting upload (`w`). */

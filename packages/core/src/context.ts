@@ -75,11 +75,6 @@ export interface EngineContext {
   nextTicket: number
   /** When the replica last took in commits made by other processes ({@link Runtime.monotonic}). */
   foreignSeenAt: number
-  /**
-   * Changesets of other processes fetched while co-committing (by key), which
-   * a sync may use instead of fetching them again (co-commit.ts).
-   */
-  fetched?: Map<string, Uint8Array> | undefined
   emit(event: S3dbEvent): void
 }
 

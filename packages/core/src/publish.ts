@@ -23,10 +23,13 @@ import {
   StoreUnavailableError,
 } from './errors.js'
 import {
+  carriedAt,
   type DatabaseKeys,
   keyAtSeq,
   type Manifest,
+  recordsCarried,
   serializeManifest,
+  withCarriedRecord,
   withFoldedHistory,
 } from './format/manifest.js'
 import { PUBLISH_WINDOW_MS } from './format/protocol.js'
@@ -63,12 +66,13 @@ export interface PublishedObject {
   /** When its upload started ({@link Runtime.monotonic}): published only within the window. */
   uploadedAt: number
   /**
-   * True when another writer may publish this object in its own CAS over the
-   * same base (a co-commit offer, see write-queue.ts): then it may land at
-   * another seq than ours, and a lost race is only proven by a history that
-   * still shows what followed the base.
+   * Co-commit (co-commit.ts): the key of our offer, which another writer may
+   * carry in its own commit over the same base (the record of that commit in
+   * `carried` then lists it). `key` itself, or the offer a merged changeset
+   * replaced. A lost race is then proven only by the carried record of the
+   * commit that followed the base.
    */
-  offered?: boolean | undefined
+  offer?: string | undefined
 }
 
 /** What to publish. */
@@ -85,13 +89,15 @@ export interface PublishRequest {
    */
   rebase?: ((current: Manifest) => Manifest | undefined) | undefined
   /**
-   * Co-commit (write-queue.ts): another writer is expected to publish `own`
-   * over `base` in its CAS. Before sending, read the manifest every `everyMs`
-   * for up to `waitMs`: once it moved on, that read decides, as after a lost
-   * race (our key in it: committed; proven absent: 'conflict'). Only when it
-   * did not move is our own CAS sent.
+   * Co-commit (co-commit.ts): another writer is expected to carry our offer
+   * in its commit over `base`. Before sending, read the manifest after
+   * `firstMs`, then every `everyMs`, for up to `waitMs`: once it moved on,
+   * that read decides, as after a lost race (our offer carried: committed;
+   * proven absent: 'conflict'). Only when it did not move is our CAS sent.
    */
-  follow?: { waitMs: number; everyMs: number } | undefined
+  follow?: { firstMs: number; everyMs: number; waitMs: number } | undefined
+  /** Co-commit: the offers of other writers `own` carries (its `carried` record). */
+  carried?: readonly string[] | undefined
   /** Most lost races to rebase over (default 10). */
   maxConflicts?: number | undefined
   /**
@@ -130,12 +136,23 @@ function provesNotApplied(err: unknown): boolean {
   )
 }
 
+/**
+ * True when `err`, the failure of a write request, proves the store did not
+ * apply it (the rule the publishing path decides by).
+ */
+export function sendProvesNotApplied(err: unknown): boolean {
+  return provesNotApplied(err)
+}
+
 /** CASes the manifest; see the module comment for the rules. */
 export async function publishManifest(p: Publisher, req: PublishRequest): Promise<PublishOutcome> {
   if (req.signal?.aborted) throw new AbortedError('aborted before publishing; nothing was written')
   const { own, signal } = req
   let base = req.base
-  let next = base ? withFoldedHistory(base.manifest, req.next) : req.next
+  const carried = req.carried ?? []
+  let next = base
+    ? withCarriedRecord(base.manifest, withFoldedHistory(base.manifest, req.next), carried)
+    : req.next
   if (req.follow && base) {
     const followed = await follow(p, req.follow, next, own, base)
     if (followed) return followed
@@ -145,7 +162,7 @@ export async function publishManifest(p: Publisher, req: PublishRequest): Promis
   // Set once any send may have applied; cleared only by a proof. An offer may
   // be published by another writer at any time: it is never "not applied"
   // without a proof either.
-  let ambiguous = own.offered === true
+  let ambiguous = own.offer !== undefined
   for (;;) {
     if (p.runtime.monotonic() - own.uploadedAt >= PUBLISH_WINDOW_MS) {
       // Too old to publish: GC may treat the object as an orphan.
@@ -196,7 +213,11 @@ export async function publishManifest(p: Publisher, req: PublishRequest): Promis
     if (!rebuilt || ++conflicts > (req.maxConflicts ?? 10))
       return { committed: false, reason: 'conflict', current }
     base = current
-    next = withFoldedHistory(current.manifest, rebuilt)
+    next = withCarriedRecord(
+      current.manifest,
+      withFoldedHistory(current.manifest, rebuilt),
+      carried,
+    )
     await p.runtime.sleep(backoffDelay(conflicts, 10, 500, p.runtime.random))
   }
 }
@@ -208,14 +229,14 @@ export async function publishManifest(p: Publisher, req: PublishRequest): Promis
  */
 async function follow(
   p: Publisher,
-  f: { waitMs: number; everyMs: number },
+  f: { firstMs: number; everyMs: number; waitMs: number },
   next: Manifest,
   own: PublishedObject,
   base: ManifestVersion,
 ): Promise<PublishOutcome | undefined> {
   const deadline = p.runtime.monotonic() + f.waitMs
-  while (p.runtime.monotonic() < deadline) {
-    await p.runtime.sleep(f.everyMs)
+  for (let first = true; p.runtime.monotonic() < deadline; first = false) {
+    await p.runtime.sleep(first ? f.firstMs : f.everyMs)
     let current: ManifestVersion
     try {
       current = await p.read()
@@ -223,7 +244,7 @@ async function follow(
       return undefined
     }
     // Ours was never sent: only another writer can have published it.
-    const verdict = judge(current, next, own, base, own.offered === true)
+    const verdict = judge(current, next, own, base, own.offer !== undefined)
     if (verdict === 'unknown') {
       throw indeterminate(
         `the commit that followed ours has since been folded into a snapshot that does not record who committed it`,
@@ -296,16 +317,16 @@ function judge(
   const atOurSeq = keyAtSeq(m, next.seq)
   if (atOurSeq === own.key) return { kind: 'committed', seq: next.seq, current }
   // A compaction rebased over us keeps our seq; a snapshot switch also proves it
-  // when it lists our key anywhere (it can only have come from our manifest). An
-  // offer may have been published by another writer, at another seq.
-  const landed = seqOfKey(m, own.key)
-  if (landed !== undefined)
-    return { kind: 'committed', seq: own.offered ? landed : next.seq, current }
+  // when it lists our key anywhere (it can only have come from our manifest).
+  if (seqOfKey(m, own.key) !== undefined) return { kind: 'committed', seq: next.seq, current }
+  // Our offer, carried in another writer's commit.
+  const carriedSeq = own.offer === undefined ? undefined : carriedAt(m, own.offer)
+  if (carriedSeq !== undefined) return { kind: 'committed', seq: carriedSeq, current }
   if (base ? current.etag === base.etag : false) return { kind: 'unchanged' }
-  // An offer's absence is proven only while the history still shows the commit
-  // that followed the base (the one CAS over it that won).
-  if (own.offered && base && m.seq > base.manifest.seq) {
-    if (keyAtSeq(m, base.manifest.seq + 1) === undefined) return 'unknown'
+  // Only the one commit over the base can have carried our offer: its absence
+  // is proven by that commit's record (a commit that keeps seq carries none).
+  if (own.offer !== undefined && base && m.seq > base.manifest.seq) {
+    if (!recordsCarried(m, base.manifest.seq + 1)) return 'unknown'
   }
   if (!ambiguous || atOurSeq !== undefined || m.seq < next.seq) return { kind: 'lost', current }
   return 'unknown'

@@ -154,26 +154,6 @@ export async function fetchChangesets(
   return out
 }
 
-/** The tail's changesets: those fetched while co-committing are used, the rest fetched. */
-async function fetchTail(
-  ctx: EngineContext,
-  tail: readonly BlobRef[],
-  signal: AbortSignal | undefined,
-): Promise<Uint8Array[]> {
-  const cache = ctx.fetched
-  const usable = (ref: BlobRef, b: Uint8Array | undefined): b is Uint8Array =>
-    b !== undefined && b.byteLength > 0 && (ref.size <= 0 || b.byteLength === ref.size)
-  if (!cache || cache.size === 0 || !tail.some((r) => usable(r, cache.get(r.key))))
-    return fetchChangesets(ctx.store, tail, ctx.settings.fetchConcurrency, signal)
-  const missing = tail.filter((r) => !usable(r, cache.get(r.key)))
-  const got = await fetchChangesets(ctx.store, missing, ctx.settings.fetchConcurrency, signal)
-  const byKey = new Map(missing.map((r, i) => [r.key, got[i]!]))
-  return tail.map((r) => {
-    const b = cache.get(r.key)
-    return usable(r, b) ? b : byKey.get(r.key)!
-  })
-}
-
 function sizeMismatch(ref: BlobRef, actual: string): CorruptError {
   const expected = ref.size > 0 ? ref.size : 'a non-empty changeset'
   return new CorruptError(
@@ -255,7 +235,7 @@ async function syncOnce(
   const fromSeq = pos?.seq ?? -1
   const tail = replicaTail(manifest, pos)
   if (tail) {
-    const bytes = await fetchTail(ctx, tail, signal)
+    const bytes = await fetchChangesets(ctx.store, tail, ctx.settings.fetchConcurrency, signal)
     const writer = ctx.replica.writer
     try {
       await ctx.replica.advance({ seq: manifest.seq, head }, () =>

@@ -24,10 +24,12 @@ import {
   plainTables,
   recentPrefixes,
   rowKeys,
+  tagOf,
 } from './co-commit.js'
 import { type EngineContext, measure, type RemoteState } from './context.js'
 import {
   AbortedError,
+  CommitIndeterminateError,
   isS3dbError,
   S3dbError,
   StoreUnavailableError,
@@ -40,14 +42,22 @@ import {
   assertForeignKeysAfterEnforcementOff,
   hasDeferredForeignKeys,
 } from './foreign-keys.js'
-import { appendLog, epochOf, headKey, keyAtSeq, type Manifest, nextSeq } from './format/manifest.js'
+import {
+  appendLog,
+  epochOf,
+  keyAtSeq,
+  MAX_CARRIED_KEYS,
+  type Manifest,
+  nextSeq,
+} from './format/manifest.js'
 import { PUBLISH_WINDOW_MS } from './format/protocol.js'
 import { PointWrites } from './point-writes.js'
-import { publishManifest } from './publish.js'
+import { publishManifest, sendProvesNotApplied } from './publish.js'
 import { uploadSnapshot } from './snapshot-upload.js'
 import { vacuumInto } from './sqlite-file.js'
 import { contextPublisher, fetchChangesets, refreshManifest, syncReplica } from './sync.js'
 import { ConnectionTx, type Tx } from './tx.js'
+import { backoffDelay } from './util/backoff.js'
 
 /** Transaction isolation for `update`. */
 export type Isolation = 'serializable' | 'snapshot'
@@ -65,6 +75,14 @@ export interface WriteOptions {
     | undefined
   /** Run with foreign key enforcement off, checking `PRAGMA foreign_key_check` before commit. */
   foreignKeysOff?: boolean | undefined
+}
+
+/** What gathering offers produced (co-commit.ts). */
+interface Gathered {
+  /** Our changes and the offers `carried`, as one changeset uploaded under `key`. */
+  merged?: { key: string; bytes: Uint8Array; at: number; carried: string[] } | undefined
+  /** An earlier offer on the base leads: watch for its commit before sending ours. */
+  follow: boolean
 }
 
 /** A changeset uploaded for a commit attempt. */
@@ -125,8 +143,16 @@ const MAX_CONTENTION = 8
  * round trips...
  */
 const GATHER_MAX_RTTS = 4
-/** ...and the others watch the manifest this long for its CAS (its fetch and CAS). */
-const FOLLOW_WAIT_RTTS = 4
+/**
+ * ...and the others watch the manifest for its commit (its fetch, the upload of
+ * the merged changeset, its CAS): first after this many round trips, then every
+ * round trip, for at most FOLLOW_WAIT_RTTS.
+ */
+const FOLLOW_FIRST_RTTS = 2
+const FOLLOW_WAIT_RTTS = 8
+
+/** Sends of an offer's upload before CommitIndeterminate (once it may exist). */
+const OFFER_UPLOAD_ATTEMPTS = 8
 
 /** Commits of other processes within this long make a writer "contended" (co-commit.ts). */
 const CONTENDED_WINDOW_MS = 5000
@@ -335,50 +361,59 @@ export class WriteQueue {
             const key = ctx.keys.changeset(epoch, id)
             // The window counts from the upload's start: a store may date the object then.
             const at = ctx.runtime.monotonic()
-            await ctx.store.put(key, executed.bytes, {
-              signal,
-              contentType: 'application/octet-stream',
-            })
+            if (offer) await this.#uploadOffer(key, executed.bytes)
+            else
+              await ctx.store.put(key, executed.bytes, {
+                signal,
+                contentType: 'application/octet-stream',
+              })
             uploaded = { key, epoch, tag, offered: offer, bytes: executed.bytes, at }
           }
           const own = uploaded
-          // Others write too: publish the offers made on this base with ours.
-          const { offers, follow } = contended
-            ? await this.#gatherOffers(epoch, base.manifest, executed.bytes, own.key)
-            : { offers: [], follow: false }
+          // Others write too: carry the offers made on this base in our commit
+          // (co-commit.ts), or follow the offer that leads.
+          const gathered: Gathered =
+            contended && own.offered
+              ? await this.#gatherOffers(epoch, base.manifest, executed.bytes, own.key)
+              : { follow: false }
+          const sent = gathered.merged ?? {
+            key: own.key,
+            bytes: executed.bytes,
+            at: own.at,
+            carried: [],
+          }
           const rtt = Math.max(this.#fairShare.rttMs, 1)
-          let next = appendLog(base.manifest, own.key, executed.bytes.byteLength)
-          for (const o of offers) next = appendLog(next, o.key, o.size)
+          const next = appendLog(base.manifest, sent.key, sent.bytes.byteLength)
           const casStart = ctx.runtime.monotonic()
           const outcome = await publishManifest(contextPublisher(ctx), {
             base,
             next,
-            own: { key: own.key, uploadedAt: own.at, offered: own.offered },
-            // An earlier offer leads: wait for its CAS, which should carry ours.
-            follow: follow ? { waitMs: FOLLOW_WAIT_RTTS * rtt, everyMs: rtt } : undefined,
-            // An offer may be published by another process any time: once made,
-            // its commit runs to its outcome, like a CAS already sent.
+            own: { key: sent.key, uploadedAt: sent.at, offer: own.offered ? own.key : undefined },
+            carried: sent.carried,
+            // An earlier offer leads: watch for its commit, which should carry ours.
+            follow: gathered.follow
+              ? { firstMs: FOLLOW_FIRST_RTTS * rtt, everyMs: rtt, waitMs: FOLLOW_WAIT_RTTS * rtt }
+              : undefined,
+            // Another process may carry an offer any time: once made, its commit
+            // runs to its outcome, like a CAS already sent.
             signal: own.offered ? undefined : signal,
           })
           if (outcome.committed) {
-            const current = outcome.current.manifest
-            const asSent = next.log
-              .filter((e) => e.seq > base.manifest.seq)
-              .every((e) => keyAtSeq(current, e.seq) === e.key)
+            const asSent = keyAtSeq(outcome.current.manifest, next.seq) === sent.key
             casMs = asSent ? ctx.runtime.monotonic() - casStart : undefined
             coCommit = contended ? (asSent ? 'won' : 'carried') : undefined
             if (asSent) {
-              await this.#adoptCommitted(next.seq, headKey(next))
+              await this.#adoptCommitted(next.seq, sent.key)
               // Others' commits taken in: stay contended, and leave them room.
-              if (offers.length > 0) ctx.foreignSeenAt = ctx.runtime.monotonic()
+              if (sent.carried.length > 0) ctx.foreignSeenAt = ctx.runtime.monotonic()
             } else {
-              // Another process published our offer in its CAS: the local
+              // Another process carried our offer in its commit: the local
               // transaction is not the state at any seq; the next sync brings it.
               writer().exec('ROLLBACK')
             }
           } else if (outcome.reason === 'expired') uploaded = undefined
           published = outcome.committed
-            ? { committed: true, seq: outcome.seq, bytes: executed.bytes.byteLength }
+            ? { committed: true, seq: outcome.seq, bytes: sent.bytes.byteLength }
             : outcome
           if (look && (await look)) {
             // A process keeps losing to us: co-commit with it from now on.
@@ -513,6 +548,31 @@ export class WriteQueue {
     })
   }
 
+  /**
+   * Uploads an offer. Once it may exist, another process may publish it, so a
+   * failed upload that may have stored it is not "nothing written": it is
+   * sent again (same key, same bytes) until it is known stored, and if the
+   * store keeps failing the outcome is CommitIndeterminate. Not abortable.
+   */
+  async #uploadOffer(key: string, bytes: Uint8Array): Promise<void> {
+    const ctx = this.#ctx
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await ctx.store.put(key, bytes, { contentType: 'application/octet-stream' })
+        return
+      } catch (err) {
+        if (attempt === 1 && sendProvesNotApplied(err)) throw err
+        if (attempt >= OFFER_UPLOAD_ATTEMPTS) {
+          throw new CommitIndeterminateError(
+            'cannot tell whether the write committed: the upload of its changeset failed after it may have been stored, and another writer may publish it; check the data before retrying',
+            { cause: err },
+          )
+        }
+        await ctx.runtime.sleep(backoffDelay(attempt, 50, 2000, ctx.runtime.random))
+      }
+    }
+  }
+
   /** Whether other processes write too: lost races, or their commits taken in lately. */
   #contended(): boolean {
     const ctx = this.#ctx
@@ -544,6 +604,20 @@ export class WriteQueue {
     return found.some(Boolean)
   }
 
+  /** How many offers were made on the manifest before `base` (one LIST), if known. */
+  async #offersOnPrevious(epoch: string, base: Manifest): Promise<number | undefined> {
+    const head = keyAtSeq(base, base.seq - 1)
+    if (head === undefined) return undefined
+    const prefix = `${changesetKeyPrefix(this.#ctx, epoch)}${tagOf(base.seq - 1, head)}o`
+    let n = 0
+    try {
+      for await (const _ of this.#ctx.store.list(prefix)) n++
+    } catch {
+      return undefined
+    }
+    return n
+  }
+
   /**
    * The offers made on a base (list prefix), other than ours: whether one was
    * made before ours (it leads), and those made after. Undefined when the
@@ -572,42 +646,50 @@ export class WriteQueue {
   }
 
   /**
-   * Co-commit (co-commit.ts): lists the offers other processes made on `base`,
-   * fetches them, and applies to the open local transaction, after our own
-   * changes, each one that touches no row touched before it and applies
-   * cleanly. Returns those, in order, to be appended to the log after ours.
-   * Fetch and list failures only leave offers out.
+   * Co-commit (co-commit.ts). The first offer made on a base leads: it lists
+   * the offers made on the base (again every round trip, until as many as in
+   * the latest round are there, for a few round trips), fetches them, and
+   * applies to the open local transaction, after our own changes, each one
+   * that touches no row touched before it and applies cleanly. The changes of
+   * all of them are then one changeset, uploaded under a new key: `merged`,
+   * with the offers it carries. A later offer follows (`follow`). Failures of
+   * the store only leave offers out.
    */
   async #gatherOffers(
     epoch: string,
     base: Manifest,
     own: Uint8Array,
     ownKey: string,
-  ): Promise<{ offers: { key: string; size: number }[]; follow: boolean }> {
+  ): Promise<Gathered> {
     const ctx = this.#ctx
     const prefix = `${changesetKeyPrefix(ctx, epoch)}${baseTag(base)}o`
-    // Only an offer gathers: the first offer made on a base leads. It waits
-    // (a little) for the others to be made, then fetches and publishes them
-    // with its own; the others watch the manifest for its CAS (follow).
-    if (!ownKey.startsWith(prefix)) return { offers: [], follow: false }
+    if (!ownKey.startsWith(prefix)) return { follow: false }
     const rtt = Math.max(this.#fairShare.rttMs, 1)
     const deadline = ctx.runtime.monotonic() + GATHER_MAX_RTTS * rtt
     let refs: { key: string; seq: number; size: number }[] = []
+    let previous: Promise<number | undefined> | undefined
     for (let round = 0; ; round++) {
       const listed = await this.#listOffers(prefix, ownKey)
-      if (listed === undefined) return { offers: [], follow: false }
-      if (listed.earlier) {
-        this.#expectedOffers = listed.refs.length + 1
-        return { offers: [], follow: true }
-      }
+      if (listed === undefined) return { follow: false }
+      if (listed.earlier) return { follow: true }
       refs = listed.refs
-      // As many offers as last time (we lead), or waited long enough.
+      // Everyone who offered on the previous base, late ones included, is
+      // likely to offer on this one: wait for them (a late process stays late
+      // otherwise: it learns of each commit last).
+      if (previous) {
+        const before = await previous
+        if (before !== undefined) this.#expectedOffers = Math.max(this.#expectedOffers, before)
+      }
+      // As many offers as we expect, or waited long enough.
       const enough = refs.length + 1 >= this.#expectedOffers
       if ((enough && round > 0) || ctx.runtime.monotonic() >= deadline) break
+      previous = round === 0 ? this.#offersOnPrevious(epoch, base) : undefined
       await ctx.runtime.sleep(rtt)
     }
-    this.#expectedOffers = refs.length + 1
-    if (refs.length === 0) return { offers: [], follow: false }
+    // The most offers seen lately, forgotten one per round: a process that was
+    // late once is waited for next time.
+    this.#expectedOffers = Math.max(refs.length + 1, this.#expectedOffers - 1)
+    if (refs.length === 0) return { follow: false }
     const fetched = await Promise.all(
       refs.map((r) =>
         fetchChangesets(ctx.store, [r], 1).then(
@@ -618,11 +700,15 @@ export class WriteQueue {
     )
     const writer = ctx.replica.writer
     const ownChanges = decodeOffer(own)
-    if (!ownChanges || !writer.inTransaction) return { offers: [], follow: false }
+    if (!ownChanges || !writer.inTransaction) return { follow: false }
     const touched = new Set(rowKeys(ownChanges))
-    const taken: { key: string; size: number }[] = []
-    const cache = new Map<string, Uint8Array>()
-    for (let i = 0; i < refs.length; i++) {
+    const carried: string[] = []
+    writer.exec('SAVEPOINT s3db_offers')
+    const undo = () => {
+      writer.exec('ROLLBACK TO s3db_offers')
+      writer.exec('RELEASE s3db_offers')
+    }
+    for (let i = 0; i < refs.length && carried.length < MAX_CARRIED_KEYS; i++) {
       const bytes = fetched[i]
       if (!bytes) continue
       const cs: Changeset | undefined = decodeOffer(bytes)
@@ -631,20 +717,36 @@ export class WriteQueue {
       if (rows.length === 0 || rows.some((k) => touched.has(k))) continue
       try {
         if (!plainTables(writer, cs)) continue
-        applyChangeset(writer, cs, { capture: ctx.replica.capture })
+        // Captured: our changeset becomes the changes of all of them.
+        applyChangeset(writer, cs)
       } catch (err) {
         if (isS3dbError(err, 'ApplyConflict') || isS3dbError(err, 'Corrupt')) continue
-        // Anything else (the local file): publish what we have, our own included.
+        // Anything else (the local file): publish our own alone.
         break
       }
       for (const k of rows) touched.add(k)
-      taken.push({ key: refs[i]!.key, size: bytes.byteLength })
-      cache.set(refs[i]!.key, bytes)
+      carried.push(refs[i]!.key)
     }
-    // Kept for the sync that follows if another process's CAS wins instead.
-    for (const [k, b] of fetched.map((b, i) => [refs[i]!.key, b] as const)) if (b) cache.set(k, b)
-    ctx.fetched = cache
-    return { offers: taken, follow: false }
+    if (carried.length === 0) {
+      undo()
+      return { follow: false }
+    }
+    const bytes = ctx.replica.capture.changeset()
+    if (!bytes) {
+      undo()
+      return { follow: false }
+    }
+    const key = ctx.keys.changeset(epoch, ctx.runtime.newId())
+    const at = ctx.runtime.monotonic()
+    try {
+      await ctx.store.put(key, bytes, { contentType: 'application/octet-stream' })
+    } catch {
+      // Unpublished (and unreferenced: GC removes it if it was stored): publish our own.
+      undo()
+      return { follow: false }
+    }
+    writer.exec('RELEASE s3db_offers')
+    return { merged: { key, bytes, at, carried }, follow: false }
   }
 
   /** Whether the replica's base is recent enough to skip confirming it. */
