@@ -63,8 +63,13 @@ const traced = trace
           const r = v.apply(target, args)
           if (r && typeof r.then === 'function')
             r.then(
-              () => appendFileSync(`${trace}/${proc}.log`, `${t} ${Date.now()} p${proc} ${what} ok\n`),
-              (e: { code?: string }) => appendFileSync(`${trace}/${proc}.log`, `${t} ${Date.now()} p${proc} ${what} ${e.code}\n`),
+              () =>
+                appendFileSync(`${trace}/${proc}.log`, `${t} ${Date.now()} p${proc} ${what} ok\n`),
+              (e: { code?: string }) =>
+                appendFileSync(
+                  `${trace}/${proc}.log`,
+                  `${t} ${Date.now()} p${proc} ${what} ${e.code}\n`,
+                ),
             )
           else appendFileSync(`${trace}/${proc}.log`, `${t} ${t} p${proc} ${what}\n`)
           return r
@@ -97,7 +102,11 @@ while (performance.now() < deadline) {
     await db.update((tx: { run(sql: string, params: unknown[]): unknown }) =>
       tx.run('UPDATE t SET v = v + 1 WHERE id = ?', [row]),
     )
-    if (trace) appendFileSync(`${trace}/${proc}.log`, `${Date.now()} ${Date.now()} p${proc} DONE ${Math.round(performance.now() - t)}\n`)
+    if (trace)
+      appendFileSync(
+        `${trace}/${proc}.log`,
+        `${Date.now()} ${Date.now()} p${proc} DONE ${Math.round(performance.now() - t)}\n`,
+      )
     latencies.push(performance.now() - t)
     doneAt.push(performance.now() - start)
   } catch (err) {
