@@ -29,6 +29,7 @@ const { values } = parseArgs({
     duration: { type: 'string' },
     baseline: { type: 'string' },
     workloads: { type: 'string' },
+    stores: { type: 'string' },
   },
 })
 const only = values.only?.split(',')
@@ -58,6 +59,7 @@ const opts: BenchOptions = {
   durationMs: values.duration ? Number(values.duration) * 1000 : undefined,
   baseline: values.baseline,
   workloads: values.workloads?.split(',') as BenchOptions['workloads'],
+  stores: values.stores?.split(',') as BenchOptions['stores'],
 }
 const started = performance.now()
 try {

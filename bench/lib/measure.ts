@@ -52,4 +52,5 @@ export interface BenchOptions {
   durationMs?: number | undefined
   baseline?: string | undefined
   workloads?: Array<'disjoint' | 'hot'> | undefined
+  stores?: Array<'filesystem' | 's3'> | undefined
 }

@@ -188,8 +188,9 @@ export async function processes(opts: BenchOptions): Promise<void> {
   const engines: Array<[string, string]> = []
   if (ref !== 'none') engines.push([`before (${ref})`, baselineEngine(ref)])
   engines.push(['after', currentEngine()])
-  const stores: Array<'filesystem' | 's3'> =
-    opts.s3 && !opts.quick ? ['filesystem', 's3'] : ['filesystem']
+  const stores: Array<'filesystem' | 's3'> = (
+    opts.stores ?? (opts.s3 && !opts.quick ? ['filesystem', 's3'] : ['filesystem'])
+  ).filter((k) => k === 'filesystem' || opts.s3)
   const workloads = opts.workloads ?? ['disjoint', 'hot']
   const rows: Row[] = []
   for (const storeKind of stores) {

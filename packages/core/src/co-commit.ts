@@ -58,9 +58,38 @@ export function tagOf(seq: number, head: string): string {
   return `q${String(seq).padStart(SEQ_DIGITS, '0')}-${hash}-`
 }
 
-/** The id of an upload made on `manifest`: an offer (`o`) or a waiting upload (`w`). */
-export function offerId(manifest: Manifest, kind: 'o' | 'w', ulid: string): string {
-  return `${baseTag(manifest)}${kind}${ulid}`
+/**
+ * The id of an upload made on `manifest`: an offer (`o`) or a waiting upload
+ * (`w`), by a commit on its `attempt`th run. A digit after the kind puts the
+ * offers of commits that lost more races first (9 - lost races, at least 0):
+ * the first offer leads, so the process that waited longest leads (and, on a
+ * hot row, commits).
+ */
+export function offerId(
+  manifest: Manifest,
+  kind: 'o' | 'w',
+  attempt: number,
+  rows: string,
+  ulid: string,
+): string {
+  const rank = 9 - Math.min(9, Math.max(0, attempt - 1))
+  return `${baseTag(manifest)}${kind}${rank}${rows}${ulid}`
+}
+
+/**
+ * A hash of the rows a changeset touches (8 hex digits, in the offer's key):
+ * offers with the hash of ours touch the same rows (or collide), so a leader
+ * need not fetch them to know it cannot carry them (a hot row).
+ */
+export function rowsHash(bytes: Uint8Array): string {
+  const cs = decodeOffer(bytes)
+  const keys = cs ? rowKeys(cs).sort() : ['?']
+  return createHash('sha256').update(keys.join('\u0002')).digest('hex').slice(0, 8)
+}
+
+/** The rows hash in an offer's key, if it is one. */
+export function rowsHashOf(key: string): string | undefined {
+  return /-[ow]\d([0-9a-f]{8})[0-9A-HJKMNP-TV-Z]{26}\.bin$/.exec(key)?.[1]
 }
 
 /**
@@ -92,7 +121,7 @@ const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ'
  * its key), or undefined for a key that is not an offer.
  */
 export function offeredAt(key: string): number | undefined {
-  const m = /-o([0-9A-HJKMNP-TV-Z]{10})[^/]*\.bin$/.exec(key)
+  const m = /-o\d[0-9a-f]{8}([0-9A-HJKMNP-TV-Z]{10})[^/]*\.bin$/.exec(key)
   if (!m) return undefined
   let t = 0
   for (const ch of m[1]!) t = t * 32 + CROCKFORD.indexOf(ch)

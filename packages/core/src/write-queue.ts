@@ -24,6 +24,8 @@ import {
   plainTables,
   recentPrefixes,
   rowKeys,
+  rowsHash,
+  rowsHashOf,
   tagOf,
 } from './co-commit.js'
 import { type EngineContext, measure, type RemoteState } from './context.js'
@@ -150,6 +152,9 @@ const GATHER_MAX_RTTS = 4
  */
 const FOLLOW_FIRST_RTTS = 2
 const FOLLOW_WAIT_RTTS = 8
+
+/** Largest round trip co-commit waits are measured in (see #waitRtt). */
+const MAX_WAIT_RTT_MS = 250
 
 /** Sends of an offer's upload before CommitIndeterminate (once it may exist). */
 const OFFER_UPLOAD_ATTEMPTS = 8
@@ -356,7 +361,13 @@ export class WriteQueue {
               : undefined
           if (!reusable(uploaded)) {
             const id = contended
-              ? offerId(base.manifest, offer ? 'o' : 'w', ctx.runtime.newId())
+              ? offerId(
+                  base.manifest,
+                  offer ? 'o' : 'w',
+                  attempt,
+                  rowsHash(executed.bytes),
+                  ctx.runtime.newId(),
+                )
               : ctx.runtime.newId()
             const key = ctx.keys.changeset(epoch, id)
             // The window counts from the upload's start: a store may date the object then.
@@ -382,7 +393,7 @@ export class WriteQueue {
             at: own.at,
             carried: [],
           }
-          const rtt = Math.max(this.#fairShare.rttMs, 1)
+          const rtt = this.#waitRtt()
           const next = appendLog(base.manifest, sent.key, sent.bytes.byteLength)
           const casStart = ctx.runtime.monotonic()
           const outcome = await publishManifest(contextPublisher(ctx), {
@@ -573,6 +584,15 @@ export class WriteQueue {
     }
   }
 
+  /**
+   * The round trip co-commit waits are measured in: the CAS time as measured,
+   * within 1 to 250 ms (an overloaded process measures its own queueing, and
+   * would then wait ever longer).
+   */
+  #waitRtt(): number {
+    return Math.min(MAX_WAIT_RTT_MS, Math.max(1, this.#fairShare.rttMs))
+  }
+
   /** Whether other processes write too: lost races, or their commits taken in lately. */
   #contended(): boolean {
     const ctx = this.#ctx
@@ -664,7 +684,7 @@ export class WriteQueue {
     const ctx = this.#ctx
     const prefix = `${changesetKeyPrefix(ctx, epoch)}${baseTag(base)}o`
     if (!ownKey.startsWith(prefix)) return { follow: false }
-    const rtt = Math.max(this.#fairShare.rttMs, 1)
+    const rtt = this.#waitRtt()
     const deadline = ctx.runtime.monotonic() + GATHER_MAX_RTTS * rtt
     let refs: { key: string; seq: number; size: number }[] = []
     let previous: Promise<number | undefined> | undefined
@@ -672,7 +692,10 @@ export class WriteQueue {
       const listed = await this.#listOffers(prefix, ownKey)
       if (listed === undefined) return { follow: false }
       if (listed.earlier) return { follow: true }
-      refs = listed.refs
+      // Offers on exactly our rows cannot travel with ours: not worth fetching.
+      const ownRows = rowsHashOf(ownKey)
+      refs = listed.refs.filter((r) => rowsHashOf(r.key) !== ownRows)
+      if (listed.refs.length > 0 && refs.length === 0) break
       // Everyone who offered on the previous base, late ones included, is
       // likely to offer on this one: wait for them (a late process stays late
       // otherwise: it learns of each commit last).
