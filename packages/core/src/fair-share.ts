@@ -63,6 +63,7 @@ export class FairShare {
   #yieldedAt = Number.NEGATIVE_INFINITY
   #notBefore = 0
   #look = false
+  #casMeasured = false
 
   constructor(options: FairShareOptions = {}) {
     this.#now = options.now ?? Date.now
@@ -72,6 +73,15 @@ export class FairShare {
   /** The store's round trip as measured by our CASes (0 before the first). */
   get rttMs(): number {
     return this.#rttMs
+  }
+
+  /**
+   * A round trip measured elsewhere (an upload of a small object), used until
+   * a CAS of ours has been measured.
+   */
+  observeRtt(ms: number): void {
+    if (this.#casMeasured) return
+    this.#rttMs = this.#rttMs === 0 ? ms : 0.8 * this.#rttMs + 0.2 * ms
   }
 
   /** Call before each commit: how long to wait first (ms). */
@@ -90,8 +100,10 @@ export class FairShare {
    */
   committed(casMs: number | undefined, foreignSeenAt: number, coCommit?: 'won' | 'carried'): void {
     const now = this.#now()
-    if (casMs !== undefined)
-      this.#rttMs = this.#rttMs === 0 ? casMs : 0.8 * this.#rttMs + 0.2 * casMs
+    if (casMs !== undefined) {
+      this.#rttMs = this.#casMeasured ? 0.8 * this.#rttMs + 0.2 * casMs : casMs
+      this.#casMeasured = true
+    }
     const rtt = this.#rttMs
     this.#lastCommitAt = now
     // Someone else got in since our last yield: blind yields start over.

@@ -569,7 +569,9 @@ export class WriteQueue {
     const ctx = this.#ctx
     for (let attempt = 1; ; attempt++) {
       try {
+        const start = ctx.runtime.monotonic()
         await ctx.store.put(key, bytes, { contentType: 'application/octet-stream' })
+        this.#fairShare.observeRtt(ctx.runtime.monotonic() - start)
         return
       } catch (err) {
         if (attempt === 1 && sendProvesNotApplied(err)) throw err
