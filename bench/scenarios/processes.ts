@@ -182,7 +182,7 @@ async function measureOne(
 }
 
 export async function processes(opts: BenchOptions): Promise<void> {
-  const counts = opts.processes ?? (opts.quick ? [4] : [4, 16, 64])
+  const counts = opts.processes ?? (opts.quick ? [4] : [1, 4, 16, 64])
   const durationMs = opts.durationMs ?? (opts.quick ? 2000 : 15000)
   const ref = opts.baseline ?? (opts.quick ? 'none' : 'fb64384')
   const engines: Array<[string, string]> = []
