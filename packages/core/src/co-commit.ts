@@ -1,34 +1,35 @@
 /**
- * Co-commit: under contention, one CAS publishes the changesets of several
- * processes, each as its own log entry (the manifest format is unchanged: a
- * log is a list of changesets; Go readers apply them one by one).
+ * Co-commit: under contention, one commit (one changeset, one CAS) carries the
+ * transactions of several processes. The log format is unchanged: the carried
+ * transactions are rows of the leader's changeset; the manifest's optional
+ * `carried` records (format/manifest.ts) say which offers each commit carried.
  *
  * A process that writes while others do ("contended": it lost a race or took
  * in another process's commit recently) uploads its changeset under a key that
- * names the manifest it ran on (`cs-q<seq>-<head hash>-<kind><ulid>.bin`, still
- * `changesets/<epoch>/cs-<id>.bin`): an *offer* (kind `o`) when another process
- * may publish it, a *waiting* upload (kind `w`) otherwise. Before its CAS it
- * lists the offers made on the same manifest, fetches them, and appends after
- * its own entry those that are still valid there:
+ * names the manifest it ran on (`cs-q<seq>-<head hash>-<kind><rank><rows
+ * hash><ulid>.bin`, still `changesets/<epoch>/cs-<id>.bin`): an *offer* (kind
+ * `o`) when another process may carry it, a *waiting* upload (kind `w`)
+ * otherwise. It then lists the offers made on the same manifest: the first one
+ * (by key: most lost races first, then time) leads, the others follow
+ * (write-queue.ts, #gatherOffers). The leader fetches the offers, applies
+ * those still valid after its own changes in its local transaction, and
+ * publishes the changes of all of them as one changeset:
  *
- * - Same base only. An offer is published only in a CAS over the exact
+ * - Same base only. An offer is carried only in a commit over the exact
  *   manifest it ran on. Only one CAS over a manifest can win, so an offer lands
- *   at most once, and its owner learns the outcome from the manifest that
- *   replaced its base (its own key in the log, or not), exactly as for its own
- *   CAS (publish.ts, `offered`). Once that manifest is known, no one can publish
- *   the offer any more, and the owner may re-run.
- * - Disjoint rows. The transactions in one CAS all ran on the same state and
+ *   at most once, and its owner learns the outcome from the record of the
+ *   commit that followed its base (publish.ts, `offer`). Once that is known,
+ *   no one can carry the offer any more, and the owner may re-run.
+ * - Disjoint rows. The transactions in one commit all ran on the same state and
  *   none may touch a row another one touches (by table and primary key). An
- *   offer must also apply cleanly after the entries before it (constraints).
+ *   offer must also apply cleanly after the ones before it (constraints).
  * - Serializable: only "point writes" are offered (point-writes.ts): every read
  *   of the transaction is of a row it writes, so disjoint rows leave its reads
- *   as they were, and the order of the log is a serial order. Snapshot
- *   isolation: every changeset commit is offered (first committer wins, by row).
+ *   as they were, and leader, then carried offers in order, is a serial order.
+ *   Snapshot isolation: every changeset commit is offered (first committer
+ *   wins, by row).
  *
- * The offers of other processes that a winner fetched are kept for its own
- * sync, so each changeset is fetched about once per process.
- *
- * A `w` upload is never published by others; it only makes a waiting process
+ * A `w` upload is never carried by others; it only makes a waiting process
  * visible to a writer that would otherwise win every race (fair-share.ts).
  *
  * @module
@@ -42,7 +43,7 @@ import { headKey, type Manifest } from './format/manifest.js'
 /** Digits of the seq in an offer's key (fixed, so keys sort and list by prefix). */
 const SEQ_DIGITS = 16
 
-/** Offers appended to one CAS at most. */
+/** Offers a leader lists (and fetches) at most. */
 export const MAX_OFFERS = 64
 /** Offers larger than this are left to their owner. */
 export const MAX_OFFER_BYTES = 1 << 20

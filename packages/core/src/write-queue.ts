@@ -5,7 +5,8 @@
  *
  * Concurrent `update` calls in one process are group-committed: callbacks queued
  * while a commit is in flight run together next, each in its own savepoint, and
- * are published as one changeset with one CAS.
+ * are published as one changeset with one CAS. Under contention, commits of
+ * other processes made on the same manifest travel in it too (co-commit.ts).
  *
  * @module
  */
