@@ -126,6 +126,8 @@ type Executed =
       bytes: Uint8Array
       /** Every statement was a point write (point-writes.ts): the commit may be offered. */
       pointWrites: boolean
+      /** Change capture holds these changes (a leader merges offers into them). */
+      captured: boolean
     }
   | { kind: 'snapshot'; schema?: { version: number; compatVersion: number } | undefined }
 
@@ -303,8 +305,10 @@ export class WriteQueue {
       let base = await syncReplica(ctx, signal)
       for (let attempt = 1; ; ) {
         this.#settings.checkWritable(base.manifest)
+        // A rebased changeset was applied with capture paused: change capture
+        // does not hold our changes then, so it may not merge offers into them.
         const executed: Executed = rebased
-          ? { kind: 'changeset', bytes: rebased, pointWrites: false }
+          ? { kind: 'changeset', bytes: rebased, pointWrites: false, captured: false }
           : await this.#execute(batch, options, base.manifest)
         rebased = undefined
         // Aborted before publishing: those members leave, the rest run again without them.
@@ -385,7 +389,7 @@ export class WriteQueue {
           // Others write too: carry the offers made on this base in our commit
           // (co-commit.ts), or follow the offer that leads.
           const gathered: Gathered =
-            contended && own.offered
+            contended && own.offered && executed.captured
               ? await this.#gatherOffers(epoch, base.manifest, executed.bytes, own.key)
               : { follow: false }
           const sent = gathered.merged ?? {
@@ -900,7 +904,7 @@ export class WriteQueue {
     if (!capture.touched) return { kind: 'noop' }
     const bytes = capture.changeset()
     return bytes
-      ? { kind: 'changeset', bytes, pointWrites: pointWrites.eligible }
+      ? { kind: 'changeset', bytes, pointWrites: pointWrites.eligible, captured: true }
       : { kind: 'noop' }
   }
 }
