@@ -136,6 +136,39 @@ describe('co-commit', () => {
     expect(store.carriedMax).toBeGreaterThan(0)
   })
 
+  it('under snapshot isolation carries any changeset commit, and rebased commits stay exact', async () => {
+    const store = new BatchRecordingStore()
+    const n = 5
+    const setup = await openDb(store, { isolation: 'snapshot' })
+    await setup.update((tx) => {
+      tx.exec('CREATE TABLE c (id INTEGER PRIMARY KEY, v INTEGER NOT NULL)')
+      for (let i = 0; i <= n; i++) tx.run('INSERT INTO c VALUES (?, 0)', [i])
+    })
+    const dbs = await Promise.all(
+      Array.from({ length: n }, () =>
+        openDb(new LatencyBlobStore(store, { latencyMs: 5 }), { isolation: 'snapshot' }),
+      ),
+    )
+    // Reads (not point writes) on its own row, and a shared row 0 now and then.
+    await Promise.all(
+      dbs.map(async (db, p) => {
+        for (let r = 0; r < 10; r++) {
+          await db.update((tx) => {
+            const row = tx.get('SELECT v FROM c WHERE id = ?', [p + 1]) as { v: number }
+            tx.run('UPDATE c SET v = ? WHERE id = ?', [row.v + 1, p + 1])
+            if (r % 4 === 0) tx.run('UPDATE c SET v = v + 1 WHERE id = 0')
+          })
+        }
+      }),
+    )
+    const fresh = await expectReplayMatches(store, PREFIX, [setup, ...dbs])
+    const values = (fresh.c as string[])
+      .map((r) => JSON.parse(r) as [number, number])
+      .sort((a, b) => a[0] - b[0])
+      .map((r) => r[1])
+    expect(values).toEqual([3 * n, ...Array.from({ length: n }, () => 10)])
+  })
+
   it('keeps a hot row exact: offers on the same row are never published together', async () => {
     const store = new MemoryBlobStore()
     const setup = await openDb(store)
