@@ -64,9 +64,20 @@ export const MAX_FOLDED_KEYS = 1000
  */
 export interface CarriedRecord {
   seq: number
-  /** Full store keys of the offers carried. */
-  keys: string[]
+  /**
+   * Ids of the offers carried: the `<id>` of `changesets/<epoch>/cs-<id>.bin`
+   * (unique per object, so the epoch and prefix need not be repeated).
+   */
+  ids: string[]
 }
+
+/** The id of a changeset key (`...cs-<id>.bin`), or undefined for another key. */
+export function changesetId(key: string): string | undefined {
+  return /\/cs-([^/]+)\.bin$/.exec(key)?.[1]
+}
+
+/** A carried offer id: what offer keys produce (ASCII letters, digits, `-`), at most 200. */
+const CARRIED_ID = /^[A-Za-z0-9-]{1,200}$/
 
 /** Most carried records kept (the latest commits'). */
 export const MAX_CARRIED_RECORDS = 32
@@ -279,32 +290,22 @@ function foldedField(
  * Parses `carried`. A malformed record set is dropped as a whole (unknown),
  * which can only make an outcome CommitIndeterminate, never wrong.
  */
-function carriedField(
-  value: unknown,
-  seq: number,
-  keys: DatabaseKeys,
-): CarriedRecord[] | undefined {
+function carriedField(value: unknown, seq: number): CarriedRecord[] | undefined {
   if (!Array.isArray(value) || value.length > MAX_CARRIED_RECORDS) return undefined
   const out: CarriedRecord[] = []
   for (const r of value) {
     if (typeof r !== 'object' || r === null) return undefined
-    const { seq: at, keys: list } = r as Record<string, unknown>
+    const { seq: at, ids: list } = r as Record<string, unknown>
     if (typeof at !== 'number' || !Number.isSafeInteger(at) || at < 1 || at > seq) return undefined
     if ((out.at(-1)?.seq ?? 0) >= at) return undefined
     if (list !== undefined && (!Array.isArray(list) || list.length > MAX_CARRIED_KEYS))
       return undefined
-    const full: string[] = []
-    for (const k of (list as unknown[] | undefined) ?? []) {
-      if (typeof k !== 'string' || k === '' || k.includes('..')) return undefined
-      try {
-        validateKey(keys.prefix + k)
-      } catch {
-        return undefined
-      }
-      if (!keys.isDataObject(keys.prefix + k)) return undefined
-      full.push(keys.prefix + k)
+    const ids: string[] = []
+    for (const id of (list as unknown[] | undefined) ?? []) {
+      if (typeof id !== 'string' || !CARRIED_ID.test(id)) return undefined
+      ids.push(id)
     }
-    out.push({ seq: at, keys: full })
+    out.push({ seq: at, ids })
   }
   return out
 }
@@ -370,7 +371,7 @@ export function parseManifest(bytes: Uint8Array, key: string, prefix: string): M
       `compat_schema_version ${compatSchemaVersion} exceeds schema_version ${schemaVersion}`,
     )
   }
-  const carried = carriedField(m.carried, seq, keys)
+  const carried = carriedField(m.carried, seq)
   return {
     formatVersion,
     seq,
@@ -409,9 +410,8 @@ export function serializeManifest(m: Manifest): Uint8Array {
     : ref(m.snapshot)
   out.log = m.log.map(ref)
   if (m.carried && m.carried.length > 0) {
-    const rel = (k: string) => k.slice(k.startsWith(prefixOf(m)) ? prefixOf(m).length : 0)
     out.carried = m.carried.map((r) =>
-      r.keys.length > 0 ? { seq: r.seq, keys: r.keys.map(rel) } : { seq: r.seq },
+      r.ids.length > 0 ? { seq: r.seq, ids: r.ids } : { seq: r.seq },
     )
   }
   const bytes = new TextEncoder().encode(JSON.stringify(out))
@@ -484,15 +484,17 @@ export function withCarriedRecord(
   next: Manifest,
   carried: readonly string[],
 ): Manifest {
+  const ids = carried.map((k) => changesetId(k) ?? k)
   if (base === undefined || next.seq <= base.seq) return next
   const kept = (next.carried ?? []).filter((r) => r.seq < next.seq)
-  const records = [...kept, { seq: next.seq, keys: [...carried] }]
+  const records = [...kept, { seq: next.seq, ids }]
   return { ...next, carried: records.slice(-MAX_CARRIED_RECORDS) }
 }
 
 /** The seq of the commit that carried the offer `key`, if `m` records one. */
 export function carriedAt(m: Manifest, key: string): number | undefined {
-  return m.carried?.find((r) => r.keys.includes(key))?.seq
+  const id = changesetId(key)
+  return id === undefined ? undefined : m.carried?.find((r) => r.ids.includes(id))?.seq
 }
 
 /** Whether `m` records what the commit at `seq` carried. */

@@ -1,6 +1,12 @@
 import Database from 'better-sqlite3'
 import { describe, expect, it } from 'vitest'
-import { parseManifest } from '../../src/format/manifest.js'
+import {
+  carriedAt,
+  parseManifest,
+  recordsCarried,
+  serializeManifest,
+  withCarriedRecord,
+} from '../../src/format/manifest.js'
 import { PointWrites } from '../../src/point-writes.js'
 import { MemoryBlobStore } from '../../src/store/memory-store.js'
 import { LatencyBlobStore } from '../../src/testing/latency-store.js'
@@ -21,7 +27,7 @@ class BatchRecordingStore extends MemoryBlobStore {
     if (key.endsWith('manifest.json')) {
       const m = parseManifest(body as Uint8Array, key, PREFIX)
       const last = m.carried?.at(-1)
-      if (last?.seq === m.seq) this.carriedMax = Math.max(this.carriedMax, last.keys.length)
+      if (last?.seq === m.seq) this.carriedMax = Math.max(this.carriedMax, last.ids.length)
     }
     return res
   }
@@ -84,6 +90,64 @@ describe('point writes', () => {
   })
 })
 
+describe('carried records', () => {
+  const base = parseManifest(
+    new TextEncoder().encode(
+      JSON.stringify({
+        format_version: 1,
+        seq: 5,
+        schema_version: 0,
+        snapshot: { key: `${PREFIX}snapshots/snap-a.sqlite`, seq: 5 },
+        log: [],
+      }),
+    ),
+    'm',
+    PREFIX,
+  )
+  const offer = `${PREFIX}changesets/snap-a/cs-q0000000000000005-0123456789-o90123abcd01J0000000000000000000000.bin`
+
+  it('records every commit that advances seq, round-trips, and proves both ways', () => {
+    const next = {
+      ...base,
+      seq: 6,
+      log: [{ key: `${PREFIX}changesets/snap-a/cs-x.bin`, seq: 6, size: 1 }],
+    }
+    const m = withCarriedRecord(base, next, [offer])
+    const read = parseManifest(serializeManifest(m), 'm', PREFIX)
+    expect(carriedAt(read, offer)).toBe(6)
+    expect(recordsCarried(read, 6)).toBe(true)
+    // The next commit carries nothing: its record says so.
+    const after = withCarriedRecord(
+      read,
+      {
+        ...read,
+        seq: 7,
+        log: [...read.log, { key: `${PREFIX}changesets/snap-a/cs-y.bin`, seq: 7, size: 1 }],
+      },
+      [],
+    )
+    expect(recordsCarried(after, 7)).toBe(true)
+    expect(carriedAt(after, offer)).toBe(6)
+    // A commit that keeps seq (compaction, push) adds no record.
+    expect(withCarriedRecord(after, { ...after, log: [] }, [])).toEqual({ ...after, log: [] })
+  })
+
+  it('drops malformed records as a whole (unknown, never "not carried")', () => {
+    const bad = JSON.stringify({
+      format_version: 1,
+      seq: 5,
+      schema_version: 0,
+      snapshot: { key: `${PREFIX}snapshots/snap-a.sqlite`, seq: 5 },
+      log: [],
+      carried: [
+        { seq: 5, ids: ['ok'] },
+        { seq: 4, ids: [] },
+      ],
+    })
+    expect(parseManifest(new TextEncoder().encode(bad), 'm', PREFIX).carried).toBeUndefined()
+  })
+})
+
 describe('co-commit', () => {
   it('carries the point writes of other processes in one commit, each exactly once', async () => {
     const store = new BatchRecordingStore()
@@ -131,7 +195,7 @@ describe('co-commit', () => {
     // Every transaction is one log entry; some CAS carried more than one.
     // One commit carried the offers of other processes, each exactly once.
     const m = await manifestOf(store)
-    const carried = (m.carried ?? []).flatMap((r) => r.keys)
+    const carried = (m.carried ?? []).flatMap((r) => r.ids)
     expect(new Set(carried).size).toBe(carried.length)
     expect(store.carriedMax).toBeGreaterThan(0)
   })
