@@ -246,10 +246,7 @@ async function follow(
     // Ours was never sent: only another writer can have published it.
     const verdict = judge(current, next, own, base, own.offer !== undefined)
     if (verdict === 'unknown') {
-      throw indeterminate(
-        `the commit that followed ours has since been folded into a snapshot that does not record who committed it`,
-        undefined,
-      )
+      throw indeterminate(unknownWhy(next, own), undefined)
     }
     if (verdict.kind === 'committed')
       return { committed: true, seq: verdict.seq, current: verdict.current }
@@ -291,10 +288,7 @@ async function decide(
     }
     const verdict = judge(current, next, own, base, ambiguous)
     if (verdict !== 'unknown') return verdict
-    throw indeterminate(
-      `seq ${next.seq} has since been folded into a snapshot that does not record who committed it`,
-      sendError,
-    )
+    throw indeterminate(unknownWhy(next, own), sendError)
   }
   if (!ambiguous) throw lastError
   throw indeterminate('the store failed while the outcome was being read', lastError)
@@ -365,6 +359,13 @@ function seqOfKey(m: Manifest, key: string): number | undefined {
   const folded = m.snapshot.folded
   const i = folded ? folded.keys.indexOf(key) : -1
   return folded && i >= 0 ? folded.firstSeq + i : undefined
+}
+
+/** Why a manifest read cannot tell whether our publish landed. */
+function unknownWhy(next: Manifest, own: PublishedObject): string {
+  return own.offer !== undefined
+    ? 'the record of what the commit after its base carried is gone (a writer that keeps no such records, such as the Go client, wrote the manifest in between, or more commits followed than the manifest records)'
+    : `seq ${next.seq} has since been folded into a snapshot that does not record who committed it`
 }
 
 function indeterminate(why: string, cause: unknown): CommitIndeterminateError {
