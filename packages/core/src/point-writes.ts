@@ -5,12 +5,15 @@
  * that manifest when no two of them touch the same row, so another process may
  * publish it with its own (see co-commit in write-queue.ts).
  *
- * The test is conservative and exact: every statement of the transaction must be
- * an UPDATE or DELETE (`tx.run`) whose query plan is a single search by the
- * whole primary key of a table without triggers and without foreign keys either
- * way, and must change exactly one row (a statement that found no row read its
- * absence, which no changeset records). Any other statement (a SELECT, `exec`,
- * a prepared statement, an INSERT, a plan with a subquery or a scan) makes the
+ * The test is conservative and exact: every statement of the transaction must
+ * run through `tx.run` on a table without triggers and without foreign keys
+ * either way, and change exactly one row (a statement that found no row read its
+ * absence, which no changeset records); and be either an UPDATE or DELETE whose
+ * query plan is a single search by the whole primary key, or a plain
+ * `INSERT INTO ... VALUES` (no plan at all: it reads only the absence of its
+ * keys, primary and unique, which applying its changeset checks again). Any
+ * other statement (a SELECT, `exec`, a prepared statement, an upsert, `INSERT OR
+ * ...`, INSERT ... SELECT, a plan with a subquery or a scan) makes the
  * transaction an ordinary one.
  *
  * @module
@@ -32,6 +35,12 @@ const MAX_VERDICTS = 512
 
 const WRITE = /^\s*(?:update|delete)\s/i
 const UPDATE_OR = /^\s*update\s+or\s/i
+/** `INSERT INTO <table>` (not `INSERT OR ...`, not `REPLACE`), with the table's name. */
+const INSERT =
+  /^\s*insert\s+into\s+(?:main\s*\.\s*)?("(?:[^"]|"")+"|`(?:[^`]|``)+`|\[[^\]]+\]|[A-Za-z_][\w$]*)/i
+/** An upsert reads the row it may update instead; an INSERT ... SELECT reads anything. */
+const UPSERT = /\bon\s+conflict\b/i
+const SELECT = /\bselect\b/i
 /** `id IN (...)` searches the key too, and may read rows that are absent: never a point write. */
 const IN_LIST = /\bin\s*\(/i
 const ROWID_SEARCH = /^SEARCH (\S+) USING INTEGER PRIMARY KEY \(rowid=\?\)$/
@@ -93,7 +102,9 @@ function classify(
   sql: string,
   params: SqlParams | undefined,
 ): boolean {
-  if (!WRITE.test(sql) || UPDATE_OR.test(sql) || IN_LIST.test(sql)) return false
+  const insert = INSERT.exec(sql)
+  if (!insert && (!WRITE.test(sql) || UPDATE_OR.test(sql) || IN_LIST.test(sql))) return false
+  if (insert && (UPSERT.test(sql) || SELECT.test(sql))) return false
   let plan: { detail: string }[]
   try {
     const stmt = db.prepare(`EXPLAIN QUERY PLAN ${sql}`)
@@ -106,6 +117,12 @@ function classify(
     ) as { detail: string }[]
   } catch {
     return false
+  }
+  if (insert) {
+    // A plain INSERT reads nothing but the absence of its keys (primary and
+    // unique), which applying its changeset checks again: no plan at all.
+    if (plan.length !== 0) return false
+    return plainTableCached(db, c, unquote(insert[1]!))
   }
   if (plan.length !== 1) return false
   const detail = plan[0]!.detail
@@ -126,12 +143,25 @@ function classify(
     ).n
     if (keyColumns === 0 || terms.length !== keyColumns) return false
   }
+  return plainTableCached(db, c, table)
+}
+
+function plainTableCached(db: Database.Database, c: Classified, table: string): boolean {
   let ok = c.tables.get(table)
   if (ok === undefined) {
     ok = plainTable(db, table)
     c.tables.set(table, ok)
   }
   return ok
+}
+
+/** A table name as written in SQL, without its quotes. */
+function unquote(name: string): string {
+  const q = name[0]
+  if (q === '"') return name.slice(1, -1).replaceAll('""', '"')
+  if (q === '`') return name.slice(1, -1).replaceAll('``', '`')
+  if (q === '[') return name.slice(1, -1)
+  return name
 }
 
 /** A table of `main` (not an alias) without triggers and foreign keys in either direction. */

@@ -390,7 +390,13 @@ export class WriteQueue {
           // (co-commit.ts), or follow the offer that leads.
           const gathered: Gathered =
             contended && own.offered && executed.captured
-              ? await this.#gatherOffers(epoch, base.manifest, executed.bytes, own.key)
+              ? await this.#gatherOffers(
+                  epoch,
+                  base.manifest,
+                  executed.bytes,
+                  own.key,
+                  executed.pointWrites,
+                )
               : { follow: false }
           const sent = gathered.merged ?? {
             key: own.key,
@@ -687,6 +693,7 @@ export class WriteQueue {
     base: Manifest,
     own: Uint8Array,
     ownKey: string,
+    ownPointWrites: boolean,
   ): Promise<Gathered> {
     const ctx = this.#ctx
     const prefix = `${changesetKeyPrefix(ctx, epoch)}${baseTag(base)}o`
@@ -745,6 +752,11 @@ export class WriteQueue {
       if (!cs) continue
       const rows = rowKeys(cs)
       if (rows.length === 0 || rows.some((k) => touched.has(k))) continue
+      // An INSERT may have chosen its rowid from the table's largest: serial
+      // only before every other transaction of the commit, which holds when all
+      // of them are point writes, not after a leader that read more.
+      if (!ownPointWrites && cs.tables.some((t) => t.changes.some((c) => c.op === 'INSERT')))
+        continue
       try {
         if (!plainTables(writer, cs)) continue
         // Captured: our changeset becomes the changes of all of them.

@@ -56,6 +56,9 @@ describe('point writes', () => {
     expect(eligible([['UPDATE t SET v = v + 1 WHERE id = ?', [1], 1]])).toBe(true)
     expect(eligible([['UPDATE t SET v = w + 1 WHERE id = ? AND w = 0', [1], 1]])).toBe(true)
     expect(eligible([['DELETE FROM t WHERE id = ?', [2], 1]])).toBe(true)
+    // A plain INSERT reads only the absence of its keys, which its apply checks again.
+    expect(eligible([['INSERT INTO t VALUES (?, 0, 0)', [3], 1]])).toBe(true)
+    expect(eligible([['insert into main."t" (v) values (?)', [3], 1]])).toBe(true)
     expect(eligible([['UPDATE c SET x = 1 WHERE a = ? AND b = ?', ['k', 1], 1]])).toBe(true)
     expect(
       eligible([
@@ -74,7 +77,17 @@ describe('point writes', () => {
     expect(eligible([['UPDATE t SET v = 1 WHERE id > ?', [1], 1]])).toBe(false)
     expect(eligible([['UPDATE c SET x = 1 WHERE a = ?', ['k'], 1]])).toBe(false)
     expect(eligible([['UPDATE OR REPLACE t SET id = 2 WHERE id = ?', [1], 1]])).toBe(false)
-    expect(eligible([['INSERT INTO t VALUES (?, 0, 0)', [3], 1]])).toBe(false)
+    expect(eligible([['INSERT OR REPLACE INTO t VALUES (?, 0, 0)', [3], 1]])).toBe(false)
+    expect(eligible([['REPLACE INTO t VALUES (?, 0, 0)', [3], 1]])).toBe(false)
+    expect(
+      eligible([['INSERT INTO t VALUES (?, 0, 0) ON CONFLICT (id) DO UPDATE SET v = 1', [3], 1]]),
+    ).toBe(false)
+    expect(eligible([['INSERT INTO t SELECT id + 10, v, w FROM t WHERE id = ?', [1], 1]])).toBe(
+      false,
+    )
+    expect(eligible([['INSERT INTO t VALUES (?, (SELECT max(v) FROM t), 0)', [3], 1]])).toBe(false)
+    expect(eligible([['INSERT INTO trig VALUES (?, 0)', [3], 1]])).toBe(false)
+    expect(eligible([['INSERT INTO child VALUES (?, 1, 0)', [3], 1]])).toBe(false)
     // A read, exec or prepared statement (changes unknown).
     expect(eligible([['SELECT v FROM t WHERE id = ?', [1], undefined]])).toBe(false)
     expect(
@@ -231,6 +244,45 @@ describe('co-commit', () => {
       .sort((a, b) => a[0] - b[0])
       .map((r) => r[1])
     expect(values).toEqual([3 * n, ...Array.from({ length: n }, () => 10)])
+  })
+
+  it('carries plain INSERTs, with chosen and with generated keys, each exactly once', async () => {
+    const store = new BatchRecordingStore()
+    const n = 5
+    const setup = await openDb(store)
+    await setup.update((tx) =>
+      tx.exec(
+        'CREATE TABLE e (id INTEGER PRIMARY KEY, who INTEGER NOT NULL, r INTEGER NOT NULL, UNIQUE (who, r))',
+      ),
+    )
+    const dbs = await Promise.all(
+      Array.from({ length: n }, () => openDb(new LatencyBlobStore(store, { latencyMs: 5 }))),
+    )
+    const ids: number[] = []
+    await Promise.all(
+      dbs.map(async (db, p) => {
+        for (let r = 0; r < 8; r++) {
+          // Even rounds let SQLite choose the rowid (two processes may choose the same
+          // one); odd rounds choose negative ones (never chosen by SQLite).
+          const id = await db.update((tx) =>
+            r % 2 === 0
+              ? Number(tx.run('INSERT INTO e (who, r) VALUES (?, ?)', [p, r]).lastInsertRowid)
+              : Number(
+                  tx.run('INSERT INTO e VALUES (?, ?, ?)', [-(1 + p * 100 + r), p, r])
+                    .lastInsertRowid,
+                ),
+          )
+          ids.push(id)
+        }
+      }),
+    )
+    const fresh = await expectReplayMatches(store, PREFIX, [setup, ...dbs])
+    const rows = (fresh.e as string[]).map((r) => JSON.parse(r) as [number, number, number])
+    expect(rows).toHaveLength(8 * n)
+    // Every acknowledged rowid is the row that landed, once.
+    expect(new Set(ids).size).toBe(8 * n)
+    expect(rows.map((r) => r[0]).sort((a, b) => a - b)).toEqual([...ids].sort((a, b) => a - b))
+    expect(store.carriedMax).toBeGreaterThan(0)
   })
 
   it('keeps a hot row exact: offers on the same row are never published together', async () => {
