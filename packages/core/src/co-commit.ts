@@ -38,7 +38,7 @@ import { createHash } from 'node:crypto'
 import type Database from 'better-sqlite3'
 import { decodeChangeset } from './changeset/index.js'
 import type { Changeset, Value } from './changeset/types.js'
-import { headKey, type Manifest } from './format/manifest.js'
+import { carriedAt, headKey, type Manifest } from './format/manifest.js'
 
 /** Digits of the seq in an offer's key (fixed, so keys sort and list by prefix). */
 const SEQ_DIGITS = 16
@@ -112,7 +112,10 @@ export function isWaitingUpload(key: string, manifest: Manifest, own: string | u
   const m = /cs-q(\d+)-[0-9a-f]+-[ow][^/]*\.bin$/.exec(key)
   if (!m) return false
   const seq = Number(m[1])
-  return seq <= manifest.seq && manifest.seq - seq < 20 && !manifest.log.some((e) => e.key === key)
+  // Not one a commit took in (its own CAS, or carried by a leader).
+  if (manifest.log.some((e) => e.key === key) || carriedAt(manifest, key) !== undefined)
+    return false
+  return seq <= manifest.seq && manifest.seq - seq < 20
 }
 
 const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ'
