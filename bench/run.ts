@@ -12,6 +12,7 @@ import { coldOpen } from './scenarios/cold-open.ts'
 import { compaction } from './scenarios/compaction.ts'
 import { concurrency } from './scenarios/concurrency.ts'
 import { ddlMemory } from './scenarios/ddl-memory.ts'
+import { history } from './scenarios/history.ts'
 import { lambdaColdStart } from './scenarios/lambda-cold-start.ts'
 import { processes } from './scenarios/processes.ts'
 import { sync } from './scenarios/sync.ts'
@@ -42,6 +43,7 @@ const scenarios: Record<string, (o: BenchOptions) => Promise<void>> = {
   compaction,
   'ddl-memory': ddlMemory,
   'lambda-cold-start': lambdaColdStart,
+  history,
 }
 const external = ['capture', 'kysely-overhead', 'drizzle-overhead', 'safe-integers']
 

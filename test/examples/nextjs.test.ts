@@ -316,6 +316,40 @@ describe.skipIf(browserSkip)('in a browser', () => {
     await context.close()
   })
 
+  it('history: shows the board as it was at a past seq, read-only, and undoes to it', async () => {
+    const { context, page, failed } = await newUser()
+    await page.goto(server.url)
+    await postIdea(page, 'Keep the history', 'Hana')
+    const kept = (await board(server)).seq
+    await page.getByRole('button', { name: 'Vote for Keep the history' }).click()
+    await expect.poll(() => votes(page, 'Keep the history')).toBe('▲ 1')
+    await postIdea(page, 'A bad idea', 'Hana')
+    const history = page.getByRole('region', { name: 'History' })
+    await expect.poll(() => history.getByRole('listitem').first().textContent()).toMatch(/^now/)
+    // The board as it was right after the first post: no vote yet, no bad idea.
+    await history.getByRole('link', { name: `Board at seq ${kept}` }).click()
+    const past = page.getByRole('status').filter({ hasText: 'as it was at seq' })
+    await expect.poll(() => past.textContent()).toContain(`seq ${kept}`)
+    expect(await page.getByText('A bad idea', { exact: true }).count()).toBe(0)
+    expect(await page.getByText('Keep the history', { exact: true }).count()).toBe(1)
+    // Read-only: no vote buttons, no post form.
+    expect(await page.getByRole('button', { name: 'Vote for Keep the history' }).count()).toBe(0)
+    expect(await page.getByRole('button', { name: 'Post idea' }).count()).toBe(0)
+    // The live board has not moved.
+    expect((await board(server)).ideas.map((i) => i.title)).toContain('A bad idea')
+    // Undo: the past state becomes the board (a new commit, seq moves forward).
+    const before = (await board(server)).seq
+    await page.getByRole('button', { name: 'Undo to this state' }).click()
+    await expect.poll(() => page.getByRole('button', { name: 'Post idea' }).count()).toBe(1)
+    const after = await board(server)
+    expect(after.seq).toBe(before + 1)
+    expect(after.ideas.map((i) => i.title)).not.toContain('A bad idea')
+    expect(after.ideas.find((i) => i.title === 'Keep the history')?.votes).toBe(0)
+    expect(await page.getByText('A bad idea', { exact: true }).count()).toBe(0)
+    expect(failed).toEqual([])
+    await context.close()
+  })
+
   it('two users at once see each other after a refresh', async () => {
     const b = await browser()
     const [ann, bob] = await Promise.all([b.newContext(), b.newContext()])

@@ -5,6 +5,7 @@
 import { describe, expect, it } from 'vitest'
 import { checkBank } from './checkers/bank.ts'
 import { checkConvergence } from './checkers/convergence.ts'
+import { checkCounters } from './checkers/counters.ts'
 import { checkErrors } from './checkers/errors.ts'
 import { checkExactlyOnce } from './checkers/exactly-once.ts'
 import { checkListAppend } from './checkers/list-append.ts'
@@ -30,7 +31,14 @@ function history(ops: OpRecord[], final: Dump, schema = 0): History {
   return {
     ops,
     segments: [
-      { index: 0, initial: undefined, final, finalSchemaVersion: schema, recreated: true },
+      {
+        index: 0,
+        start: 0,
+        initial: undefined,
+        final,
+        finalSchemaVersion: schema,
+        recreated: true,
+      },
     ],
     bankTotal: 200,
   }
@@ -118,6 +126,46 @@ describe('list-append checker', () => {
     expect(checkListAppend(history([w1(), beyond], dump({ x: [1] })))).toHaveLength(1)
   })
 
+  /** Two segments: the operator restored an empty state at t=100. */
+  function restoredAt100(ops: OpRecord[], before: Dump, after: Dump): History {
+    const h = history(ops, before)
+    h.segments.push({
+      index: 1,
+      start: 100,
+      initial: dump({}),
+      final: after,
+      finalSchemaVersion: 0,
+      recreated: false,
+    })
+    return h
+  }
+
+  it('allows a bounded-stale read of the state before a restore within its window, not beyond', () => {
+    const a = w1()
+    const read = (start: number) =>
+      op({ kind: 'read', start, end: start + 5, staleMs: 50, segment: 1, mops: [['r', 'x', [1]]] })
+    expect(checkListAppend(restoredAt100([a, read(120)], dump({ x: [1] }), dump({})))).toEqual([])
+    const v = checkListAppend(restoredAt100([w1(), read(200)], dump({ x: [1] }), dump({})))
+    expect(v.map((x) => x.message).join()).toMatch(
+      /segment 1: op \d+ \(read\) read x = \[1\], not a prefix/,
+    )
+  })
+
+  it('counts a write that landed late, after a restore, in the later segment only', () => {
+    // Op a's commit was acknowledged before the restore; a late copy of its
+    // CAS landed on the restored manifest.
+    const late = () => op({ start: 0, end: 10, mops: [['a', 'x', 1]] })
+    const a = late()
+    a.landsLater = true
+    const b = op({ start: 150, end: 160, segment: 1, mops: [['a', 'x', 2]] })
+    expect(checkListAppend(restoredAt100([a, b], dump({ x: [1] }), dump({ x: [2, 1] })))).toEqual(
+      [],
+    )
+    // Without the late copy, the value has no writer in segment 1.
+    const v = checkListAppend(restoredAt100([late(), b], dump({ x: [1] }), dump({ x: [2, 1] })))
+    expect(v.map((x) => x.message).join()).toMatch(/value 1 in x was written by no known operation/)
+  })
+
   it('catches a read that is not a prefix of the final list', () => {
     const a = w1()
     const r = op({ start: 20, end: 25, mops: [['r', 'x', [7]]] })
@@ -135,6 +183,31 @@ describe('bank checker', () => {
     const negative = op({ kind: 'bankview', start: 0, end: 1, balances: [210, -10] })
     expect(checkBank(history([negative], dump({}, [], [150, 50])))).toHaveLength(1)
     expect(checkBank(history([], dump({}, [], [250, -50])))).toHaveLength(1)
+  })
+})
+
+describe('counters checker', () => {
+  const bump = (status: OpRecord['status'], ids: number[]) =>
+    op({ kind: 'bump', start: 0, end: 1, status, bumps: ids })
+  /** Final state with counter 1 at `n` (others 0). */
+  const counters = (n: number): Dump => ({ ...dump({}), counters: [`1|${n}`, '2|0'] })
+
+  it('accepts exactly the acknowledged bumps, plus any indeterminate ones', () => {
+    const ok = [bump('ok', [1]), bump('ok', [1]), bump('fail', [1])]
+    expect(checkCounters(history(ok, counters(2)))).toEqual([])
+    const withInfo = [...ok, bump('info', [1])]
+    expect(checkCounters(history(withInfo, counters(2)))).toEqual([])
+    expect(checkCounters(history(withInfo, counters(3)))).toEqual([])
+  })
+
+  it('catches a lost, a doubled and a failed-but-applied bump', () => {
+    const msg = (ops: OpRecord[], n: number) =>
+      checkCounters(history(ops, counters(n)))
+        .map((v) => v.message)
+        .join()
+    expect(msg([bump('ok', [1]), bump('ok', [1])], 1)).toMatch(/counter 1 grew by 1, expected 2/)
+    expect(msg([bump('ok', [1])], 2)).toMatch(/counter 1 grew by 2, expected 1/)
+    expect(msg([bump('fail', [1])], 1)).toMatch(/counter 1 grew by 1, expected 0/)
   })
 })
 
@@ -187,6 +260,31 @@ describe('errors checker', () => {
     h.segments[0]!.recreated = false
     const v = checkErrors(h)
     expect(v.map((x) => x.ops[0])).toEqual([untyped.id, aborted.id])
+  })
+  it("accepts a missing table only in, or in flight into, a re-created database's segment", () => {
+    const missing = (o: Partial<OpRecord>) =>
+      op({
+        start: 0,
+        end: 1,
+        status: 'fail',
+        error: { code: undefined, name: 'SqliteError', message: 'no such table: accounts' },
+        ...o,
+      })
+    const h = history([], dump({}))
+    h.segments[0]!.recreated = false
+    h.segments.push({
+      index: 1,
+      start: 100,
+      initial: undefined,
+      final: dump({}),
+      finalSchemaVersion: 0,
+      recreated: true,
+    })
+    const inFlight = missing({ straddles: true })
+    const inside = missing({ segment: 1 })
+    const before = missing({})
+    h.ops.push(inFlight, inside, before)
+    expect(checkErrors(h).map((x) => x.ops[0])).toEqual([before.id])
   })
 })
 

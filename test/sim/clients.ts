@@ -15,6 +15,8 @@ export const PREFIX = 'sim/db/'
 export const BANK_ACCOUNTS = 5
 export const BANK_START = 100
 export const LIST_KEYS = ['k0', 'k1', 'k2', 'k3', 'k4']
+/** Rows of the `counters` table that 'bump' ops increment by primary key. */
+export const COUNTERS = 4
 /** Highest migration version a deploy can reach. */
 export const MAX_LEVEL = 4
 
@@ -31,7 +33,10 @@ export function migrations(level: number): Migration[] {
           CREATE TABLE parent (id INTEGER PRIMARY KEY);
           CREATE TABLE child (id INTEGER PRIMARY KEY, parent_id INTEGER NOT NULL
             REFERENCES parent(id) DEFERRABLE INITIALLY DEFERRED);
+          CREATE TABLE counters (id INTEGER PRIMARY KEY, n INTEGER NOT NULL);
           INSERT INTO parent (id) VALUES (1);`)
+        for (let i = 1; i <= COUNTERS; i++)
+          tx.run('INSERT INTO counters (id, n) VALUES (?, 0)', [i])
         for (let i = 1; i <= BANK_ACCOUNTS; i++)
           tx.run('INSERT INTO accounts (id, balance) VALUES (?, ?)', [i, BANK_START])
         tx.run("INSERT INTO ledger (token) VALUES ('mig-1')")

@@ -31,12 +31,19 @@ export interface OpRecord {
   /** History segment the op started in; straddling ops were in flight at a boundary. */
   segment: number
   straddles?: boolean | undefined
+  /**
+   * A write it sent was still on its way to the store at a boundary (a late
+   * copy): it may take effect in a later segment, after the op ended.
+   */
+  landsLater?: boolean | undefined
   /** List-append micro-ops of the run that counts (reads as observed). */
   mops?: Mop[] | undefined
   /** A read-only transaction may be this stale (maxStalenessMs); 0 = strong. */
   staleMs?: number | undefined
   /** Exactly-once token this op writes into the ledger. */
   token?: string | undefined
+  /** Counters this op increments by one each ('bump'). */
+  bumps?: number[] | undefined
   /** Bank: balances observed (by a view or by a transfer's final run). */
   balances?: number[] | undefined
   /** The error this op is built to provoke ('callback', 'fk'), if any. */
@@ -45,10 +52,25 @@ export interface OpRecord {
   aborted?: boolean | undefined
   /** Free text for the trace. */
   note?: string | undefined
+  /** History ops (past, undo, branch): the past state read, at which seq (history-ops.ts). */
+  past?: PastRead | undefined
+}
+
+/** What a history op read: the state at `seq`, through a read-only handle or a branch. */
+export interface PastRead {
+  seq: number
+  /** Read through `S3db.open({ at })`. */
+  dump: Dump
+  /** The same seq read from a branch made of it (branch ops). */
+  branch?: Dump | undefined
+  /** Asked by time (ms, the tool's clock) rather than by seq. */
+  byTime?: number | undefined
 }
 
 export interface Segment {
   index: number
+  /** Sim time the segment began (0, or when the operator rewrote the store). */
+  start: number
   /** State at the start (undefined: the database was empty or absent). */
   initial: Dump | undefined
   /** State at the end, replayed from the store; undefined when it could not be built. */
@@ -58,6 +80,11 @@ export interface Segment {
   recreated: boolean
   /** Why the final state could not be built. */
   finalError?: string | undefined
+  /**
+   * The seq the segment's state started at (its first seq of its own), when
+   * known: past reads at or after it belong to this segment's lineage.
+   */
+  startSeq?: number | undefined
 }
 
 export interface History {
@@ -99,6 +126,16 @@ export function balancesOf(dump: Dump | undefined): number[] | undefined {
     .map((r) => r[1])
 }
 
+/** The `counters` table: id -> n (empty when absent). */
+export function countersOf(dump: Dump | undefined): Map<number, number> {
+  const out = new Map<number, number>()
+  for (const row of dump?.counters ?? []) {
+    const [id, n] = row.split('|').map(Number) as [number, number]
+    out.set(id, n)
+  }
+  return out
+}
+
 /** The `ledger` table: token -> how many rows hold it. */
 export function ledgerOf(dump: Dump | undefined): Map<string, number> {
   const out = new Map<string, number>()
@@ -109,9 +146,21 @@ export function ledgerOf(dump: Dump | undefined): Map<string, number> {
   return out
 }
 
-/** The ops of one segment (straddling ops count in every segment they touched). */
+/** The ops of one segment (straddling ops, and late writes, count in every later segment). */
 export function opsOf(h: History, segment: number): OpRecord[] {
-  return h.ops.filter((o) => o.segment === segment || (o.straddles && o.segment < segment))
+  return h.ops.filter(
+    (o) => o.segment === segment || ((o.straddles || o.landsLater) && o.segment < segment),
+  )
+}
+
+/**
+ * Whether a bounded-stale op may have seen an earlier segment's state: it may
+ * read the store as it was up to `staleMs` before it started, and the
+ * segment it started in had begun less than that before.
+ */
+export function mayReadEarlierSegment(h: History, o: OpRecord): boolean {
+  const staleMs = o.staleMs ?? 0
+  return staleMs > 0 && h.segments[o.segment]!.start > o.start - staleMs
 }
 
 /** Whether an op's effects are certain in `segment`: ok/fail, started there, not straddling. */

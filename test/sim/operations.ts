@@ -13,6 +13,7 @@ import { parseManifest } from '@s3db/core/internal'
 import Database from 'better-sqlite3'
 import {
   BANK_ACCOUNTS,
+  COUNTERS,
   CrashedError,
   LIST_KEYS,
   MAX_LEVEL,
@@ -21,6 +22,7 @@ import {
   type SimClient,
 } from './clients.ts'
 import type { ErrorSeen, Mop, OpRecord } from './history.ts'
+import { HISTORY_OP_WEIGHTS, startHistoryOp } from './history-ops.ts'
 import type { Prng } from './prng.ts'
 import { replay } from './replay.ts'
 import type { Sim } from './simulate.ts'
@@ -33,6 +35,7 @@ export const OP_WEIGHTS = {
   transfer: 6,
   bankview: 4,
   ledger: 6,
+  bump: 6,
   failcb: 2,
   fk: 2,
   ddl: 2,
@@ -46,6 +49,8 @@ export const OP_WEIGHTS = {
   restore: 1,
   recreate: 0.5,
   rmlock: 1,
+  // History (history-ops.ts): past reads, engine restores (undo), branches.
+  ...HISTORY_OP_WEIGHTS,
 } as const
 
 export type OpKind = keyof typeof OP_WEIGHTS
@@ -108,7 +113,8 @@ export function planOps(
       client: rng.int(1, clients),
       plan,
       abortAfter:
-        ['txn', 'read', 'check', 'transfer', 'ledger', 'ddl'].includes(kind) && rng.chance(0.15)
+        ['txn', 'read', 'check', 'transfer', 'ledger', 'bump', 'ddl'].includes(kind) &&
+        rng.chance(0.15)
           ? rng.int(0, 150)
           : undefined,
       from,
@@ -216,6 +222,7 @@ export function startOp(sim: Sim, p: PlannedOp): void {
         (err) => finish(err),
       )
 
+  if (startHistoryOp(sim, p, rec, finish)) return
   switch (p.kind) {
     case 'txn':
     case 'failcb':
@@ -225,6 +232,9 @@ export function startOp(sim: Sim, p: PlannedOp): void {
       if (p.kind === 'failcb') rec.expects = 'callback'
       if (p.kind === 'fk') rec.expects = 'fk'
       if (p.kind === 'ddl') rec.token = `t${p.id}`
+      // An update that writes nothing is answered like a read: it may be as stale
+      // as the client allows (it skips the confirming GET within maxStalenessMs).
+      if (p.kind === 'txn' && rec.mops.length === 0) rec.staleMs = client.staleMs
       void viaClient(async (db) => {
         rec.mops = await db.update(
           (tx) => {
@@ -281,6 +291,22 @@ export function startOp(sim: Sim, p: PlannedOp): void {
         )
       })
       return
+    case 'bump': {
+      // Point writes only (an UPDATE by the whole primary key per row, no read):
+      // the transactions other processes may carry in their commit.
+      const first = ((p.from - 1) % COUNTERS) + 1
+      rec.bumps = p.amount % 2 === 0 ? [first] : [first, (first % COUNTERS) + 1]
+      rec.note = `counters ${rec.bumps.join(' ')}`
+      void viaClient(async (db) => {
+        await db.update(
+          (tx) => {
+            for (const id of rec.bumps!) tx.run('UPDATE counters SET n = n + 1 WHERE id = ?', [id])
+          },
+          { signal },
+        )
+      })
+      return
+    }
     case 'bankview':
       void viaClient(async (db) => {
         rec.balances = await db.view(readBalances, { signal })
@@ -377,11 +403,13 @@ export function startOp(sim: Sim, p: PlannedOp): void {
       return
     case 'recreate':
       rec.client = 'operator'
-      rec.note = 'deleted the database; re-created by the admin'
       void simContext
         .run({ client: 'admin', op: p.id, life: sim.adminLife }, () => sim.operatorRecreate())
         .then(
-          () => finish(),
+          (note) => {
+            rec.note = note
+            finish()
+          },
           (err) => finish(err),
         )
       return

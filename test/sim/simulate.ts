@@ -10,10 +10,12 @@ import { join } from 'node:path'
 import { S3db } from '@s3db/core'
 import { checkBank } from './checkers/bank.ts'
 import { checkConvergence, type ReplicaState } from './checkers/convergence.ts'
+import { checkCounters } from './checkers/counters.ts'
 import { checkErrors } from './checkers/errors.ts'
 import { checkExactlyOnce } from './checkers/exactly-once.ts'
 import { HygieneWatch } from './checkers/hygiene.ts'
 import { checkListAppend } from './checkers/list-append.ts'
+import { checkPastReads } from './checkers/past-reads.ts'
 import { BANK_ACCOUNTS, BANK_START, migrations, PREFIX, runtimeFor, SimClient } from './clients.ts'
 import type { History, OpRecord, Violation } from './history.ts'
 import { HELD_BACK, type OpKind, type PlannedOp, planOps, startOp } from './operations.ts'
@@ -193,7 +195,15 @@ export class Sim {
     this.history = {
       ops: [],
       segments: [
-        { index: 0, initial: undefined, final: undefined, finalSchemaVersion: 0, recreated: true },
+        {
+          index: 0,
+          start: 0,
+          initial: undefined,
+          final: undefined,
+          finalSchemaVersion: 0,
+          recreated: true,
+          startSeq: 0,
+        },
       ],
       bankTotal: BANK_ACCOUNTS * BANK_START,
     }
@@ -217,7 +227,48 @@ export class Sim {
     seg.finalSchemaVersion = r.ok ? r.schemaVersion : 0
     seg.finalError = r.ok ? undefined : r.error
     for (const o of this.history.ops) if (o.status === 'pending') o.straddles = true
+    const late = new Set(this.store.opsWithWritesInFlight())
+    for (const o of this.history.ops) if (late.has(o.id)) o.landsLater = true
     this.segment++
+  }
+
+  /**
+   * Starts a segment for an engine restore (an undo) about to publish: the
+   * state it starts from is set once the restore's outcome is known
+   * ({@link undoSettled}). See history-ops.ts.
+   */
+  beginUndoSegment(): number {
+    this.#boundary()
+    const r = this.replayNow()
+    this.history.segments.push({
+      index: this.segment,
+      start: this.world.now,
+      initial: r.ok ? r.dump : undefined,
+      final: undefined,
+      finalSchemaVersion: 0,
+      // During an operator's re-create the tables are still absent.
+      recreated: !r.ok || r.schemaVersion < 1,
+      startSeq: r.ok ? r.seq : undefined,
+    })
+    return this.segment
+  }
+
+  /**
+   * The undo that began segment `index` landed: the segment starts from the
+   * restored state at `seq`. If another boundary ended the segment meanwhile,
+   * its start is unknown and it is left unchecked.
+   */
+  undoSettled(index: number, initial: Dump | undefined, seq: number): void {
+    const seg = this.history.segments[index]!
+    if (index !== this.segment) {
+      seg.final = undefined
+      seg.finalError = 'an undo landed in a segment another boundary ended'
+      return
+    }
+    seg.initial = initial
+    seg.startSeq = seq
+    // Bounded-stale ops may see the state before the undo until it landed.
+    seg.start = this.world.now
   }
 
   /** Operator: put back an older manifest.json whose objects all still exist. */
@@ -234,16 +285,38 @@ export class Sim {
     const r = this.replayNow()
     this.history.segments.push({
       index: this.segment,
+      start: this.world.now,
       initial: r.ok ? r.dump : undefined,
       final: undefined,
       finalSchemaVersion: 0,
       recreated: false,
+      startSeq: r.ok ? r.seq : undefined,
     })
     return `restored the manifest of t=${chosen.at - EPOCH}`
   }
 
-  /** Operator: delete the database's objects; an admin re-creates it with the migrations. */
-  async operatorRecreate(): Promise<void> {
+  /**
+   * Operator: delete the database's objects; an admin re-creates it with the
+   * migrations. The operator first waits until no write sent before it
+   * decided is still on its way (at most 2 min): a write landing after the
+   * deletion could re-create the deleted manifest without its objects, which
+   * no client can prevent (docs/GUARANTEES.md, "Deleting a database").
+   */
+  async operatorRecreate(): Promise<string> {
+    // One operator at a time: a second deletion while the admin re-creates the
+    // database would be deleting under a live writer.
+    const turn = this.#operatorTurn.then(() => this.#recreate())
+    this.#operatorTurn = turn.catch(() => {})
+    return turn
+  }
+
+  #operatorTurn: Promise<unknown> = Promise.resolve()
+
+  async #recreate(): Promise<string> {
+    const decided = this.world.now
+    while (this.store.writesInFlightSentBy(decided) && this.world.now - decided < 120_000)
+      await this.world.sleep(250)
+    const waited = this.world.now - decided
     this.#boundary()
     this.store.remove(this.store.manifestKey, 'operator')
     for (const key of this.store.keys()) {
@@ -258,12 +331,15 @@ export class Sim {
     }
     this.history.segments.push({
       index: this.segment,
+      start: this.world.now,
       initial: undefined,
       final: undefined,
       finalSchemaVersion: 0,
       recreated: true,
+      startSeq: 0,
     })
     await this.createAsAdmin()
+    return `deleted the database after waiting ${waited} ms for writes in flight; re-created by the admin`
   }
 
   /** Opens (creating) the database with the deployed migrations, then closes it. */
@@ -307,6 +383,8 @@ export class Sim {
   }
 }
 
+const retentionFixture = new TextEncoder().encode(JSON.stringify({ retain_ms: 30 * 86_400_000 }))
+
 /** Dumps a database through a view. */
 function dumpLive(db: S3db): Promise<Dump> {
   return db.view((tx) => dumpWith((sql) => tx.all(sql)))
@@ -328,6 +406,9 @@ export async function simulate(seed: number, options: SimOptions = {}): Promise<
       `seed ${seed}${config.profile ? ` (profile ${config.profile})` : ''}: ${config.clients} clients, ${config.ops} ops, faults ${config.faultRate} stall ${config.stall}, autoCompact ${config.autoCompact}, grace ${config.gracePeriodMs}, skews ${config.skews.join(',')}, stale ${config.staleMs.join(',')}`,
     )
     sim.hygiene.sentinel('sim/other/keep.txt', 'another application')
+    // The deployment keeps 30 days of history (the history ops read, restore
+    // and branch past states; every client's gc honours it).
+    sim.store.poke(`${PREFIX}history/retention.json`, retentionFixture, 'world')
     sim.hygiene.sentinel('sim/db-other/manifest.json', 'a neighbouring prefix')
     sim.hygiene.sentinel(`${PREFIX}notes.txt`, 'an operator note inside the database folder')
     sim.hygiene.sentinel(`${PREFIX}snapshots/README.txt`, 'not a snapshot s3db named')
@@ -449,8 +530,10 @@ export async function simulate(seed: number, options: SimOptions = {}): Promise<
     violations.push(
       ...checkListAppend(sim.history),
       ...checkBank(sim.history),
+      ...checkCounters(sim.history),
       ...checkExactlyOnce(sim.history),
       ...checkErrors(sim.history),
+      ...checkPastReads(sim.history),
       ...checkConvergence(oracle, replicas),
       ...sim.hygiene.violations(),
     )

@@ -96,6 +96,21 @@ export class SimStore implements BlobStore {
     truncate: 0,
   }
   requests = 0
+  /** Writes sent that will still land (late copies included): the op that sent them, and when. */
+  readonly #writesInFlight = new Set<{ op: number | undefined; sentAt: number }>()
+
+  /** Ops with a write on its way to the store that will still land. */
+  opsWithWritesInFlight(): number[] {
+    const ops = new Set<number>()
+    for (const w of this.#writesInFlight) if (w.op !== undefined) ops.add(w.op)
+    return [...ops]
+  }
+
+  /** Whether a write sent at or before `t` has yet to land. */
+  writesInFlightSentBy(t: number): boolean {
+    for (const w of this.#writesInFlight) if (w.sentAt <= t) return true
+    return false
+  }
   /** Until when each client's path is congested (sim time; see {@link Congestion}). */
   readonly #congestedUntil = new Map<string, number>()
   /** Called after every applied mutation (the hygiene checker watches references). */
@@ -396,15 +411,18 @@ export class SimStore implements BlobStore {
         let outcome: { ok: true; value: T } | { ok: false; error: unknown } | undefined
         const applies = plan.fault !== 'before' && plan.fault !== 'conflict'
         const lands = plan.fault !== 'late' || world.rng.chance(0.6)
+        const writes = kind === 'write' || kind === 'cas'
         if (applies && lands) {
+          const inFlight = { op: ctx?.op, sentAt: world.now }
+          if (writes) this.#writesInFlight.add(inFlight)
           world.at(plan.applyAt, () => {
+            this.#writesInFlight.delete(inFlight)
             try {
               outcome = { ok: true, value: apply(world.now) }
             } catch (error) {
               outcome = { ok: false, error }
             }
-            if (kind === 'write' || kind === 'cas')
-              world.log(`${who} apply ${method} ${key}${detail} -> ${describe(outcome)}`)
+            if (writes) world.log(`${who} apply ${method} ${key}${detail} -> ${describe(outcome)}`)
           })
         }
         world.at(

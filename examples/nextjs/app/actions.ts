@@ -11,7 +11,9 @@
  */
 import { revalidatePath } from 'next/cache'
 import { cookies } from 'next/headers'
+import { redirect } from 'next/navigation'
 import { describeFailure } from '../src/board/failures'
+import { undoTo } from '../src/board/history'
 import {
   cleanText,
   InvalidInput,
@@ -119,4 +121,23 @@ export async function toggleDoneAction(
   return ideaAction(form, 'The change', async (id, who) =>
     toggleDone(await getDb(), { id, actor: who }),
   )
+}
+
+export interface UndoState {
+  error?: string
+}
+
+/** Undo to a past state (a restore: a new commit), then show the live board. */
+export async function undoAction(_prev: UndoState, form: FormData): Promise<UndoState> {
+  try {
+    const seq = Number(form.get('seq'))
+    if (!Number.isSafeInteger(seq) || seq < 0) throw new InvalidInput('no such state of the board')
+    await undoTo(await getDb(), seq)
+  } catch (err) {
+    if (err instanceof InvalidInput) return { error: err.message }
+    console.error('undo failed:', err)
+    return { error: describeFailure(err, 'The undo').message }
+  }
+  revalidatePath('/')
+  redirect('/')
 }

@@ -8,7 +8,7 @@
 import { type BlobStore, isS3dbError, type NotFoundError, S3db, type S3dbEvent } from '@s3db/core'
 import { DatabaseKeys, type FetchedManifest, readManifest } from '@s3db/core/internal'
 import type { CommandContext } from './command.js'
-import { CliError } from './errors.js'
+import { CliError, UsageError } from './errors.js'
 import { newActivity, type StoreActivity } from './interrupts.js'
 import { openStore } from './store.js'
 import { parseTarget, type Target } from './target.js'
@@ -105,15 +105,49 @@ export function openDatabase(
     onEvent?: ((event: S3dbEvent) => void) | undefined
     /** The replica file (default: a temp file removed on close). */
     localPath?: string | undefined
+    /** A past state, read-only (then no localPath: it opens in a temp replica). */
+    at?: { seq: number } | { time: string } | undefined
   },
 ): Promise<S3db> {
   return orNoDatabase(r, () =>
-    S3db.open(r.store, r.keys.prefix, {
-      autoCompact: false,
-      createIfMissing: false,
-      onEvent: options.onEvent,
-      signal: options.signal,
-      localPath: options.localPath,
-    }),
+    S3db.open(
+      r.store,
+      r.keys.prefix,
+      options.at
+        ? { at: options.at, onEvent: options.onEvent, signal: options.signal }
+        : {
+            autoCompact: false,
+            createIfMissing: false,
+            onEvent: options.onEvent,
+            signal: options.signal,
+            localPath: options.localPath,
+          },
+    ),
   )
+}
+
+/**
+ * Parses `--at`: a seq (digits) or an ISO 8601 time such as 2026-12-06T10:00Z.
+ * Returns undefined when not given.
+ */
+export function parseAt(
+  value: string | boolean | undefined,
+  command: string,
+): { seq: number } | { time: string } | undefined {
+  if (value === undefined) return undefined
+  const text = String(value).trim()
+  if (/^\d+$/.test(text)) {
+    const seq = Number(text)
+    if (Number.isSafeInteger(seq)) return { seq }
+  } else if (/^\d{4}-\d{2}-\d{2}/.test(text) && !Number.isNaN(Date.parse(normaliseIso(text)))) {
+    return { time: text }
+  }
+  throw new UsageError(
+    `invalid --at ${JSON.stringify(text)}: give a seq (like 120) or an ISO time (like 2026-12-06T10:00Z)`,
+    command,
+  )
+}
+
+function normaliseIso(s: string): string {
+  return s.replace(/T(\d{2}:\d{2})(Z|[+-]|$)/i, 'T$1:00$2')
 }

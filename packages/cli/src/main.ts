@@ -17,6 +17,7 @@ import {
 import { compact } from './commands/compact.js'
 import { doctor } from './commands/doctor.js'
 import { gc } from './commands/gc.js'
+import { branch, log, restore, retention } from './commands/history.js'
 import { init } from './commands/init.js'
 import { migrate } from './commands/migrate.js'
 import { pull } from './commands/pull.js'
@@ -48,6 +49,10 @@ export const COMMANDS: readonly CommandSpec[] = [
   gc,
   doctor,
   migrate,
+  log,
+  restore,
+  branch,
+  retention,
 ]
 
 function version(): string {

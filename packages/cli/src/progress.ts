@@ -19,6 +19,7 @@ const WIDTH = 30
 const LABELS: Record<ProgressEvent['operation'], string> = {
   'snapshot-download': 'downloading snapshot',
   'snapshot-upload': 'uploading snapshot',
+  'branch-copy': 'copying objects',
 }
 
 export class ProgressBar {

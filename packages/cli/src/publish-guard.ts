@@ -72,6 +72,18 @@ export class PublishGuardStore implements BlobStore {
     return this.inner.list(prefix, options)
   }
 
+  /** Server-side copies (branch), where the store has them. */
+  get copy():
+    | ((from: string, to: string, options?: CallOptions) => Promise<{ etag: string }>)
+    | undefined {
+    const inner = this.inner
+    if (!inner.copy) return undefined
+    return (from, to, options) => {
+      this.#activity.touched = true
+      return inner.copy!(from, to, options)
+    }
+  }
+
   delete(key: string, options?: CallOptions): Promise<void> {
     this.#activity.touched = true
     return this.inner.delete(key, options)

@@ -5,7 +5,7 @@
 import { existsSync } from 'node:fs'
 import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import type { BlobStore } from '@s3db/core'
+import { type BlobStore, S3db } from '@s3db/core'
 import { beforeAll, describe, expect, it } from 'vitest'
 import {
   cli,
@@ -35,7 +35,10 @@ interface Status {
   snapshot: { key: string; seq: number; size: number }
   epoch: string
   log: { length: number; bytes: number }
-  objects: Record<'snapshots' | 'changesets' | 'other' | 'total', { count: number; bytes: number }>
+  objects: Record<
+    'snapshots' | 'changesets' | 'history' | 'other' | 'total',
+    { count: number; bytes: number }
+  >
   unreferenced: { count: number; bytes: number }
 }
 
@@ -305,7 +308,9 @@ export function storeSuite(label: string, setup: () => Promise<StoreFixture>): v
       const human = await run(['status', t])
       expect(human.stdout).toMatch(/^seq:\s+2$/m)
       expect(human.stdout).toMatch(/^log:\s+2 changesets/m)
-      expect(human.stdout).toMatch(/^objects:\s+4 \(1 snapshot, 2 changesets, 0 other\)/m)
+      expect(human.stdout).toMatch(
+        /^objects:\s+4 \(1 snapshot, 2 changesets, 0 history, 0 other\)/m,
+      )
     })
 
     it('compact folds the log into a new snapshot; gc --dry-run lists, gc deletes', async () => {
@@ -345,12 +350,130 @@ export function storeSuite(label: string, setup: () => Promise<StoreFixture>): v
       expect(real.stdout).toMatch(/^deleted 4 objects/)
       const end = await status(t)
       expect(end.unreferenced.count).toBe(0)
-      expect(end.objects.total.count).toBe(2) // manifest + snapshot
+      // manifest + snapshot + the compaction's fold record (history/folds/)
+      expect(end.objects.total.count).toBe(3)
+      expect(end.objects.history.count).toBe(1)
       expect(await names(t)).toEqual(['ann', 'bob', 'u3', 'u4', 'u5'])
 
       const bad = await run(['gc', t, '--grace', 'soon'])
       expect(bad.code).toBe(2)
       expect(bad.stderr).toMatch(/invalid --grace "soon"/)
+    })
+
+    it('history: retention, log, sql --at, restore (refusing a schema change without --yes) and branch', async () => {
+      const t = await seeded('history')
+      const none = await run(['retention', t, '--json'])
+      expect(none.code, none.stderr).toBe(0)
+      expect(json(none)).toMatchObject({ retainMs: 0 })
+      const set = await run(['retention', t, '7d'])
+      expect(set.code, set.stderr).toBe(0)
+      expect(set.stdout).toMatch(/set to 1w/)
+      const badRetain = await run(['retention', t, 'forever'])
+      expect(badRetain.code).toBe(2)
+      expectCleanError(badRetain)
+      for (const [i, sql] of [
+        "INSERT INTO users VALUES (3, 'cat')",
+        'UPDATE users SET name = upper(name) WHERE id < 3',
+        'DELETE FROM users WHERE id = 1',
+      ].entries()) {
+        const w = await run(['sql', t, sql, '-w'])
+        expect(w.code, w.stderr).toBe(0)
+        expect(w.stdout).toMatch(new RegExp(`committed at seq ${i + 1}`))
+      }
+      // A compaction and a gc with no grace in between: the window still has it all.
+      expect((await run(['compact', t])).code).toBe(0)
+      expect((await run(['gc', t, '--grace', '0', '--min-age', '0'])).code).toBe(0)
+
+      const log = await run(['log', t])
+      expect(log.code, log.stderr).toBe(0)
+      const lines = log.stdout.split('\n')
+      expect(lines.find((l) => /^\|\s*3\s/.test(l))).toMatch(/users -1/)
+      expect(lines.find((l) => /^\|\s*2\s/.test(l))).toMatch(/users ~2/)
+      expect(lines.find((l) => /^\|\s*1\s/.test(l))).toMatch(/users \+1/)
+      expect(lines.find((l) => /^\|\s*0\s/.test(l))).toMatch(/snapshot/)
+      const logJson = json<{ entries: { seq: number; time: number }[] }>(
+        await run(['log', t, '--json', '--limit', '2']),
+      )
+      expect(logJson.entries.map((e) => e.seq)).toEqual([3, 2])
+
+      const past = await run([
+        'sql',
+        t,
+        '--at',
+        '1',
+        'SELECT name FROM users ORDER BY id',
+        '--json',
+      ])
+      expect(past.code, past.stderr).toBe(0)
+      expect(json(past)).toEqual([{ name: 'ann' }, { name: 'bob' }, { name: 'cat' }])
+      // By time: the commit time of seq 2 names seq 2.
+      const t2 = logJson.entries[1]!.time
+      const byTime = await run([
+        'sql',
+        t,
+        '--at',
+        new Date(t2).toISOString(),
+        'SELECT name FROM users ORDER BY id',
+        '--json',
+      ])
+      expect(json(byTime)).toEqual([{ name: 'ANN' }, { name: 'BOB' }, { name: 'cat' }])
+      const write = await run(['sql', t, '--at', '1', 'DELETE FROM users'])
+      expect(write.code).toBe(2)
+      expect(write.stderr).toMatch(/read-only/)
+      const badAt = await run(['sql', t, '--at', 'noon', 'SELECT 1'])
+      expect(badAt.code).toBe(2)
+      expect(badAt.stderr).toMatch(/invalid --at "noon"/)
+      const tooOld = await run(['sql', t, '--at', '1999-01-01T00:00Z', 'SELECT 1'])
+      expect(tooOld.code).toBe(1)
+      expectCleanError(tooOld)
+      expect(tooOld.stderr).toMatch(/oldest retained state/)
+
+      const dry = await run(['restore', t, '--at', '1', '--dry-run'])
+      expect(dry.code, dry.stderr).toBe(0)
+      expect(dry.stdout).toMatch(/2 commits \(seq 2 to 3\) would be undone/)
+      expect((await status(t)).seq).toBe(3)
+      const restored = await run(['restore', t, '--at', '1', '--json'])
+      expect(restored.code, restored.stderr).toBe(0)
+      expect(json(restored)).toMatchObject({ restored: true, fromSeq: 1, seq: 4 })
+      expect(await names(t)).toEqual(['ann', 'bob', 'cat'])
+      // The restore is a commit like any other, and can be undone.
+      const undo = await run(['restore', t, '--at', '3'])
+      expect(undo.code, undo.stderr).toBe(0)
+      expect(await names(t)).toEqual(['BOB', 'cat'])
+
+      const b = fx.target('history-branch')
+      const branched = await run(['branch', t, b, '--at', '2', '--json'])
+      expect(branched.code, branched.stderr).toBe(0)
+      expect(json(branched)).toMatchObject({ seq: 2, serverSide: true })
+      expect(await names(b)).toEqual(['ANN', 'BOB', 'cat'])
+      const again = await run(['branch', t, b])
+      expect(again.code).toBe(1)
+      expectCleanError(again)
+      expect(await names(t)).toEqual(['BOB', 'cat'])
+
+      // A state with another schema version (s3db migrations) needs --yes.
+      const before = (await status(t)).seq
+      const migrated = await S3db.open(fx.store, fx.prefix('history'), {
+        migrations: [
+          {
+            version: 1,
+            name: 'extra',
+            up: (tx) => tx.exec('CREATE TABLE extra (id INTEGER PRIMARY KEY)'),
+          },
+        ],
+      })
+      await migrated.close()
+      const refused = await run(['restore', t, '--at', String(before)])
+      expect(refused.code).toBe(1)
+      expectCleanError(refused)
+      expect(refused.stderr).toMatch(/schema version goes from 1 back to 0/)
+      expect(refused.stderr).toMatch(/--yes/)
+      expect((await status(t)).seq).toBe(before + 1)
+      const yes = await run(['restore', t, '--at', String(before), '--yes'])
+      expect(yes.code, yes.stderr).toBe(0)
+      const s = await status(t)
+      expect(s.seq).toBe(before + 2)
+      expect(s.schemaVersion).toBe(0)
     })
 
     it('doctor passes a healthy database and fails a store that ignores If-Match', async () => {

@@ -34,6 +34,8 @@ export type S3dbErrorCode =
   | 'UnsupportedRuntime'
   | 'UnsafeInteger'
   | 'ManifestTooLarge'
+  | 'HistoryUnavailable'
+  | 'SchemaMismatch'
 
 /** Options shared by every s3db error constructor. */
 export interface S3dbErrorOptions {
@@ -300,6 +302,24 @@ export class ReentrantTransactionError extends S3dbError {
 export class ReadOnlyError extends S3dbError {
   constructor(message: string, options?: S3dbErrorOptions) {
     super('ReadOnly', message, options)
+  }
+}
+
+/**
+ * A past state that is not retained any more (older than the retention window,
+ * removed by GC, or before a snapshot switch that recorded no history, such as
+ * one made by the Go client). Nothing was read or written.
+ */
+export class HistoryUnavailableError extends S3dbError {
+  constructor(message: string, options?: S3dbErrorOptions) {
+    super('HistoryUnavailable', message, options)
+  }
+}
+
+/** A restore would change the schema version and was not allowed to; nothing was written. */
+export class SchemaMismatchError extends S3dbError {
+  constructor(message: string, options?: S3dbErrorOptions) {
+    super('SchemaMismatch', message, options)
   }
 }
 

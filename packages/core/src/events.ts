@@ -69,7 +69,7 @@ export interface GcEvent extends EventBase {
 /** Progress of a long transfer (snapshot download or upload). */
 export interface ProgressEvent {
   type: 'progress'
-  operation: 'snapshot-download' | 'snapshot-upload'
+  operation: 'snapshot-download' | 'snapshot-upload' | 'branch-copy'
   key: string
   bytesDone: number
   bytesTotal: number

@@ -15,9 +15,11 @@
  * @module
  */
 
+import { foldDirOf, foldsDir, isFoldRecordKey } from './format/history.js'
 import type { DatabaseKeys } from './format/manifest.js'
 import { epochOf } from './format/manifest.js'
 import { ORPHAN_MIN_AGE_MS } from './format/protocol.js'
+import { type History, readHistory, readRetention } from './history.js'
 import type { BlobStore, ListEntry } from './store/blob-store.js'
 import { readManifest } from './sync.js'
 
@@ -51,6 +53,11 @@ export interface GcResult {
   retained: string[]
   /** Bytes freed (or that would be). */
   bytes: number
+  /**
+   * The database's history retention (ms, 0: none) and the oldest seq whose
+   * state GC kept rebuildable (undefined without retention).
+   */
+  history: { retainMs: number; oldestSeq: number | undefined }
 }
 
 export async function collectGarbage(
@@ -60,12 +67,9 @@ export async function collectGarbage(
 ): Promise<GcResult> {
   const { signal } = options
   const localNow = options.now ?? Date.now
-  const { manifest, lastModified, storeTime } = await readManifest(
-    store,
-    keys.manifest,
-    keys.prefix,
-    signal,
-  )
+  const fetched = await readManifest(store, keys.manifest, keys.prefix, signal)
+  const { manifest, lastModified, storeTime } = fetched
+  const { retainMs } = await readRetention(store, keys, signal)
   // Ages are measured on the store's clock where it tells us (immune to local
   // skew), read before listing. HTTP dates are whole seconds (truncated): the
   // store's clock read within the second after it, at most 1 s late, which the
@@ -74,6 +78,17 @@ export async function collectGarbage(
   const now = () => storeNow ?? localNow()
   const reachable = new Set<string>([manifest.snapshot.key, ...manifest.log.map((e) => e.key)])
   const currentEpochDir = keys.epochDir(epochOf(manifest.snapshot.key))
+  // History: everything needed to rebuild any seq that was current within the
+  // retention window (plus the grace period, for readers of its oldest state).
+  const history = retainMs > 0 ? await readHistory(store, keys, signal, fetched) : undefined
+  const retained = history
+    ? retainedByWindow(history, keys, now() - retainMs - options.gracePeriodMs)
+    : undefined
+  const records: ListEntry[] = []
+  if (history) records.push(...history.records)
+  else for await (const entry of store.list(foldsDir(keys), { signal })) records.push(entry)
+  for (const key of retained?.keys ?? []) reachable.add(key)
+  const keepDirs = retained?.dirs ?? new Set([foldDirOf(keys, manifest.snapshot.key)])
 
   const candidates: ListEntry[] = []
   let bound = lastModified?.getTime() ?? now()
@@ -88,24 +103,66 @@ export async function collectGarbage(
     }
   }
   const deleted: ListEntry[] = []
-  const retained: string[] = []
+  const kept: string[] = []
+  const minAge = options.minAgeMs ?? ORPHAN_MIN_AGE_MS
+  // Fold records outside the chain the window needs (older history, or
+  // switches whose CAS never landed) go once older than the grace period.
+  for (const entry of records) {
+    if (!isFoldRecordKey(keys, entry.key)) continue
+    const dir = entry.key.slice(0, entry.key.lastIndexOf('/') + 1)
+    if (keepDirs.has(dir)) continue
+    const created = entry.lastModified?.getTime() ?? Number.POSITIVE_INFINITY
+    if (now() - created >= Math.max(options.gracePeriodMs, minAge)) deleted.push(entry)
+    else kept.push(entry.key)
+  }
   for (const entry of candidates) {
     // Without a creation time we cannot prove anything: keep it.
     const created = entry.lastModified?.getTime() ?? Number.POSITIVE_INFINITY
-    const minAge = options.minAgeMs ?? ORPHAN_MIN_AGE_MS
     if (now() - Math.max(bound, created) >= options.gracePeriodMs && now() - created >= minAge)
       deleted.push(entry)
-    else retained.push(entry.key)
+    else kept.push(entry.key)
   }
   if (!options.dryRun && deleted.length > 0) {
-    await store.deleteMany(
-      deleted.map((e) => e.key),
-      { signal },
-    )
+    // Fold records first: if the data deletes then fail half way, no record
+    // is left pointing at objects already gone (a read stops at the chain's end).
+    const records = deleted.filter((e) => isFoldRecordKey(keys, e.key)).map((e) => e.key)
+    const data = deleted.filter((e) => !isFoldRecordKey(keys, e.key)).map((e) => e.key)
+    if (records.length > 0) await store.deleteMany(records, { signal })
+    if (data.length > 0) await store.deleteMany(data, { signal })
   }
   return {
     deleted: deleted.map((e) => e.key),
-    retained,
+    retained: kept,
     bytes: deleted.reduce((n, e) => n + e.size, 0),
+    history: { retainMs, oldestSeq: retained?.oldestSeq },
   }
+}
+
+/**
+ * What the window from `since` needs: the state current at `since` (the last
+ * commit at or before it) and every later one must stay rebuildable, so the
+ * newest snapshot at or below that seq, every later snapshot and changeset,
+ * and the fold records linking them are kept.
+ */
+function retainedByWindow(
+  h: History,
+  dbKeys: DatabaseKeys,
+  since: number,
+): { keys: Set<string>; dirs: Set<string>; oldestSeq: number } {
+  let oldest = h.commits[0]!.seq
+  for (const c of h.commits) if (c.effectiveTime <= since) oldest = c.seq
+  let first = 0
+  h.segments.forEach((seg, i) => {
+    if (seg.snapshot.seq <= oldest) first = i
+  })
+  const keys = new Set<string>()
+  const dirs = new Set<string>()
+  h.segments.slice(first).forEach((seg, i) => {
+    keys.add(seg.snapshot.key)
+    for (const e of seg.entries) keys.add(e.key)
+    // The record linking this segment to the one before it is kept when that one is.
+    if (i > 0) dirs.add(foldDirOf(dbKeys, seg.snapshot.key))
+  })
+  dirs.add(foldDirOf(dbKeys, h.manifest.snapshot.key))
+  return { keys, dirs, oldestSeq: h.segments[first]!.snapshot.seq }
 }

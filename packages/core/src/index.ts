@@ -13,6 +13,15 @@ export * from './errors.js'
 export type * from './events.js'
 export { FormatTooNewError } from './format/manifest.js'
 export type { GcResult } from './gc.js'
+export type { HistoryPoint } from './history.js'
+export type {
+  BranchResult,
+  HistoryOptions,
+  LogEntry,
+  RestoreOptions,
+  RestoreResult,
+  TableCounts,
+} from './history-ops.js'
 export type { Migration } from './migrate.js'
 export { LocalCacheLockedError } from './replica/local-replica.js'
 export {

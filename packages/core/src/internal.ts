@@ -11,6 +11,13 @@ import './node-version.js'
 export * from './changeset/index.js'
 export { DEFAULT_TRANSFER_SETTINGS } from './context.js'
 export {
+  foldsDir,
+  isFoldRecordKey,
+  parseDurationMs,
+  parseFoldRecord,
+  retentionKey,
+} from './format/history.js'
+export {
   DatabaseKeys,
   epochOf,
   type Manifest,
@@ -19,6 +26,7 @@ export {
 } from './format/manifest.js'
 export { validateDatabasePrefix } from './format/prefix.js'
 export { collectGarbage, type GcOptions } from './gc.js'
+export { type History, manifestAt, parseTime, readHistory, resolvePoint } from './history.js'
 export { planParts } from './snapshot-download.js'
 export { CountingBlobStore, diffCounts, totalRequests } from './store/counting-store.js'
 export { storeIdentity } from './store/identity.js'

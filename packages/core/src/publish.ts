@@ -22,6 +22,7 @@ import {
   isS3dbError,
   StoreUnavailableError,
 } from './errors.js'
+import { foldRecordKey, foldRecordOf, serializeFoldRecord } from './format/history.js'
 import {
   carriedAt,
   type DatabaseKeys,
@@ -58,11 +59,6 @@ export interface Publisher {
 /** The object a publish adds: what identifies it in later manifests. */
 export interface PublishedObject {
   key: string
-  /**
-   * True when other publishes may use the same key (the fixed key of an empty
-   * database's first snapshot): then only an identical manifest proves ours.
-   */
-  shared?: boolean | undefined
   /** When its upload started ({@link Runtime.monotonic}): published only within the window. */
   uploadedAt: number
   /**
@@ -146,13 +142,40 @@ export function sendProvesNotApplied(err: unknown): boolean {
 
 /** CASes the manifest; see the module comment for the rules. */
 export async function publishManifest(p: Publisher, req: PublishRequest): Promise<PublishOutcome> {
+  // Fold records this publish wrote: removed again when it ends without having
+  // (possibly) published, so a refused or lost write leaves no object behind.
+  const records: string[] = []
+  try {
+    const outcome = await publish(p, req, records)
+    if (!outcome.committed) await removeRecords(p, records)
+    return outcome
+  } catch (err) {
+    if (!isS3dbError(err, 'CommitIndeterminate')) await removeRecords(p, records)
+    throw err
+  }
+}
+
+async function removeRecords(p: Publisher, keys: string[]): Promise<void> {
+  if (keys.length > 0) await p.store.deleteMany(keys).catch(() => {})
+}
+
+async function publish(
+  p: Publisher,
+  req: PublishRequest,
+  records: string[],
+): Promise<PublishOutcome> {
   if (req.signal?.aborted) throw new AbortedError('aborted before publishing; nothing was written')
   const { own, signal } = req
   let base = req.base
   const carried = req.carried ?? []
-  let next = base
-    ? withCarriedRecord(base.manifest, withFoldedHistory(base.manifest, req.next), carried)
-    : req.next
+  let next = stamped(
+    base
+      ? withCarriedRecord(base.manifest, withFoldedHistory(base.manifest, req.next), carried)
+      : req.next,
+    own,
+    base?.manifest,
+    p.runtime,
+  )
   if (req.follow && base) {
     const followed = await follow(p, req.follow, next, own, base)
     if (followed) return followed
@@ -163,6 +186,8 @@ export async function publishManifest(p: Publisher, req: PublishRequest): Promis
   // be published by another writer at any time: it is never "not applied"
   // without a proof either.
   let ambiguous = own.offer !== undefined
+  // The fold record of the snapshot switch being published (see recordFold).
+  let recorded: string | undefined
   for (;;) {
     if (p.runtime.monotonic() - own.uploadedAt >= PUBLISH_WINDOW_MS) {
       // Too old to publish: GC may treat the object as an orphan.
@@ -174,6 +199,9 @@ export async function publishManifest(p: Publisher, req: PublishRequest): Promis
         throw new AbortedError('aborted before the write was published; nothing was written')
       return settleAmbiguous(p, next, own, base, 'aborted')
     }
+    // Written before the CAS that makes it needed; nothing of ours can have
+    // applied here (first send, or just proven lost), so a failure is exact.
+    if (base && !ambiguous) recorded = await recordFold(p, base.manifest, next, recorded, records)
     let sendError: unknown
     try {
       const { etag } = await p.store.put(p.keys.manifest, serializeManifest(next), {
@@ -213,10 +241,11 @@ export async function publishManifest(p: Publisher, req: PublishRequest): Promis
     if (!rebuilt || ++conflicts > (req.maxConflicts ?? 10))
       return { committed: false, reason: 'conflict', current }
     base = current
-    next = withCarriedRecord(
+    next = stamped(
+      withCarriedRecord(current.manifest, withFoldedHistory(current.manifest, rebuilt), carried),
+      own,
       current.manifest,
-      withFoldedHistory(current.manifest, rebuilt),
-      carried,
+      p.runtime,
     )
     await p.runtime.sleep(backoffDelay(conflicts, 10, 500, p.runtime.random))
   }
@@ -253,6 +282,66 @@ async function follow(
     if (verdict.kind === 'lost') return { committed: false, reason: 'conflict', current }
   }
   return undefined
+}
+
+/**
+ * `next` with the commit time of the object it publishes (a log entry, or a
+ * snapshot that commits a new seq), read from the runtime's clock when the
+ * version to send is made.
+ */
+function stamped(
+  next: Manifest,
+  own: PublishedObject,
+  base: Manifest | undefined,
+  runtime: Runtime,
+): Manifest {
+  const time = Math.max(1, Math.round(runtime.now()))
+  const last = next.log.at(-1)
+  if (last?.key === own.key) return { ...next, log: [...next.log.slice(0, -1), { ...last, time }] }
+  if (
+    next.snapshot.key === own.key &&
+    next.snapshot.seq === next.seq &&
+    (base === undefined || next.seq > base.seq)
+  )
+    return { ...next, snapshot: { ...next.snapshot, time } }
+  return next
+}
+
+/**
+ * Writes the fold record of a snapshot switch (format/history.ts) before the
+ * CAS that publishes it: once the new manifest lands, the old log order is gone
+ * from it. A record is a fact about committed history whether or not the CAS
+ * wins (its entries come from a manifest read from the store); GC removes those
+ * of switches that never landed. Returns the content written, so a rebase over
+ * a manifest that only grew its log does not write the same record again.
+ */
+async function recordFold(
+  p: Publisher,
+  base: Manifest,
+  next: Manifest,
+  written: string | undefined,
+  keys: string[],
+): Promise<string | undefined> {
+  const record = foldRecordOf(base, next)
+  if (!record) return written
+  const bytes = serializeFoldRecord(p.keys, record)
+  const text = Buffer.from(bytes).toString('utf8')
+  if (text === written) return written
+  // A fresh unique key, written unconditionally so that transient failures are retried.
+  const key = foldRecordKey(p.keys, next.snapshot.key, p.runtime.newId())
+  keys.push(key)
+  try {
+    await p.store.put(key, bytes, { contentType: 'application/json' })
+  } catch (err) {
+    // Whatever happened to the record, the manifest was not sent: say so
+    // (a "may have applied" about the record must not read as one about the write).
+    if (!(err instanceof StoreUnavailableError) || !err.maybeApplied) throw err
+    throw new StoreUnavailableError(
+      `the history record ${key} could not be written, so the manifest was not sent: nothing was published (${err.message})`,
+      { maybeApplied: false, retryable: err.retryable, cause: err },
+    )
+  }
+  return text
 }
 
 type Decision =
@@ -303,11 +392,6 @@ function judge(
   ambiguous: boolean,
 ): Decision | 'unknown' {
   const m = current.manifest
-  if (own.shared) {
-    const same = Buffer.from(serializeManifest(m)).equals(Buffer.from(serializeManifest(next)))
-    if (same) return { kind: 'committed', seq: next.seq, current }
-    return ambiguous ? 'unknown' : { kind: 'lost', current }
-  }
   const atOurSeq = keyAtSeq(m, next.seq)
   if (atOurSeq === own.key) return { kind: 'committed', seq: next.seq, current }
   // A compaction rebased over us keeps our seq; a snapshot switch also proves it

@@ -19,20 +19,28 @@ import {
   DatabaseNotFoundError,
   InvalidArgumentError,
   isS3dbError,
+  ReadOnlyError,
   ReentrantTransactionError,
   throwIfAborted,
 } from './errors.js'
 import type { EventHandler } from './events.js'
+import { parseDurationMs } from './format/history.js'
 import { DatabaseKeys, type Manifest } from './format/manifest.js'
 import { validateDatabasePrefix } from './format/prefix.js'
 import { collectGarbage, type GcResult } from './gc.js'
+import { type HistoryPoint, readRetention, writeRetention } from './history.js'
 import {
-  assertSchemaKnown,
-  compatAfter,
-  type Migration,
-  migrationError,
-  planMigrations,
-} from './migrate.js'
+  type BranchResult,
+  branchDatabase,
+  buildState,
+  type HistoryOptions,
+  historyLog,
+  type LogEntry,
+  type RestoreOptions,
+  type RestoreResult,
+  restoreDatabase,
+} from './history-ops.js'
+import { assertSchemaKnown, type Migration, migrationError, planMigrations } from './migrate.js'
 import { LocalReplica } from './replica/local-replica.js'
 import { type Runtime, systemRuntime } from './runtime.js'
 import type { BlobStore } from './store/blob-store.js'
@@ -105,6 +113,23 @@ export interface S3dbOptions {
    * with `tx.prepare(sql).safeIntegers(on)`.
    */
   safeIntegers?: boolean | undefined
+  /**
+   * Open a read-only handle on a past state: `{ seq }`, or `{ time }` (a Date,
+   * ms since the epoch or an ISO 8601 string: the state current then). Updates,
+   * compaction and gc raise ReadOnlyError; views read that state, never a newer
+   * one. Needs the state to be retained (`history.retain`), else
+   * HistoryUnavailable. Cannot be combined with `localPath` or `migrations`.
+   */
+  at?: HistoryPoint | undefined
+  /**
+   * History retention of the database, recorded in the store (every client's
+   * and the CLI's gc honour it): `{ retain: '7d' }` keeps every past state of
+   * the last 7 days readable (`at`), restorable and branchable. A duration
+   * string (`30m`, `12h`, `7d`, `2w`) or milliseconds; `0` turns it off.
+   * Omitted: the recorded setting is left as it is (none: today's behaviour,
+   * gc deletes the past after its grace period).
+   */
+  history?: { retain: string | number } | undefined
   /** Cancels opening. */
   signal?: AbortSignal | undefined
   /**
@@ -244,6 +269,8 @@ export class S3db implements AsyncDisposable {
   readonly #inFlight = new Set<Promise<unknown>>()
   #closed = false
   #closing: Promise<void> | undefined
+  /** Set on a handle opened with `at`: the seq it is pinned to (read-only). */
+  #pinnedSeq: number | undefined
 
   private constructor(
     ctx: EngineContext,
@@ -278,6 +305,14 @@ export class S3db implements AsyncDisposable {
   static async open(store: BlobStore, prefix: string, options: S3dbOptions = {}): Promise<S3db> {
     validateDatabasePrefix(prefix)
     validateOptions(options)
+    const retainMs =
+      options.history === undefined
+        ? undefined
+        : parseDurationMs(
+            (options.history as { retain?: unknown } | null)?.retain,
+            'history.retain',
+          )
+    if (options.at !== undefined) return S3db.#openAt(store, prefix, options)
     const { signal } = options
     const plan = options.migrations ? planMigrations(options.migrations) : undefined
     const runtime = options.runtime ?? systemRuntime
@@ -324,13 +359,81 @@ export class S3db implements AsyncDisposable {
     const db = new S3db(ctx, options, plan?.latest)
     try {
       await ctx.writerLock.run(() => syncReplica(ctx, signal))
-      if (plan) await db.#migrate(plan.sorted, signal)
+      if (plan) await db.#migrate(plan.sorted, plan.latest, signal)
       assertSchemaKnown(ctx.remote.manifest, plan?.latest)
+      if (retainMs !== undefined) await writeRetention(retrying, keys, { retainMs }, signal)
       return db
     } catch (err) {
       await db.close()
       throw err
     }
+  }
+
+  /** A read-only handle on a past state (see {@link S3dbOptions.at}). */
+  static async #openAt(store: BlobStore, prefix: string, options: S3dbOptions): Promise<S3db> {
+    if (options.localPath !== undefined || options.migrations !== undefined)
+      throw new InvalidArgumentError(
+        'at cannot be combined with localPath or migrations: a past state is read-only and opens in a temp replica',
+      )
+    if (options.history !== undefined)
+      throw new InvalidArgumentError(
+        'at cannot be combined with history (a past state is read-only)',
+      )
+    const { signal } = options
+    const runtime = options.runtime ?? systemRuntime
+    const counter = new CountingBlobStore(store)
+    const retrying = new RetryingBlobStore(counter, undefined, runtime)
+    const keys = new DatabaseKeys(prefix)
+    const replica = await LocalReplica.open(undefined, `${storeIdentity(store)}#${prefix}#at`)
+    try {
+      const built = await buildState(retrying, keys, options.at!, replica.dir, {
+        signal,
+        runtime,
+        onProgress: options.onEvent,
+      })
+      try {
+        await replica.install(built.file, { seq: built.seq, head: built.head })
+      } catch (err) {
+        await import('node:fs/promises').then((fs) => fs.unlink(built.file)).catch(() => {})
+        throw err
+      }
+      const ctx: EngineContext = {
+        store: retrying,
+        counter,
+        keys,
+        replica,
+        settings: {
+          maxRetries: 0,
+          gcGracePeriodMs: DEFAULTS.gcGracePeriod,
+          safeIntegers: options.safeIntegers,
+          ...DEFAULT_TRANSFER_SETTINGS,
+        },
+        runtime,
+        writerLock: new Mutex(),
+        readLock: new ReadWriteLock(),
+        remote: { manifest: built.manifest, etag: '', confirmedAt: runtime.monotonic(), ticket: 0 },
+        nextTicket: 1,
+        foreignSeenAt: Number.NEGATIVE_INFINITY,
+        emit: safeEmitter(options.onEvent),
+      }
+      const db = new S3db(ctx, { ...options, autoCompact: false }, undefined)
+      db.#pinnedSeq = built.seq
+      return db
+    } catch (err) {
+      await replica.close()
+      throw err
+    }
+  }
+
+  /** The seq a handle opened with `at` reads (undefined for a live handle). */
+  get pinnedSeq(): number | undefined {
+    return this.#pinnedSeq
+  }
+
+  #readOnly(operation: string): ReadOnlyError {
+    return new ReadOnlyError(
+      `db.${operation}() on a handle opened at seq ${this.#pinnedSeq}: past states are read-only (restore one with S3db.restore, or branch it with S3db.branch)`,
+    )
   }
 
   /**
@@ -344,6 +447,7 @@ export class S3db implements AsyncDisposable {
   update<T>(fn: (tx: Tx) => T | Promise<T>, options: UpdateOptions = {}): Promise<T> {
     try {
       this.#assertUsable('update')
+      if (this.#pinnedSeq !== undefined) throw this.#readOnly('update')
     } catch (err) {
       return Promise.reject(err)
     }
@@ -365,7 +469,7 @@ export class S3db implements AsyncDisposable {
   async #view<T>(fn: (tx: Tx) => T | Promise<T>, options: TransactionOptions): Promise<T> {
     const { signal } = options
     throwIfAborted(signal)
-    await this.#freshen(signal)
+    if (this.#pinnedSeq === undefined) await this.#freshen(signal)
     const ctx = this.#ctx
     return ctx.readLock.shared(async () => {
       const reader = ctx.replica.acquireReader()
@@ -399,6 +503,7 @@ export class S3db implements AsyncDisposable {
 
   /** Folds the log into a new snapshot (readers then start faster). */
   compact(options: TransactionOptions = {}): Promise<CompactResult> {
+    if (this.#pinnedSeq !== undefined) return Promise.reject(this.#readOnly('compact'))
     return this.#track('compact', () => compact(this.#ctx, options.signal))
   }
 
@@ -407,6 +512,7 @@ export class S3db implements AsyncDisposable {
    * unreachable for longer than the grace period.
    */
   gc(options: GcCallOptions = {}): Promise<GcResult> {
+    if (this.#pinnedSeq !== undefined) return Promise.reject(this.#readOnly('gc'))
     return this.#track('gc', () => this.#gc(options))
   }
 
@@ -497,6 +603,65 @@ export class S3db implements AsyncDisposable {
     })
   }
 
+  /**
+   * Publishes the state at `options.at` as a new commit (a snapshot commit; seq
+   * moves forward, so the restore can itself be undone and running processes
+   * see an ordinary commit). Refuses (SchemaMismatch) a state with another
+   * schema version unless `allowSchemaChange`.
+   */
+  static restore(
+    store: BlobStore,
+    prefix: string,
+    options: RestoreOptions,
+  ): Promise<RestoreResult> {
+    return restoreDatabase(store, prefix, options)
+  }
+
+  /**
+   * Creates a new, independent database at `toPrefix` with the state of
+   * `fromPrefix` (now, or at `options.at`). Objects are copied server-side
+   * where the store can (S3 CopyObject, hard links on the filesystem store),
+   * never shared: the source's gc cannot break the branch.
+   */
+  static branch(
+    store: BlobStore,
+    fromPrefix: string,
+    toPrefix: string,
+    options?: HistoryOptions & { at?: HistoryPoint | undefined },
+  ): Promise<BranchResult> {
+    return branchDatabase(store, fromPrefix, toPrefix, options)
+  }
+
+  /** The retained commits, newest first (see {@link historyLog}). */
+  static log(
+    store: BlobStore,
+    prefix: string,
+    options?: HistoryOptions & { limit?: number | undefined; changes?: boolean | undefined },
+  ): Promise<{ entries: LogEntry[]; oldestSeq: number; seq: number }> {
+    return historyLog(store, prefix, options)
+  }
+
+  /** Reads (no `retain`) or records the history retention of a database (ms). */
+  static async retention(
+    store: BlobStore,
+    prefix: string,
+    retain?: string | number,
+    options: { signal?: AbortSignal | undefined } = {},
+  ): Promise<{ retainMs: number; changed: boolean }> {
+    validateDatabasePrefix(prefix)
+    const keys = new DatabaseKeys(prefix)
+    // Only an existing database gets a setting.
+    await readManifest(store, keys.manifest, prefix, options.signal).catch((err: unknown) => {
+      if (isS3dbError(err, 'NotFound')) throw new DatabaseNotFoundError(prefix, { cause: err })
+      throw err
+    })
+    if (retain === undefined)
+      return { ...(await readRetention(store, keys, options.signal)), changed: false }
+    const retainMs = parseDurationMs(retain, 'retain')
+    const changed = await writeRetention(store, keys, { retainMs }, options.signal)
+    return { retainMs, changed }
+  }
+
   /** Creates a database at `prefix` (empty, or from a SQLite file); refuses to overwrite one. */
   static init(
     store: BlobStore,
@@ -538,29 +703,27 @@ export class S3db implements AsyncDisposable {
     }
   }
 
-  async #migrate(migrations: Migration[], signal: AbortSignal | undefined): Promise<void> {
+  /**
+   * Applies the pending migrations, one DDL commit each. Each commit picks its
+   * migration from the manifest it runs against (after a lost race, or an
+   * operator's restore, that is not the one first seen), so the version it
+   * records always follows the migrations run on that state.
+   */
+  async #migrate(migrations: Migration[], latest: number, signal: AbortSignal | undefined) {
     const ctx = this.#ctx
-    for (const migration of migrations) {
-      if (ctx.remote.manifest.schemaVersion >= migration.version) continue
-      const pending = (m: Manifest) => m.schemaVersion < migration.version
+    let picked: Migration | undefined
+    const pick = (base: Manifest) => {
+      picked = migrations.find((m) => m.version > base.schemaVersion)
+      return picked
+    }
+    while (ctx.remote.manifest.schemaVersion < latest) {
       try {
-        await this.#queue.submit(
-          async (tx) => {
-            // Re-evaluated on every run: a concurrent opener may have applied it.
-            if (pending(ctx.remote.manifest)) await migration.up(tx)
-          },
-          {
-            signal,
-            foreignKeysOff: migration.foreignKeys === false,
-            schema: (m) =>
-              pending(m)
-                ? { version: migration.version, compatVersion: compatAfter(migration, m) }
-                : undefined,
-          },
-        )
+        await this.#queue.submit(() => {}, { signal, migration: pick })
       } catch (err) {
-        throw migrationError(migration, err)
+        throw picked ? migrationError(picked, err) : err
       }
+      // The commit's base had nothing left to apply: the schema is current.
+      if (!picked) return
     }
   }
 

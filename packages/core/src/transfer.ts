@@ -150,29 +150,25 @@ export async function createDatabase(
   const runtime = options.runtime ?? systemRuntime
   const uploadedAt = runtime.monotonic()
   const prefix = keys.prefix
-  let snapshotKey: string
+  // A unique key, even for an empty database (the Go client uses the fixed
+  // snapshots/snap-init.sqlite): the first manifest is then unique too, so its
+  // ETag is, and a compare-and-swap sent to a deleted database can never land
+  // on one re-created at the same prefix (docs/FORMAT.md).
+  const snapshotKey = keys.snapshot(runtime.newId())
   let size: number
   if (options.from) {
     const dir = await mkdtemp(join(tmpdir(), 's3db-init-'))
     try {
       const copy = await cleanCopyOfUserFile(resolve(options.from), dir)
       size = (await stat(copy)).size
-      snapshotKey = keys.snapshot(runtime.newId())
       await uploadSnapshot(store, snapshotKey, copy, options)
     } finally {
       await rm(dir, { recursive: true, force: true })
     }
   } else {
     const image = emptyDatabaseImage()
-    snapshotKey = keys.snapshot('init')
     size = image.byteLength
-    try {
-      await store.put(snapshotKey, image, { ifNoneMatch: true, signal })
-    } catch (err) {
-      // A concurrent init wrote it first: use the object that is there.
-      if (!isS3dbError(err, 'PreconditionFailed')) throw err
-      size = (await store.stat(snapshotKey, { signal })).size
-    }
+    await store.put(snapshotKey, image, { signal, contentType: 'application/vnd.sqlite3' })
   }
   const manifest: Manifest = {
     formatVersion: 1,
@@ -181,13 +177,20 @@ export async function createDatabase(
     snapshot: { key: snapshotKey, seq: 0, size },
     log: [],
   }
+  // A snapshot no manifest can reference is removed at once (only
+  // CommitIndeterminate leaves that open).
+  const discard = () => store.delete(snapshotKey).catch(() => {})
   const outcome = await publishManifest(storePublisher(store, keys, runtime), {
     base: undefined,
     next: manifest,
-    own: { key: snapshotKey, uploadedAt, shared: !options.from },
+    own: { key: snapshotKey, uploadedAt },
     signal,
+  }).catch(async (err: unknown) => {
+    if (!isS3dbError(err, 'CommitIndeterminate')) await discard()
+    throw err
   })
   if (!outcome.committed) {
+    await discard()
     throw new AlreadyExistsError(
       `a database was created at ${prefix} concurrently; nothing was overwritten`,
     )

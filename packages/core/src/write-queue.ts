@@ -54,6 +54,7 @@ import {
   nextSeq,
 } from './format/manifest.js'
 import { PUBLISH_WINDOW_MS } from './format/protocol.js'
+import { compatAfter, type Migration } from './migrate.js'
 import { PointWrites } from './point-writes.js'
 import { publishManifest, sendProvesNotApplied } from './publish.js'
 import { uploadSnapshot } from './snapshot-upload.js'
@@ -69,13 +70,14 @@ export type Isolation = 'serializable' | 'snapshot'
 export interface WriteOptions {
   signal?: AbortSignal | undefined
   /**
-   * Internal (migrations): given the manifest the callback runs against, the
-   * schema versions to record, making the commit a snapshot commit; undefined
-   * for an ordinary commit.
+   * Internal (migrations): picks, from the manifest the commit runs against,
+   * the migration it applies. Its `up()` runs instead of the callback and its
+   * version is recorded (a snapshot commit); undefined: that manifest's schema
+   * is current and the commit changes nothing. Deciding from the base, not
+   * from the newest manifest known, keeps the recorded version and the
+   * migrations actually run on one state.
    */
-  schema?:
-    | ((manifest: Manifest) => { version: number; compatVersion: number } | undefined)
-    | undefined
+  migration?: ((base: Manifest) => Migration | undefined) | undefined
   /** Run with foreign key enforcement off, checking `PRAGMA foreign_key_check` before commit. */
   foreignKeysOff?: boolean | undefined
 }
@@ -493,7 +495,7 @@ export class WriteQueue {
         await ctx.store.delete(uploaded.key).catch(() => {})
       for (const r of batch) if (!r.settled) fail(r, err)
     } finally {
-      if (options.foreignKeysOff && !writer().inTransaction) writer().pragma('foreign_keys = ON')
+      if (isSpecial(options) && !writer().inTransaction) writer().pragma('foreign_keys = ON')
     }
   }
 
@@ -851,7 +853,9 @@ export class WriteQueue {
     const ctx = this.#ctx
     const writer = ctx.replica.writer
     const capture = ctx.replica.capture
-    if (options.foreignKeysOff) writer.pragma('foreign_keys = OFF')
+    const migration = options.migration?.(base)
+    const foreignKeysOff = options.foreignKeysOff || migration?.foreignKeys === false
+    if (foreignKeysOff) writer.pragma('foreign_keys = OFF')
     const schemaBefore = writer.pragma('schema_version', { simple: true }) as number
     capture.syncSchema()
     writer.exec('BEGIN IMMEDIATE')
@@ -879,7 +883,8 @@ export class WriteQueue {
         { safeIntegers: ctx.settings.safeIntegers },
       )
       try {
-        r.value = await insideTransaction.run({ db: this.#owner, mode: 'update' }, () => r.fn(tx))
+        const run = options.migration ? () => migration?.up(tx) : () => r.fn(tx)
+        r.value = await insideTransaction.run({ db: this.#owner, mode: 'update' }, run)
         assertStillInTransaction(writer)
         // SQLite checks deferred foreign keys at COMMIT, after publishing: check them now.
         deferredFks ??= hasDeferredForeignKeys(writer)
@@ -902,13 +907,16 @@ export class WriteQueue {
         tx.end()
       }
     }
-    if (options.foreignKeysOff) assertForeignKeysAfterEnforcementOff(writer)
+    if (foreignKeysOff) assertForeignKeysAfterEnforcementOff(writer)
     const schemaChanged =
       (writer.pragma('schema_version', { simple: true }) as number) !== schemaBefore
     // Nothing of a failed callback survives its savepoint: a batch in which
     // every callback failed has nothing to publish (not even a snapshot).
     if (!batch.some((r) => !r.settled && r.error === undefined)) return { kind: 'noop' }
-    const schema = options.schema?.(base)
+    const schema = migration && {
+      version: migration.version,
+      compatVersion: compatAfter(migration, base),
+    }
     if (schemaChanged || schema || capture.incomplete) {
       capture.syncSchema()
       return { kind: 'snapshot', schema }
@@ -934,7 +942,7 @@ function tooSlow(times: number): StoreUnavailableError {
 }
 
 function isSpecial(options: WriteOptions): boolean {
-  return options.schema !== undefined || options.foreignKeysOff === true
+  return options.migration !== undefined || options.foreignKeysOff === true
 }
 
 function settle(r: Request): void {

@@ -62,7 +62,10 @@ function isOwnDataKey(prefix: string, key: string): boolean {
   if (!key.startsWith(prefix)) return false
   const rel = key.slice(prefix.length)
   return (
-    /^snapshots\/snap-[^/]+\.sqlite$/.test(rel) || /^changesets\/[^/]+\/cs-[^/]+\.bin$/.test(rel)
+    /^snapshots\/snap-[^/]+\.sqlite$/.test(rel) ||
+    /^changesets\/[^/]+\/cs-[^/]+\.bin$/.test(rel) ||
+    // The fold record a snapshot switch (compaction) writes: format/history.ts.
+    /^history\/folds\/snap-[^/]+\/f-[^/]+\.json$/.test(rel)
   )
 }
 

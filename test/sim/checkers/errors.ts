@@ -49,9 +49,10 @@ export function checkErrors(h: History): Violation[] {
     }
     if (o.expects === 'fk' && /FOREIGN KEY/.test(e.message) && e.code === undefined) continue
     if (e.code === undefined || !CODES.has(e.code)) {
-      // Tables are legitimately missing after the operator deleted the database.
-      const segment = h.segments[o.segment]
-      if (segment?.recreated && /no such table/.test(e.message)) continue
+      // Tables are legitimately missing after the operator deleted the database
+      // (in the segment the op started in, or one it was in flight into).
+      const touched = o.straddles ? h.segments.slice(o.segment) : [h.segments[o.segment]]
+      if (touched.some((s) => s?.recreated) && /no such table/.test(e.message)) continue
       v('saw an untyped error')
       continue
     }

@@ -9,6 +9,7 @@ import {
   type History,
   listsOf,
   type Mop,
+  mayReadEarlierSegment,
   type OpRecord,
   opsOf,
   type Violation,
@@ -73,9 +74,11 @@ function checkSegment(
       else if (at.key !== m[1]) v(`value ${m[2]} is in ${at.key}, not ${m[1]}`, [o.id])
     }
   }
-  // Reads count only for ops wholly inside the segment (an op in flight across an
-  // operator's restore may have read the state before it).
-  const reads = (o: OpRecord) => o.status === 'ok' && o.segment === segment && !o.straddles
+  // Reads count only for ops wholly inside the segment: an op in flight across an
+  // operator's restore, or a bounded-stale one that started less than its
+  // staleness after it, may have read the state before it.
+  const reads = (o: OpRecord) =>
+    o.status === 'ok' && o.segment === segment && !o.straddles && !mayReadEarlierSegment(h, o)
   // Every read is a prefix of the final list (lists only grow within a segment).
   for (const o of ops) {
     if (!reads(o)) continue
@@ -134,6 +137,8 @@ function checkSegment(
     edge(INIT, b.id, 'rt')
     for (const a of effective) {
       if (a.status !== 'ok' || a.end === undefined) continue
+      // A late write from an earlier segment lands at no time the op's end says.
+      if (a.landsLater && a.segment !== segment) continue
       if (a.end < b.start - (b.staleMs ?? 0)) edge(a.id, b.id, 'rt')
     }
   }

@@ -13,12 +13,14 @@ import type { S3db } from '@s3db/core'
 import type { S3dbDatabase } from '@s3db/drizzle'
 import type { S3dbKysely } from '@s3db/kysely'
 import type { BoardDatabase } from './kysely-types'
-import { loadS3dbPackages } from './packages'
+import { loadS3dbPackages, type S3dbPackages } from './packages'
 import * as schema from './schema'
 import { openStore, type StoreLocation } from './store'
 
 export interface Db {
   s3db: S3db
+  /** The s3db packages (for the static history operations: log, restore). */
+  packages: S3dbPackages
   /** Drizzle: schema, migrations and the writes (transactions that re-run on conflict). */
   orm: S3dbDatabase<typeof schema>
   /** Kysely: typed reads. */
@@ -65,7 +67,11 @@ async function open(): Promise<Db> {
   const replica = localPath(location)
   // S3db.open does not create the replica's folder.
   if (replica) await mkdir(dirname(replica), { recursive: true })
-  const s3db = await S3db.open(location.store, location.prefix, { localPath: replica })
+  // Keep a week of history: the board's history panel reads past states and undoes.
+  const s3db = await S3db.open(location.store, location.prefix, {
+    localPath: replica,
+    history: { retain: process.env.S3DB_HISTORY_RETAIN ?? '7d' },
+  })
   const orm = drizzle(s3db, { schema })
   // Every server applies the migrations on start; when several start at once,
   // each migration is still applied exactly once (one update, re-run on conflict).
@@ -77,5 +83,23 @@ async function open(): Promise<Db> {
     `s3db: ${location.describe} open at seq ${s3db.stats().seq} in ${Date.now() - started} ms` +
       (applied.length ? `, applied ${applied.length} migration(s)` : ''),
   )
-  return { s3db, orm, kysely, location }
+  return { s3db, orm, kysely, location, packages }
+}
+
+/**
+ * A read-only handle on the board as it was at `seq` (a temp replica, closed
+ * by `close`): the same Kysely reads work on it, writes raise ReadOnly.
+ */
+export async function openPast(db: Db, seq: number): Promise<{ past: Db; close(): Promise<void> }> {
+  const s3db = await db.packages.core.S3db.open(db.location.store, db.location.prefix, {
+    at: { seq },
+  })
+  const kysely = new db.packages.kysely.S3dbKysely<BoardDatabase>({ s3db })
+  return {
+    past: { ...db, s3db, kysely },
+    close: async () => {
+      await kysely.destroy()
+      await s3db.close()
+    },
+  }
 }

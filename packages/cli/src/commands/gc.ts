@@ -13,7 +13,9 @@ export const gc: CommandSpec = {
 period (default 5m), so readers still working from an older manifest are safe.
 Objects younger than --min-age (default 2m) are never deleted, whatever the grace:
 a writer may be about to publish them; lower it only when no writer is running.
-DURATION: 0, 500ms, 30s, 5m, 1h, 2d. Only objects s3db itself names are touched.`,
+DURATION: 0, 500ms, 30s, 5m, 1h, 2d. Only objects s3db itself names are touched.
+A database with a history retention (\`s3db retention\`) keeps every snapshot and
+changeset needed to read, restore or branch any state of that window.`,
   options: {
     grace: { type: 'string', value: 'DURATION', description: 'grace period (default 5m)' },
     'min-age': {
@@ -52,6 +54,11 @@ DURATION: 0, 500ms, 30s, 5m, 1h, 2d. Only objects s3db itself names are touched.
         : `deleted ${n} object${n === 1 ? '' : 's'} (${formatBytes(result.bytes)})`,
     ]
     if (dryRun) for (const key of result.deleted) lines.push(`  ${key}`)
+    if (result.history.retainMs > 0 && result.history.oldestSeq !== undefined) {
+      lines.push(
+        `history retention keeps every state back to seq ${result.history.oldestSeq} (s3db retention ${r.target.display})`,
+      )
+    }
     if (result.retained.length > 0) {
       lines.push(
         `kept ${result.retained.length} unreferenced object${result.retained.length === 1 ? '' : 's'} still inside the grace period`,

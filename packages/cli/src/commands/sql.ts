@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises'
 import type { CommandSpec } from '../command.js'
+import { parseAt } from '../database.js'
 import { SqlSession } from '../engine/session.js'
 import { UsageError } from '../errors.js'
 import { renderData, renderTable } from '../render.js'
@@ -26,7 +27,7 @@ function unwrap(statements: string[]): string[] {
 export const sql: CommandSpec = {
   name: 'sql',
   summary: 'Run SQL: reads as a consistent view, writes (with --write) as one transaction.',
-  usage: 'sql <target> "SQL" [--write] [--json | --csv]',
+  usage: 'sql <target> "SQL" [--write] [--at SEQ|TIME] [--json | --csv]',
   details: `SQLite decides what is a read (the statement is read-only). Read queries print as
 a table (default), JSON (--json: an array of row objects) or CSV (--csv). Several
 statements separated by ";" run together in one view or one update; --json and --csv
@@ -34,13 +35,17 @@ print the rows of the last statement that returns rows. Statements that write ne
 --write; the update re-runs on the newer state if another writer commits first.
 Use "-" as SQL (or --file FILE) to read the SQL from stdin (or a file).
 Ctrl-C stops a running statement (exit 130); nothing of it is written.
+--at SEQ or --at TIME (ISO 8601, e.g. 2026-12-06T10:00Z: the state current then)
+reads a past state, read-only; it must still be retained (see \`s3db retention\`).
 
 Examples:
   s3db sql ./data/mydb "SELECT * FROM users LIMIT 10"
   s3db sql ./data/mydb "UPDATE users SET name = 'x' WHERE id = 1" --write
-  s3db sql s3://my-bucket/mydb/ "SELECT count(*) AS n FROM users" --json`,
+  s3db sql s3://my-bucket/mydb/ "SELECT count(*) AS n FROM users" --json
+  s3db sql ./data/mydb --at 2026-12-06T10:00Z "SELECT * FROM users"`,
   options: {
     write: { type: 'boolean', short: 'w', description: 'allow statements that write' },
+    at: { type: 'string', value: 'SEQ|TIME', description: 'read a past state (read-only)' },
     file: { type: 'string', value: 'FILE', description: 'read the SQL from FILE' },
     json: { type: 'boolean', description: 'print rows as JSON' },
     csv: { type: 'boolean', description: 'print rows as CSV' },
@@ -63,8 +68,15 @@ Examples:
     if (statements.length === 0) throw new UsageError('no SQL statement given', 'sql')
 
     parseTarget(ctx.positionals[0])
+    const at = parseAt(ctx.values.at, 'sql')
+    if (at && ctx.values.write)
+      throw new UsageError(
+        '--at reads a past state, which is read-only: drop --write (to undo, use `s3db restore`)',
+        'sql',
+      )
     // Statements run in an engine process that Ctrl-C can stop mid-query.
     const session = new SqlSession(ctx)
+    session.at = at
     const release = ctx.interrupts.take(() => session.interrupt())
     try {
       await session.restart()
@@ -75,8 +87,11 @@ Examples:
       })
       if (reply.kind === 'needs-write') {
         const write = reply.first
+        const shown = JSON.stringify(write.length > 60 ? `${write.slice(0, 57)}...` : write)
         throw new UsageError(
-          `${JSON.stringify(write.length > 60 ? `${write.slice(0, 57)}...` : write)} writes to the database: add --write to run it`,
+          at
+            ? `${shown} writes, and a past state (--at) is read-only; to undo to it, use \`s3db restore\``
+            : `${shown} writes to the database: add --write to run it`,
           'sql',
         )
       }

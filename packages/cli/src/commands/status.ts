@@ -28,13 +28,20 @@ export const status: CommandSpec = {
     const r = await resolveTarget(ctx)
     const { manifest: m, etag, lastModified } = await fetchManifest(r, ctx.signal)
     const referenced = new Set([m.snapshot.key, ...m.log.map((e) => e.key)])
-    const objects = { snapshots: zero(), changesets: zero(), other: zero(), total: zero() }
+    const objects = {
+      snapshots: zero(),
+      changesets: zero(),
+      history: zero(),
+      other: zero(),
+      total: zero(),
+    }
     const unreferenced = zero()
     for await (const entry of r.store.list(r.keys.prefix, { signal: ctx.signal })) {
       const rel = entry.key.slice(r.keys.prefix.length)
       add(objects.total, entry)
       if (rel.startsWith('snapshots/')) add(objects.snapshots, entry)
       else if (rel.startsWith('changesets/')) add(objects.changesets, entry)
+      else if (rel.startsWith('history/')) add(objects.history, entry)
       else if (rel !== 'manifest.json') add(objects.other, entry)
       // What gc would consider: objects s3db names that the manifest does not reference.
       if (r.keys.isDataObject(entry.key) && !referenced.has(entry.key)) add(unreferenced, entry)
@@ -69,11 +76,11 @@ export const status: CommandSpec = {
       ],
       [
         'objects',
-        `${objects.total.count} (${plural(objects.snapshots.count, 'snapshot')}, ${plural(objects.changesets.count, 'changeset')}, ${objects.other.count} other), ${formatBytes(objects.total.bytes)}`,
+        `${objects.total.count} (${plural(objects.snapshots.count, 'snapshot')}, ${plural(objects.changesets.count, 'changeset')}, ${objects.history.count} history, ${objects.other.count} other), ${formatBytes(objects.total.bytes)}`,
       ],
       [
         'unreferenced',
-        `${unreferenced.count} object${unreferenced.count === 1 ? '' : 's'}, ${formatBytes(unreferenced.bytes)}${unreferenced.count > 0 ? ' (s3db gc deletes them after the grace period)' : ''}`,
+        `${unreferenced.count} object${unreferenced.count === 1 ? '' : 's'}, ${formatBytes(unreferenced.bytes)}${unreferenced.count > 0 ? ' (s3db gc deletes them after the grace period, unless the history retention keeps them)' : ''}`,
       ],
       ['manifest', `updated ${lastModified?.toISOString() ?? 'unknown'}, etag ${etag}`],
     ]

@@ -74,7 +74,7 @@ async function handle(request: Request, signal: AbortSignal): Promise<Reply> {
         interrupts,
       }
       const r = await resolveTarget(ctx)
-      db = await openDatabase(r, { signal, localPath: spec.localPath })
+      db = await openDatabase(r, { signal, localPath: spec.localPath, at: spec.at })
       return { kind: 'opened', seq: db.stats().seq, display: r.target.display }
     }
     case 'sql':

@@ -24,6 +24,8 @@ export interface OpenSpec {
   debug: boolean
   /** The replica file: in a folder the CLI owns, so it can be reused after a restart. */
   localPath: string
+  /** A past state to open read-only (`--at`): a seq, or an ISO time. */
+  at?: { seq: number } | { time: string } | undefined
 }
 
 export type Request =

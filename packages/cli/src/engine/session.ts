@@ -24,6 +24,8 @@ export class SqlSession {
   display: string
   /** The database's seq when it was (re)opened. */
   openedAt = 0
+  /** A past state to read (`--at`), read-only. */
+  at: { seq: number } | { time: string } | undefined
 
   constructor(ctx: CommandContext) {
     this.#ctx = ctx
@@ -49,6 +51,7 @@ export class SqlSession {
         pathStyle: this.#ctx.values['path-style'] === true,
         debug: this.#ctx.values.debug === true,
         localPath: join(this.#dir, 'replica.sqlite'),
+        at: this.at,
       },
     })
     if (reply.kind === 'opened') {

@@ -13,7 +13,7 @@ export const FORMAT_VERSION = 1
 /**
  * Largest manifest read or written. A hostile manifest costs up to ~25 times
  * its size in heap while JSON.parse builds it (64 MiB of `{},` took 1.4 GB and
- * 10 s), so the cap bounds memory; 8 MiB still holds ~80,000 log entries, far
+ * 10 s), so the cap bounds memory; 8 MiB still holds ~60,000 log entries (with commit times), far
  * more than any database that is ever compacted (docs/DESIGN-NOTES.md).
  */
 export const MAX_MANIFEST_BYTES = 8 * 1024 * 1024
@@ -34,6 +34,14 @@ export interface BlobRef {
   size: number
   /** Snapshots only: the history this snapshot folded (see {@link FoldedHistory}). */
   folded?: FoldedHistory | undefined
+  /**
+   * s3db-ts extension (optional field `time`, dropped by the Go client): when
+   * the commit that this object made landed (ms since the epoch, the writer's
+   * runtime clock at its compare-and-swap). On a snapshot, the commit time of
+   * `seq` when the snapshot switch was itself a commit (DDL, push, restore) or
+   * carried over from the folded entry (compaction). Absent means unknown.
+   */
+  time?: number | undefined
 }
 
 /**
@@ -247,7 +255,10 @@ function refField(
   if (size > MAX_OBJECT_BYTES) {
     throw corrupt(key, `${name}.size ${size} is larger than any SQLite database can be`)
   }
-  return { key: v.key, seq: seqField(v.seq, `${name}.seq`, key), size }
+  const ref: BlobRef = { key: v.key, seq: seqField(v.seq, `${name}.seq`, key), size }
+  // Only history lookups rest on it: a malformed time is ignored, never refused.
+  if (typeof v.time === 'number' && Number.isSafeInteger(v.time) && v.time > 0) ref.time = v.time
+  return ref
 }
 
 /** A key shortened for an error message (a hostile manifest's bytes stay out of logs). */
@@ -388,8 +399,12 @@ export function parseManifest(bytes: Uint8Array, key: string, prefix: string): M
  * {@link ManifestTooLargeError} rather than produce one no client could read.
  */
 export function serializeManifest(m: Manifest): Uint8Array {
-  const ref = (r: BlobRef) =>
-    r.size > 0 ? { key: r.key, seq: r.seq, size: r.size } : { key: r.key, seq: r.seq }
+  const ref = (r: BlobRef) => {
+    const out: Record<string, unknown> = { key: r.key, seq: r.seq }
+    if (r.size > 0) out.size = r.size
+    if (r.time !== undefined) out.time = r.time
+    return out
+  }
   const out: Record<string, unknown> = {
     format_version: FORMAT_VERSION,
     seq: m.seq,
@@ -457,7 +472,17 @@ export function withFoldedHistory(base: Manifest, next: Manifest): Manifest {
   const firstSeq = base.snapshot.seq + (first === undefined ? 1 : 0)
   const start = Math.max(0, keys.length - MAX_FOLDED_KEYS)
   const folded = { firstSeq: firstSeq + start, keys: keys.slice(start) }
-  return { ...next, snapshot: { ...next.snapshot, folded } }
+  const snapshot: BlobRef = { ...next.snapshot, folded }
+  // A compaction's snapshot holds a seq some earlier commit made: keep its time.
+  const time = snapshot.time ?? timeAtSeq(base, snapshot.seq)
+  if (time !== undefined) snapshot.time = time
+  return { ...next, snapshot }
+}
+
+/** The commit time `m` records for `seq` (a log entry's, or the snapshot's own). */
+export function timeAtSeq(m: Manifest, seq: number): number | undefined {
+  if (seq > m.snapshot.seq) return m.log[seq - m.snapshot.seq - 1]?.time
+  return seq === m.snapshot.seq ? m.snapshot.time : undefined
 }
 
 /**

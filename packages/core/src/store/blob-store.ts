@@ -124,4 +124,12 @@ export interface BlobStore {
   deleteMany(keys: readonly string[], options?: CallOptions): Promise<void>
   /** Deletes every object under `prefix`; returns how many were deleted. */
   deletePrefix(prefix: string, options?: CallOptions): Promise<number>
+  /**
+   * Optional: copies `from` to the new key `to` inside the store, without the
+   * bytes passing through this process (S3 CopyObject; a hard link or a file
+   * copy on the filesystem store). The copy is independent of the source:
+   * deleting either leaves the other. Stores without it are copied through
+   * memory by `S3db.branch`. Throws `NotFoundError` when `from` does not exist.
+   */
+  copy?(from: string, to: string, options?: CallOptions): Promise<{ etag: string }>
 }

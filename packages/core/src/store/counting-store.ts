@@ -98,6 +98,18 @@ export class CountingBlobStore implements BlobStore {
     return this.inner.put(key, body, options)
   }
 
+  /** A server-side copy: billed as a PUT-class request (S3 prices COPY like PUT), no bytes moved. */
+  get copy():
+    | ((from: string, to: string, options?: CallOptions) => Promise<{ etag: string }>)
+    | undefined {
+    const inner = this.inner
+    if (!inner.copy) return undefined
+    return (from, to, options) => {
+      this.counts.put++
+      return inner.copy!(from, to, options)
+    }
+  }
+
   async *list(prefix: string, options?: CallOptions): AsyncIterable<ListEntry> {
     this.counts.list++
     let n = 0

@@ -4,6 +4,7 @@ import { constants } from 'node:fs'
 import type { FileHandle } from 'node:fs/promises'
 import {
   copyFile,
+  link,
   lstat,
   mkdir,
   open,
@@ -233,6 +234,52 @@ export class FileSystemBlobStore implements BlobStore {
     } finally {
       if (staged) await unlink(tmp).catch(() => {})
     }
+  }
+
+  /**
+   * Copies an object as a hard link (a plain copy where links are refused):
+   * no bytes are written, and deleting either name leaves the other, since the
+   * store never changes a file in place (a put renames a new file over the name).
+   */
+  async copy(from: string, to: string, options: CallOptions = {}): Promise<{ etag: string }> {
+    this.#validate(to)
+    const source = await this.#openBlob(from, options.signal)
+    try {
+      const etag = await this.#etagOf(source.handle, source.stats)
+      for (let attempt = 0; ; attempt++) {
+        const dir = await this.#ensureParent(to)
+        const tmp = join(dir, TMP_PREFIX + randomBytes(12).toString('hex'))
+        try {
+          try {
+            await link(join(this.root, from), tmp)
+          } catch (err) {
+            if (!isErrno(err, 'EXDEV') && !isErrno(err, 'EPERM') && !isErrno(err, 'EMLINK'))
+              throw err
+            await copyFile(join(this.root, from), tmp, constants.COPYFILE_EXCL)
+          }
+          await this.#lock.withLock(async () => {
+            throwIfAborted(options.signal)
+            await this.#checkNoSymlinks(to, false)
+            await rename(tmp, join(this.root, to))
+          }, options.signal)
+          await fsyncDir(dir)
+          return { etag }
+        } catch (err) {
+          await unlink(tmp).catch(() => {})
+          if (isErrno(err, 'ENOENT') && attempt < 5 && (await this.#exists(from))) continue
+          throw await this.#typed(err, 'write', to)
+        }
+      }
+    } finally {
+      await source.handle.close()
+    }
+  }
+
+  async #exists(key: string): Promise<boolean> {
+    return lstat(join(this.root, key)).then(
+      (st) => st.isFile(),
+      () => false,
+    )
   }
 
   async *list(prefix: string, options: CallOptions = {}): AsyncIterable<ListEntry> {

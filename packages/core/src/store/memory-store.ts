@@ -84,6 +84,14 @@ export class MemoryBlobStore implements BlobStore {
     return { etag }
   }
 
+  /** Copies an object (the bytes are shared: objects are never changed in place). */
+  async copy(from: string, to: string, options: CallOptions = {}): Promise<{ etag: string }> {
+    validateKey(to)
+    const entry = this.#entry(from, options)
+    this.#objects.set(to, { body: entry.body, etag: entry.etag, lastModified: new Date() })
+    return { etag: entry.etag }
+  }
+
   async *list(prefix: string, options: CallOptions = {}): AsyncIterable<ListEntry> {
     validatePrefix(prefix)
     throwIfAborted(options.signal)

@@ -64,6 +64,16 @@ export class RetryingBlobStore implements BlobStore {
     )
   }
 
+  /** Copies are to fresh keys, so they are safe to repeat. */
+  get copy():
+    | ((from: string, to: string, options?: CallOptions) => Promise<{ etag: string }>)
+    | undefined {
+    const inner = this.inner
+    if (!inner.copy) return undefined
+    return (from, to, options) =>
+      this.#retry(() => typed(inner.copy!(from, to, options), to, true, options), options?.signal)
+  }
+
   async *list(prefix: string, options?: CallOptions): AsyncIterable<ListEntry> {
     // A failed listing restarts, skipping keys already yielded (lists are in key order).
     let last: string | undefined

@@ -5,6 +5,7 @@ import type {
   S3ClientConfig,
 } from '@aws-sdk/client-s3'
 import {
+  CopyObjectCommand,
   DeleteObjectCommand,
   DeleteObjectsCommand,
   GetObjectCommand,
@@ -207,6 +208,35 @@ export class S3BlobStore implements BlobStore {
       return { etag: normalizeEtag(res.ETag ?? '') }
     } catch (err) {
       throw this.#mapError(err, key, true, conditional)
+    }
+  }
+
+  /**
+   * Server-side copy (CopyObject): the bytes stay in the bucket. S3 copies up
+   * to 5 GiB in one request; a larger object is refused with InvalidArgument
+   * (its branch would need a multipart copy, which s3db does not do yet).
+   */
+  async copy(from: string, to: string, options: CallOptions = {}): Promise<{ etag: string }> {
+    validateKey(from)
+    validateKey(to)
+    throwIfAborted(options.signal)
+    try {
+      const res = await this.client.send(
+        new CopyObjectCommand({
+          Bucket: this.bucket,
+          Key: to,
+          CopySource: `${this.bucket}/${from.split('/').map(encodeURIComponent).join('/')}`,
+        }),
+        { abortSignal: options.signal },
+      )
+      return { etag: normalizeEtag(res.CopyObjectResult?.ETag ?? '') }
+    } catch (err) {
+      const mapped = this.#mapError(err, from, true)
+      if ((err as { name?: string }).name === 'InvalidRequest')
+        throw new InvalidArgumentError(
+          `cannot copy ${from} in one request (S3 copies at most 5 GiB at once): ${(err as Error).message}`,
+        )
+      throw mapped
     }
   }
 

@@ -77,6 +77,18 @@ export class LatencyBlobStore implements BlobStore {
     return this.inner.put(key, body, options)
   }
 
+  /** A server-side copy: one round trip, no bytes through the client. */
+  get copy():
+    | ((from: string, to: string, options?: CallOptions) => Promise<{ etag: string }>)
+    | undefined {
+    const inner = this.inner
+    if (!inner.copy) return undefined
+    return async (from, to, options) => {
+      await sleep(this.latencyMs, options?.signal)
+      return inner.copy!(from, to, options)
+    }
+  }
+
   async *list(prefix: string, options?: CallOptions): AsyncIterable<ListEntry> {
     await sleep(this.latencyMs, options?.signal)
     let n = 0

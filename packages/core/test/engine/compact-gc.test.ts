@@ -123,8 +123,14 @@ describe('gc', () => {
       dryRun: true,
     })
     expect(later.deleted.sort()).toEqual(early.retained.sort())
-    // Dry run deleted nothing: the old keys, the new snapshot and changeset, notes.txt.
-    expect((await keys(store)).length).toBe(before.length + 3)
+    // Dry run deleted nothing: the old keys, the new snapshot and changeset,
+    // the compaction's fold record (history/), notes.txt.
+    const snapName = m.snapshot.key.slice(m.snapshot.key.lastIndexOf('/') + 1, -'.sqlite'.length)
+    const records = (await keys(store, `${PREFIX}history/`)).filter((k) =>
+      k.startsWith(`${PREFIX}history/folds/${snapName}/`),
+    )
+    expect(records).toHaveLength(1)
+    expect((await keys(store)).length).toBe(before.length + 4)
 
     const result = await db.gc({ gracePeriod: 0, minAge: 0 })
     expect(result.deleted.sort()).toEqual(early.retained.sort())
@@ -134,6 +140,8 @@ describe('gc', () => {
         `${PREFIX}notes.txt`,
         m.snapshot.key,
         ...m.log.map((e) => e.key),
+        // The current snapshot's fold record stays (s3db log shows the last fold).
+        ...records,
       ].sort(),
     )
     expect(await keys(store, 'app/db2/')).toEqual(['app/db2/snapshots/snap-x.sqlite'])

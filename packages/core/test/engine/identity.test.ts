@@ -16,7 +16,14 @@ import { S3db } from '../../src/s3db.js'
 import type { BlobStore } from '../../src/store/blob-store.js'
 import { MemoryBlobStore } from '../../src/store/memory-store.js'
 import { pullDatabase } from '../../src/transfer.js'
-import { codeOf, expectReplayMatches, PREFIX, tempDir, useDatabases } from '../helpers.js'
+import {
+  codeOf,
+  expectReplayMatches,
+  PREFIX,
+  ScriptedStore,
+  tempDir,
+  useDatabases,
+} from '../helpers.js'
 
 const openDb = useDatabases({ autoCompact: false })
 const MANIFEST = `${PREFIX}manifest.json`
@@ -128,6 +135,23 @@ describe('replica identity', () => {
     } finally {
       await cleanup()
     }
+  })
+
+  it('a commit sent to a deleted database never lands on one re-created at the same prefix', async () => {
+    const store = new ScriptedStore()
+    const a = await openDb(store)
+    let b: S3db | undefined
+    // a's first commit is on its way when the operator deletes the database
+    // and b creates a new one there: both first manifests are at seq 0.
+    store.beforeManifestPut.push(async () => {
+      await store.deletePrefix(PREFIX)
+      b = await openDb(store)
+    })
+    await a.update((tx) => tx.exec('CREATE TABLE people (id INTEGER PRIMARY KEY, name TEXT)'))
+    await a.update((tx) => tx.run("INSERT INTO people VALUES (1, 'ada')"))
+    // a's callback ran again on the new database; nothing of the old one is referenced.
+    expect(await names(b!)).toEqual(['ada'])
+    await expectReplayMatches(store, PREFIX, [a, b!])
   })
 
   it('a restored older manifest.json is served at once, and writes go on from it', async () => {

@@ -3,7 +3,7 @@ import { isS3dbError } from '../../src/errors.js'
 import type { Migration } from '../../src/migrate.js'
 import { S3db } from '../../src/s3db.js'
 import { MemoryBlobStore } from '../../src/store/memory-store.js'
-import { expectReplayMatches, manifestOf, PREFIX, useDatabases } from '../helpers.js'
+import { expectReplayMatches, manifestOf, PREFIX, ScriptedStore, useDatabases } from '../helpers.js'
 
 const openDb = useDatabases({ autoCompact: false })
 
@@ -82,6 +82,29 @@ describe('migrations', () => {
       ),
     ).toEqual([{ n: 10, defaulted: 1 }])
     await expectReplayMatches(store, PREFIX, [base, db])
+  })
+
+  it('run every migration the base lacks when the manifest went back under a commit (operator restore)', async () => {
+    const store = new ScriptedStore()
+    const key = `${PREFIX}manifest.json`
+    await openDb(store, { migrations: [v1] })
+    const atVersion1 = await store.get(key)
+    if (atVersion1.notModified) throw new Error('unexpected 304')
+    await openDb(store, { migrations: [v1, v2] })
+    // This opener sees version 2 and prepares migration 3; just before its CAS
+    // an operator puts back the version-1 manifest.
+    store.beforeManifestPut.push(async () => {
+      await store.put(key, atVersion1.body)
+    })
+    const db = await openDb(store, { migrations: [v1, v2, v3] })
+    expect((await manifestOf(store)).schemaVersion).toBe(3)
+    expect(
+      await db.view((tx) => tx.all('SELECT version FROM migration_log ORDER BY version')),
+    ).toEqual([{ version: 1 }, { version: 2 }, { version: 3 }])
+    expect(
+      await db.view((tx) => tx.all("SELECT name FROM pragma_table_info('users') ORDER BY cid")),
+    ).toEqual([{ name: 'id' }, { name: 'full_name' }, { name: 'email' }])
+    await expectReplayMatches(store, PREFIX, [db])
   })
 
   it('refuse an app whose migrations are behind (SchemaTooNew), unless the newer ones are compatible', async () => {

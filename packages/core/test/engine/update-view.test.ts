@@ -19,7 +19,7 @@ describe('S3db.open', () => {
     expect(keys).toEqual([])
   })
 
-  it('bootstraps an empty database: manifest at seq 0 over snap-init', async () => {
+  it('bootstraps an empty database: manifest at seq 0 over an empty snapshot of its own', async () => {
     const store = new MemoryBlobStore()
     const db = await openDb(store)
     const m = await manifestOf(store)
@@ -27,8 +27,11 @@ describe('S3db.open', () => {
       seq: 0,
       schemaVersion: 0,
       log: [],
-      snapshot: { key: `${PREFIX}snapshots/snap-init.sqlite`, seq: 0 },
+      snapshot: { seq: 0 },
     })
+    // A unique key (not the Go client's fixed snap-init.sqlite): the first
+    // manifest of a re-created database differs from the deleted one's.
+    expect(m.snapshot.key).toMatch(/snapshots\/snap-[0-9A-Z]{26}\.sqlite$/)
     expect(db.stats()).toMatchObject({ seq: 0, localSeq: 0, logLength: 0 })
   })
 
@@ -43,6 +46,10 @@ describe('S3db.open', () => {
     }
     const dbs = await Promise.all(Array.from({ length: 8 }, () => openDb(store)))
     expect(manifestCreates).toBe(1)
+    // The losers removed the empty snapshots they had uploaded.
+    const snapshots: string[] = []
+    for await (const e of store.list(`${PREFIX}snapshots/`)) snapshots.push(e.key)
+    expect(snapshots).toEqual([(await manifestOf(store)).snapshot.key])
     await dbs[0]!.update((tx) => tx.exec('CREATE TABLE t (id INTEGER PRIMARY KEY)'))
     for (const db of dbs)
       expect(await db.view((tx) => tx.all('SELECT name FROM sqlite_schema'))).toEqual([
