@@ -87,11 +87,16 @@ export function planOps(
   count: number,
   clients: number,
   weights: Partial<Record<OpKind, number>>,
+  burst = 0,
 ): PlannedOp[] {
   const ops: PlannedOp[] = []
   let at = 0
   for (let id = 1; id <= count; id++) {
-    at += rng.chance(0.05) ? rng.int(10_000, 90_000) : rng.int(0, 2_500)
+    // A burst: ops within a round trip of each other, so that several clients
+    // commit on the same manifest (lost races, and point writes carried by
+    // another client's commit).
+    if (burst > 0 && rng.chance(burst)) at += rng.int(0, 40)
+    else at += rng.chance(0.05) ? rng.int(10_000, 90_000) : rng.int(0, 2_500)
     const kind = rng.weighted({ ...OP_WEIGHTS, ...weights } as Record<OpKind, number>)
     const plan: PlannedOp['plan'] = []
     const n = rng.int(1, 3)

@@ -39,6 +39,8 @@ export interface SimConfig {
   weights: Partial<Record<OpKind, number>>
   /** A timeout congests the client's path (profiles only; see {@link Congestion}). */
   congestion?: Congestion | undefined
+  /** Chance that an op starts within 40 ms of the one before (bursts of contention). */
+  burst: number
   /** The named profile the run uses, if any. */
   profile?: ProfileName | undefined
 }
@@ -80,6 +82,41 @@ export const PROFILES = {
     faultRate: 0.25,
     autoCompact: 2,
     congestion: { windowMs: 20_000, latencyMs: [100, 8_000] },
+    burst: 0,
+  },
+  /**
+   * Contention: bursts of writes from every client on the same manifest,
+   * mostly point writes (which another client's commit may carry) among
+   * list-append transactions, transfers and reads. Aimed at co-commit: an
+   * offer carried twice, or carried and re-run, or an outcome misreported.
+   */
+  contention: {
+    weights: {
+      bump: 24,
+      txn: 10,
+      transfer: 4,
+      ledger: 4,
+      read: 3,
+      check: 2,
+      bankview: 2,
+      compact: 2,
+      gc: 1,
+      crash: 1,
+      close: 1,
+      failcb: 0,
+      fk: 0,
+      ddl: 0,
+      push: 0,
+      go: 1,
+      deploy: 0,
+      restore: 0,
+      recreate: 0,
+      rmlock: 0,
+    },
+    faultRate: 0.08,
+    autoCompact: 8,
+    congestion: undefined,
+    burst: 0.8,
   },
 } satisfies Record<
   string,
@@ -87,7 +124,8 @@ export const PROFILES = {
     weights: Partial<Record<OpKind, number>>
     faultRate: number
     autoCompact: number | false
-    congestion: Congestion
+    congestion: Congestion | undefined
+    burst: number
   }
 >
 
@@ -152,6 +190,7 @@ export function configFor(seed: number, options: SimOptions = {}): SimConfig {
       ...(options.all ? {} : Object.fromEntries(Object.keys(HELD_BACK).map((k) => [k, 0]))),
       ...options.weights,
     },
+    burst: rng.pick([0, 0, 0.2, 0.5]),
   }
   if (options.profile === undefined) return drawn
   const profile = PROFILES[options.profile]
@@ -161,6 +200,7 @@ export function configFor(seed: number, options: SimOptions = {}): SimConfig {
     faultRate: profile.faultRate,
     autoCompact: profile.autoCompact,
     congestion: profile.congestion,
+    burst: profile.burst,
     profile: options.profile,
     weights: { ...profile.weights, ...drawn.weights },
   }
@@ -400,7 +440,13 @@ export async function simulate(seed: number, options: SimOptions = {}): Promise<
   const dir = mkdtempSync(join(tmpdir(), `s3db-sim-${seed}-`))
   const sim = new Sim(world, config, dir)
   const violations: Violation[] = []
-  const planned = planOps(new Prng(`ops:${seed}`), config.ops, config.clients, config.weights)
+  const planned = planOps(
+    new Prng(`ops:${seed}`),
+    config.ops,
+    config.clients,
+    config.weights,
+    config.burst,
+  )
   try {
     world.log(
       `seed ${seed}${config.profile ? ` (profile ${config.profile})` : ''}: ${config.clients} clients, ${config.ops} ops, faults ${config.faultRate} stall ${config.stall}, autoCompact ${config.autoCompact}, grace ${config.gracePeriodMs}, skews ${config.skews.join(',')}, stale ${config.staleMs.join(',')}`,
