@@ -14,6 +14,7 @@ import { concurrency } from './scenarios/concurrency.ts'
 import { ddlMemory } from './scenarios/ddl-memory.ts'
 import { history } from './scenarios/history.ts'
 import { lambdaColdStart } from './scenarios/lambda-cold-start.ts'
+import { processes } from './scenarios/processes.ts'
 import { sync } from './scenarios/sync.ts'
 import { warm } from './scenarios/warm.ts'
 
@@ -23,12 +24,20 @@ const { values } = parseArgs({
     only: { type: 'string' },
     latency: { type: 'string', default: '20' },
     'no-s3': { type: 'boolean', default: false },
+    // The `processes` scenario: process counts (4,16,64), seconds per row, the
+    // baseline engine's git ref ('none' skips it), workloads (disjoint,hot).
+    processes: { type: 'string' },
+    duration: { type: 'string' },
+    baseline: { type: 'string' },
+    workloads: { type: 'string' },
+    stores: { type: 'string' },
   },
 })
 const only = values.only?.split(',')
 const scenarios: Record<string, (o: BenchOptions) => Promise<void>> = {
   warm,
   concurrency,
+  processes,
   'cold-open': coldOpen,
   sync,
   compaction,
@@ -48,6 +57,11 @@ const opts: BenchOptions = {
   quick: values.quick ?? false,
   latencyMs: Number(values.latency),
   s3: endpoint,
+  processes: values.processes?.split(',').map(Number),
+  durationMs: values.duration ? Number(values.duration) * 1000 : undefined,
+  baseline: values.baseline,
+  workloads: values.workloads?.split(',') as BenchOptions['workloads'],
+  stores: values.stores?.split(',') as BenchOptions['stores'],
 }
 const started = performance.now()
 try {

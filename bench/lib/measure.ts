@@ -47,4 +47,10 @@ export interface BenchOptions {
   s3?:
     | { endpoint: string; accessKeyId: string; secretAccessKey: string; region: string }
     | undefined
+  /** `processes` scenario: process counts, duration per row, baseline git ref ('none': skip), workloads. */
+  processes?: number[] | undefined
+  durationMs?: number | undefined
+  baseline?: string | undefined
+  workloads?: Array<'disjoint' | 'hot'> | undefined
+  stores?: Array<'filesystem' | 's3'> | undefined
 }

@@ -6,16 +6,23 @@
  * manifest CAS). A process that lost needs 3 or 4 (read the manifest, fetch the
  * winner's changesets, upload again if its changeset changed, CAS), so a winner
  * that commits back to back wins every race and starves the others: in the bench,
- * 3 of 4 processes got one transaction each in 5 seconds. The loser cannot tell
- * the winner it is waiting (the manifest is the only shared object, and only
- * winners write it), so the winner steps aside by itself:
+ * 3 of 4 processes got one transaction each in 5 seconds. The manifest is the only
+ * object every writer reads, and only winners write it, so:
  *
  * - Polite: while commits of other processes keep arriving, wait 1 to 2.5 round
  *   trips before each back-to-back commit, the head start a loser's retry needs.
- * - Blind: with no sign of others, still yield (3 to 5 round trips) after
- *   committing back to back for a while. A loser that never got in is invisible,
- *   so this is the only way it ever can. Each yield that brings no foreign commit
- *   doubles the interval, so a writer that is really alone pays little.
+ *   While co-committing (co-commit.ts) the pause is fixed: a winner waits 1.5
+ *   round trips, for the processes its CAS carried to learn it and offer again;
+ *   a process carried by another's CAS starts its next round at once.
+ * - Look, do not yield blindly: with no sign of others, a writer that has
+ *   committed back to back for a while lists the uploads made on recent
+ *   manifests (one LIST, in parallel with its next upload: no round trip added).
+ *   A process that keeps losing leaves one there on every attempt. Only when the
+ *   look finds one does the writer step aside (3 to 5 round trips) and start
+ *   co-committing. Each look that finds nobody doubles the interval (8 to 128
+ *   round trips, and at least 500 ms), so a writer that is really alone pays a
+ *   LIST now and then, and no wait. (Before co-commit this was a blind yield of
+ *   3 to 5 round trips: 1 commit in 8 to 128 paid it, 7-9 round trips at p99.)
  * - Losers retry at once: a retry already costs 3 round trips, and a loser that
  *   sleeps misses the gap the winner leaves (in the bench, backing off from the
  *   third attempt doubled the p99). Only a long losing streak, a sign of many
@@ -33,6 +40,8 @@ const ACTIVE_WINDOW_MS = 5000
 const FIRST_STREAK_RTTS = 8
 /** ...doubling while nobody else shows up, up to this. */
 const MAX_STREAK_RTTS = 128
+/** Busy streaks shorter than this never look (a LIST at most this often). */
+const MIN_LOOK_MS = 500
 /** Lost races retried without pause; later ones back off. */
 const FREE_RETRIES = 16
 
@@ -53,10 +62,26 @@ export class FairShare {
   #streakRtts = FIRST_STREAK_RTTS
   #yieldedAt = Number.NEGATIVE_INFINITY
   #notBefore = 0
+  #look = false
+  #casMeasured = false
 
   constructor(options: FairShareOptions = {}) {
     this.#now = options.now ?? Date.now
     this.#random = options.random ?? Math.random
+  }
+
+  /** The store's round trip as measured by our CASes (0 before the first). */
+  get rttMs(): number {
+    return this.#rttMs
+  }
+
+  /**
+   * A round trip measured elsewhere (an upload of a small object), used until
+   * a CAS of ours has been measured.
+   */
+  observeRtt(ms: number): void {
+    if (this.#casMeasured) return
+    this.#rttMs = this.#rttMs === 0 ? ms : 0.8 * this.#rttMs + 0.2 * ms
   }
 
   /** Call before each commit: how long to wait first (ms). */
@@ -68,24 +93,53 @@ export class FairShare {
   }
 
   /**
-   * Records a successful commit whose CAS took `casMs`; `foreignSeenAt` is when
-   * this process last took in another process's commit.
+   * Records a successful commit whose CAS took `casMs` (undefined when it was
+   * not one CAS of ours); `foreignSeenAt` is when this process last took in
+   * another process's commit; `coCommit` when it was made while co-committing
+   * (co-commit.ts): won by our CAS, or carried in another process's.
    */
-  committed(casMs: number, foreignSeenAt: number): void {
+  committed(casMs: number | undefined, foreignSeenAt: number, coCommit?: 'won' | 'carried'): void {
     const now = this.#now()
-    this.#rttMs = this.#rttMs === 0 ? casMs : 0.8 * this.#rttMs + 0.2 * casMs
+    if (casMs !== undefined) {
+      this.#rttMs = this.#casMeasured ? 0.8 * this.#rttMs + 0.2 * casMs : casMs
+      this.#casMeasured = true
+    }
     const rtt = this.#rttMs
     this.#lastCommitAt = now
     // Someone else got in since our last yield: blind yields start over.
     if (foreignSeenAt > this.#yieldedAt) this.#streakRtts = FIRST_STREAK_RTTS
-    if (now - foreignSeenAt < ACTIVE_WINDOW_MS) {
+    if (coCommit === 'carried') {
+      // Published in another process's CAS: the next round starts now.
+    } else if (coCommit === 'won') {
+      // Co-committing: the processes in this CAS learn it a round trip or two
+      // later; start the next round with them, not ahead of them.
+      this.#notBefore = now + 1.5 * rtt
+    } else if (now - foreignSeenAt < ACTIVE_WINDOW_MS) {
       this.#notBefore = now + rtt * (1 + 1.5 * this.#random())
-    } else if (now - this.#busySince >= this.#streakRtts * rtt) {
-      this.#notBefore = now + rtt * (3 + 2 * this.#random())
-      this.#busySince = this.#notBefore
+    } else if (now - this.#busySince >= Math.max(MIN_LOOK_MS, this.#streakRtts * rtt)) {
+      // Time to look for a process that keeps losing to us (one LIST, in
+      // parallel with the next commit's upload); yield only if there is one.
+      this.#look = true
+      this.#busySince = now
       this.#yieldedAt = now
       this.#streakRtts = Math.min(MAX_STREAK_RTTS, this.#streakRtts * 2)
     }
+  }
+
+  /** Whether this commit should look for waiting processes (once per look). */
+  takeLook(): boolean {
+    const look = this.#look
+    this.#look = false
+    return look
+  }
+
+  /** A look found a process waiting: step aside before the next commit. */
+  sawWaiting(): void {
+    const now = this.#now()
+    const rtt = this.#rttMs
+    this.#notBefore = Math.max(this.#notBefore, now + rtt * (3 + 2 * this.#random()))
+    this.#busySince = this.#notBefore
+    this.#streakRtts = FIRST_STREAK_RTTS
   }
 
   /**

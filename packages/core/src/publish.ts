@@ -24,10 +24,13 @@ import {
 } from './errors.js'
 import { foldRecordKey, foldRecordOf, serializeFoldRecord } from './format/history.js'
 import {
+  carriedAt,
   type DatabaseKeys,
   keyAtSeq,
   type Manifest,
+  recordsCarried,
   serializeManifest,
+  withCarriedRecord,
   withFoldedHistory,
 } from './format/manifest.js'
 import { PUBLISH_WINDOW_MS } from './format/protocol.js'
@@ -58,6 +61,14 @@ export interface PublishedObject {
   key: string
   /** When its upload started ({@link Runtime.monotonic}): published only within the window. */
   uploadedAt: number
+  /**
+   * Co-commit (co-commit.ts): the key of our offer, which another writer may
+   * carry in its own commit over the same base (the record of that commit in
+   * `carried` then lists it). `key` itself, or the offer a merged changeset
+   * replaced. A lost race is then proven only by the carried record of the
+   * commit that followed the base.
+   */
+  offer?: string | undefined
 }
 
 /** What to publish. */
@@ -73,6 +84,16 @@ export interface PublishRequest {
    * (a commit re-runs its callbacks instead).
    */
   rebase?: ((current: Manifest) => Manifest | undefined) | undefined
+  /**
+   * Co-commit (co-commit.ts): another writer is expected to carry our offer
+   * in its commit over `base`. Before sending, read the manifest after
+   * `firstMs`, then every `everyMs`, for up to `waitMs`: once it moved on,
+   * that read decides, as after a lost race (our offer carried: committed;
+   * proven absent: 'conflict'). Only when it did not move is our CAS sent.
+   */
+  follow?: { firstMs: number; everyMs: number; waitMs: number } | undefined
+  /** Co-commit: the offers of other writers `own` carries (its `carried` record). */
+  carried?: readonly string[] | undefined
   /** Most lost races to rebase over (default 10). */
   maxConflicts?: number | undefined
   /**
@@ -111,6 +132,14 @@ function provesNotApplied(err: unknown): boolean {
   )
 }
 
+/**
+ * True when `err`, the failure of a write request, proves the store did not
+ * apply it (the rule the publishing path decides by).
+ */
+export function sendProvesNotApplied(err: unknown): boolean {
+  return provesNotApplied(err)
+}
+
 /** CASes the manifest; see the module comment for the rules. */
 export async function publishManifest(p: Publisher, req: PublishRequest): Promise<PublishOutcome> {
   // Fold records this publish wrote: removed again when it ends without having
@@ -138,16 +167,25 @@ async function publish(
   if (req.signal?.aborted) throw new AbortedError('aborted before publishing; nothing was written')
   const { own, signal } = req
   let base = req.base
+  const carried = req.carried ?? []
   let next = stamped(
-    base ? withFoldedHistory(base.manifest, req.next) : req.next,
+    base
+      ? withCarriedRecord(base.manifest, withFoldedHistory(base.manifest, req.next), carried)
+      : req.next,
     own,
     base?.manifest,
     p.runtime,
   )
+  if (req.follow && base) {
+    const followed = await follow(p, req.follow, next, own, base)
+    if (followed) return followed
+  }
   let conflicts = 0
   let sends = 0
-  // Set once any send may have applied; cleared only by a proof.
-  let ambiguous = false
+  // Set once any send may have applied; cleared only by a proof. An offer may
+  // be published by another writer at any time: it is never "not applied"
+  // without a proof either.
+  let ambiguous = own.offer !== undefined
   // The fold record of the snapshot switch being published (see recordFold).
   let recorded: string | undefined
   for (;;) {
@@ -203,9 +241,47 @@ async function publish(
     if (!rebuilt || ++conflicts > (req.maxConflicts ?? 10))
       return { committed: false, reason: 'conflict', current }
     base = current
-    next = stamped(withFoldedHistory(current.manifest, rebuilt), own, current.manifest, p.runtime)
+    next = stamped(
+      withCarriedRecord(current.manifest, withFoldedHistory(current.manifest, rebuilt), carried),
+      own,
+      current.manifest,
+      p.runtime,
+    )
     await p.runtime.sleep(backoffDelay(conflicts, 10, 500, p.runtime.random))
   }
+}
+
+/**
+ * Waits for another writer's CAS that may carry our object (see
+ * {@link PublishRequest.follow}). Undefined when the manifest did not move
+ * (or could not be read): then we send our own CAS.
+ */
+async function follow(
+  p: Publisher,
+  f: { firstMs: number; everyMs: number; waitMs: number },
+  next: Manifest,
+  own: PublishedObject,
+  base: ManifestVersion,
+): Promise<PublishOutcome | undefined> {
+  const deadline = p.runtime.monotonic() + f.waitMs
+  for (let first = true; p.runtime.monotonic() < deadline; first = false) {
+    await p.runtime.sleep(first ? f.firstMs : f.everyMs)
+    let current: ManifestVersion
+    try {
+      current = await p.read()
+    } catch {
+      return undefined
+    }
+    // Ours was never sent: only another writer can have published it.
+    const verdict = judge(current, next, own, base, own.offer !== undefined)
+    if (verdict === 'unknown') {
+      throw indeterminate(unknownWhy(next, own), undefined)
+    }
+    if (verdict.kind === 'committed')
+      return { committed: true, seq: verdict.seq, current: verdict.current }
+    if (verdict.kind === 'lost') return { committed: false, reason: 'conflict', current }
+  }
+  return undefined
 }
 
 /**
@@ -301,10 +377,7 @@ async function decide(
     }
     const verdict = judge(current, next, own, base, ambiguous)
     if (verdict !== 'unknown') return verdict
-    throw indeterminate(
-      `seq ${next.seq} has since been folded into a snapshot that does not record who committed it`,
-      sendError,
-    )
+    throw indeterminate(unknownWhy(next, own), sendError)
   }
   if (!ambiguous) throw lastError
   throw indeterminate('the store failed while the outcome was being read', lastError)
@@ -323,9 +396,16 @@ function judge(
   if (atOurSeq === own.key) return { kind: 'committed', seq: next.seq, current }
   // A compaction rebased over us keeps our seq; a snapshot switch also proves it
   // when it lists our key anywhere (it can only have come from our manifest).
-  if (m.log.some((e) => e.key === own.key) || m.snapshot.key === own.key)
-    return { kind: 'committed', seq: next.seq, current }
+  if (seqOfKey(m, own.key) !== undefined) return { kind: 'committed', seq: next.seq, current }
+  // Our offer, carried in another writer's commit.
+  const carriedSeq = own.offer === undefined ? undefined : carriedAt(m, own.offer)
+  if (carriedSeq !== undefined) return { kind: 'committed', seq: carriedSeq, current }
   if (base ? current.etag === base.etag : false) return { kind: 'unchanged' }
+  // Only the one commit over the base can have carried our offer: its absence
+  // is proven by that commit's record (a commit that keeps seq carries none).
+  if (own.offer !== undefined && base && m.seq > base.manifest.seq) {
+    if (!recordsCarried(m, base.manifest.seq + 1)) return 'unknown'
+  }
   if (!ambiguous || atOurSeq !== undefined || m.seq < next.seq) return { kind: 'lost', current }
   return 'unknown'
 }
@@ -353,6 +433,23 @@ async function settleAmbiguous(
     failing: 'the store kept failing',
   }[why]
   throw indeterminate(`${reason} while a CAS of it may still land`, cause)
+}
+
+/** The seq at which `m`'s history (log, snapshot, folded keys) records `key`, if it does. */
+function seqOfKey(m: Manifest, key: string): number | undefined {
+  const entry = m.log.find((e) => e.key === key)
+  if (entry) return entry.seq
+  if (m.snapshot.key === key) return m.snapshot.seq
+  const folded = m.snapshot.folded
+  const i = folded ? folded.keys.indexOf(key) : -1
+  return folded && i >= 0 ? folded.firstSeq + i : undefined
+}
+
+/** Why a manifest read cannot tell whether our publish landed. */
+function unknownWhy(next: Manifest, own: PublishedObject): string {
+  return own.offer !== undefined
+    ? 'the record of what the commit after its base carried is gone (a writer that keeps no such records, such as the Go client, wrote the manifest in between, or more commits followed than the manifest records)'
+    : `seq ${next.seq} has since been folded into a snapshot that does not record who committed it`
 }
 
 function indeterminate(why: string, cause: unknown): CommitIndeterminateError {

@@ -174,6 +174,12 @@ export interface TxHooks {
    * table's columns, so SQLite would refuse e.g. DROP COLUMN while they exist.
    */
   alterTable<T>(run: () => T): T
+  /**
+   * Called for every statement the callback runs: `changes` is what a `run`
+   * changed, undefined for anything else (a read, `exec`, a prepared statement,
+   * a statement that failed).
+   */
+  statement?(sql: string, params: SqlParams | undefined, changes: number | undefined): void
 }
 
 /** ALTER TABLE anywhere in the SQL (false positives only cost a snapshot commit). */
@@ -216,31 +222,43 @@ export class ConnectionTx implements Tx {
 
   run(sql: string, params?: SqlParams): RunResult {
     const entry = this.#prepared(sql)
-    return this.#execute(sql, entry, () => runOn(entry, this.#safeIntegers, params))
+    let changes: number | undefined
+    try {
+      const result = this.#execute(sql, entry, () => runOn(entry, this.#safeIntegers, params))
+      changes = result.changes
+      return result
+    } finally {
+      this.#hooks?.statement?.(sql, params, changes)
+    }
   }
 
   all<Row>(sql: string, params?: SqlParams): Row[] {
     const entry = this.#prepared(sql)
+    this.#hooks?.statement?.(sql, params, undefined)
     return this.#execute(sql, entry, () => allOn<Row>(entry, this.#safeIntegers, params))
   }
 
   get<Row>(sql: string, params?: SqlParams): Row | undefined {
     const entry = this.#prepared(sql)
+    this.#hooks?.statement?.(sql, params, undefined)
     return this.#execute(sql, entry, () => getOn<Row>(entry, this.#safeIntegers, params))
   }
 
   iterate<Row>(sql: string, params?: SqlParams): IterableIterator<Row> {
     const entry = this.#prepared(sql)
+    this.#hooks?.statement?.(sql, params, undefined)
     return this.#execute(sql, entry, () => iterateOn<Row>(entry, this.#safeIntegers, params))
   }
 
   exec(sql: string): void {
     this.#check(sql)
+    this.#hooks?.statement?.(sql, undefined, undefined)
     this.#guard(() => this.#altering(sql, () => this.#db.exec(sql)), true)
   }
 
   prepare<Row>(sql: string): Statement<Row> {
     const entry = this.#prepared(sql)
+    this.#hooks?.statement?.(sql, undefined, undefined)
     const execute = <T>(fn: () => T): T => this.#execute(sql, entry, fn)
     return new TxStatement<Row>(entry, execute, this.#safeIntegers)
   }

@@ -5,16 +5,34 @@
  *
  * Concurrent `update` calls in one process are group-committed: callbacks queued
  * while a commit is in flight run together next, each in its own savepoint, and
- * are published as one changeset with one CAS.
+ * are published as one changeset with one CAS. Under contention, commits of
+ * other processes made on the same manifest travel in it too (co-commit.ts).
  *
  * @module
  */
 import { AsyncLocalStorage } from 'node:async_hooks'
 import { stat, unlink } from 'node:fs/promises'
-import { applyChangeset } from './changeset/index.js'
+import { applyChangeset, type Changeset } from './changeset/index.js'
+import {
+  baseTag,
+  decodeOffer,
+  isWaitingUpload,
+  MAX_OFFER_AGE_MS,
+  MAX_OFFER_BYTES,
+  MAX_OFFERS,
+  offeredAt,
+  offerId,
+  plainTables,
+  recentPrefixes,
+  rowKeys,
+  rowsHash,
+  rowsHashOf,
+  tagOf,
+} from './co-commit.js'
 import { type EngineContext, measure, type RemoteState } from './context.js'
 import {
   AbortedError,
+  CommitIndeterminateError,
   isS3dbError,
   S3dbError,
   StoreUnavailableError,
@@ -27,14 +45,23 @@ import {
   assertForeignKeysAfterEnforcementOff,
   hasDeferredForeignKeys,
 } from './foreign-keys.js'
-import { appendLog, epochOf, type Manifest, nextSeq } from './format/manifest.js'
+import {
+  appendLog,
+  epochOf,
+  keyAtSeq,
+  MAX_CARRIED_KEYS,
+  type Manifest,
+  nextSeq,
+} from './format/manifest.js'
 import { PUBLISH_WINDOW_MS } from './format/protocol.js'
 import { compatAfter, type Migration } from './migrate.js'
-import { publishManifest } from './publish.js'
+import { PointWrites } from './point-writes.js'
+import { publishManifest, sendProvesNotApplied } from './publish.js'
 import { uploadSnapshot } from './snapshot-upload.js'
 import { vacuumInto } from './sqlite-file.js'
-import { contextPublisher, refreshManifest, syncReplica } from './sync.js'
+import { contextPublisher, fetchChangesets, refreshManifest, syncReplica } from './sync.js'
 import { ConnectionTx, type Tx } from './tx.js'
+import { backoffDelay } from './util/backoff.js'
 
 /** Transaction isolation for `update`. */
 export type Isolation = 'serializable' | 'snapshot'
@@ -55,10 +82,22 @@ export interface WriteOptions {
   foreignKeysOff?: boolean | undefined
 }
 
+/** What gathering offers produced (co-commit.ts). */
+interface Gathered {
+  /** Our changes and the offers `carried`, as one changeset uploaded under `key`. */
+  merged?: { key: string; bytes: Uint8Array; at: number; carried: string[] } | undefined
+  /** An earlier offer on the base leads: watch for its commit before sending ours. */
+  follow: boolean
+}
+
 /** A changeset uploaded for a commit attempt. */
 interface Uploaded {
   key: string
   epoch: string
+  /** For an upload made while contended: the base it names (co-commit.ts). */
+  tag?: string | undefined
+  /** Whether other processes may publish it (an offer). */
+  offered: boolean
   bytes: Uint8Array
   /** When the upload started ({@link Runtime.monotonic}). */
   at: number
@@ -84,7 +123,14 @@ interface Request {
  */
 type Executed =
   | { kind: 'noop' }
-  | { kind: 'changeset'; bytes: Uint8Array }
+  | {
+      kind: 'changeset'
+      bytes: Uint8Array
+      /** Every statement was a point write (point-writes.ts): the commit may be offered. */
+      pointWrites: boolean
+      /** Change capture holds these changes (a leader merges offers into them). */
+      captured: boolean
+    }
   | { kind: 'snapshot'; schema?: { version: number; compatVersion: number } | undefined }
 
 /** How publishing one attempt ended (bytes: the size of what was published). */
@@ -97,6 +143,29 @@ const MAX_EXPIRED = 3
 
 /** How many uncontended commits it takes to go back to optimistic commits. */
 const MAX_CONTENTION = 8
+
+/**
+ * A leading offer lists the offers on its base at once and then every round
+ * trip, until as many as in the latest round are there, for at most this many
+ * round trips...
+ */
+const GATHER_MAX_RTTS = 4
+/**
+ * ...and the others watch the manifest for its commit (its fetch, the upload of
+ * the merged changeset, its CAS): first after this many round trips, then every
+ * round trip, for at most FOLLOW_WAIT_RTTS.
+ */
+const FOLLOW_FIRST_RTTS = 2
+const FOLLOW_WAIT_RTTS = 8
+
+/** Largest round trip co-commit waits are measured in (see #waitRtt). */
+const MAX_WAIT_RTT_MS = 250
+
+/** Sends of an offer's upload before CommitIndeterminate (once it may exist). */
+const OFFER_UPLOAD_ATTEMPTS = 8
+
+/** Commits of other processes within this long make a writer "contended" (co-commit.ts). */
+const CONTENDED_WINDOW_MS = 5000
 
 /** Marks callbacks running inside a transaction: of which database, and which kind. */
 export const insideTransaction = new AsyncLocalStorage<{ db: object; mode: 'update' | 'view' }>()
@@ -126,6 +195,8 @@ export class WriteQueue {
   /** Recent lost races; while above 0, commits start with a fresh manifest. */
   #contention = 0
   readonly #fairShare: FairShare
+  /** Offers on one base in the latest co-commit round we saw (ours included). */
+  #expectedOffers = 2
 
   constructor(ctx: EngineContext, settings: WriteQueueSettings, owner: object) {
     this.#ctx = ctx
@@ -222,9 +293,13 @@ export class WriteQueue {
     // Whether the store confirmed the base current after every member was submitted.
     let verified = false
     try {
-      if (this.#contention > 0) {
+      if (
+        this.#contention > 0 &&
+        ctx.runtime.monotonic() - ctx.remote.confirmedAt > this.#fairShare.rttMs / 2
+      ) {
         // Other writers won recently: a commit from the cached manifest would
-        // likely lose (2 wasted round trips), so look first (1 conditional GET).
+        // likely lose (2 wasted round trips), so look first (1 conditional GET),
+        // unless the store confirmed it a moment ago.
         await refreshManifest(ctx, signal)
         verified = true
       }
@@ -232,8 +307,10 @@ export class WriteQueue {
       let base = await syncReplica(ctx, signal)
       for (let attempt = 1; ; ) {
         this.#settings.checkWritable(base.manifest)
+        // A rebased changeset was applied with capture paused: change capture
+        // does not hold our changes then, so it may not merge offers into them.
         const executed: Executed = rebased
-          ? { kind: 'changeset', bytes: rebased }
+          ? { kind: 'changeset', bytes: rebased, pointWrites: false, captured: false }
           : await this.#execute(batch, options, base.manifest)
         rebased = undefined
         // Aborted before publishing: those members leave, the rest run again without them.
@@ -262,42 +339,115 @@ export class WriteQueue {
         const seq = nextSeq(base.manifest)
         const publishStart = ctx.runtime.monotonic()
         let published: Published
+        // How long our winning CAS took (a round trip), and how co-commit went.
+        let casMs: number | undefined
+        let coCommit: 'won' | 'carried' | undefined
         if (executed.kind === 'snapshot') {
           published = await this.#publishSnapshot(base, seq, executed.schema, signal)
         } else {
           const epoch = epochOf(base.manifest.snapshot.key)
+          // Contended: uploads name their base, and point writes are offered (co-commit.ts).
+          const contended = this.#contended()
+          const tag = contended ? baseTag(base.manifest) : undefined
+          const offer =
+            contended && (this.#settings.isolation === 'snapshot' || executed.pointWrites)
           // Re-use the previous attempt's upload when its bytes are unchanged and it
-          // is young enough to publish.
+          // is young enough to publish (while contended: made on this base, as an
+          // offer if this one is). An offer made on an older base can no longer be
+          // published by anyone else: its base is gone.
           const reusable = (u: Uploaded | undefined): u is Uploaded =>
             u !== undefined &&
             u.epoch === epoch &&
             ctx.runtime.monotonic() - u.at < PUBLISH_WINDOW_MS / 2 &&
+            (!contended || (u.tag === tag && u.offered === offer)) &&
             Buffer.from(u.bytes).equals(Buffer.from(executed.bytes))
+          // Alone for a while: look (in parallel) for a process that keeps losing to us.
+          const look =
+            !contended && this.#fairShare.takeLook()
+              ? this.#lookForWaiting(epoch, base.manifest, signal)
+              : undefined
           if (!reusable(uploaded)) {
-            const key = ctx.keys.changeset(epoch, ctx.runtime.newId())
+            const id = contended
+              ? offerId(
+                  base.manifest,
+                  offer ? 'o' : 'w',
+                  attempt,
+                  rowsHash(executed.bytes),
+                  ctx.runtime.newId(),
+                )
+              : ctx.runtime.newId()
+            const key = ctx.keys.changeset(epoch, id)
             // The window counts from the upload's start: a store may date the object then.
             const at = ctx.runtime.monotonic()
-            await ctx.store.put(key, executed.bytes, {
-              signal,
-              contentType: 'application/octet-stream',
-            })
-            uploaded = { key, epoch, bytes: executed.bytes, at }
+            if (offer) await this.#uploadOffer(key, executed.bytes)
+            else
+              await ctx.store.put(key, executed.bytes, {
+                signal,
+                contentType: 'application/octet-stream',
+              })
+            uploaded = { key, epoch, tag, offered: offer, bytes: executed.bytes, at }
           }
+          const own = uploaded
+          // Others write too: carry the offers made on this base in our commit
+          // (co-commit.ts), or follow the offer that leads.
+          const gathered: Gathered =
+            contended && own.offered && executed.captured
+              ? await this.#gatherOffers(
+                  epoch,
+                  base.manifest,
+                  executed.bytes,
+                  own.key,
+                  executed.pointWrites,
+                )
+              : { follow: false }
+          const sent = gathered.merged ?? {
+            key: own.key,
+            bytes: executed.bytes,
+            at: own.at,
+            carried: [],
+          }
+          const rtt = this.#waitRtt()
+          const next = appendLog(base.manifest, sent.key, sent.bytes.byteLength)
+          const casStart = ctx.runtime.monotonic()
           const outcome = await publishManifest(contextPublisher(ctx), {
             base,
-            next: appendLog(base.manifest, uploaded.key, executed.bytes.byteLength),
-            own: { key: uploaded.key, uploadedAt: uploaded.at },
-            signal,
+            next,
+            own: { key: sent.key, uploadedAt: sent.at, offer: own.offered ? own.key : undefined },
+            carried: sent.carried,
+            // An earlier offer leads: watch for its commit, which should carry ours.
+            follow: gathered.follow
+              ? { firstMs: FOLLOW_FIRST_RTTS * rtt, everyMs: rtt, waitMs: FOLLOW_WAIT_RTTS * rtt }
+              : undefined,
+            // Another process may carry an offer any time: once made, its commit
+            // runs to its outcome, like a CAS already sent.
+            signal: own.offered ? undefined : signal,
           })
-          if (outcome.committed) await this.#adoptCommitted(outcome.seq, uploaded.key)
-          else if (outcome.reason === 'expired') uploaded = undefined
+          if (outcome.committed) {
+            const asSent = keyAtSeq(outcome.current.manifest, next.seq) === sent.key
+            casMs = asSent ? ctx.runtime.monotonic() - casStart : undefined
+            coCommit = contended ? (asSent ? 'won' : 'carried') : undefined
+            if (asSent) {
+              await this.#adoptCommitted(next.seq, sent.key)
+              // Others' commits taken in: stay contended, and leave them room.
+              if (sent.carried.length > 0) ctx.foreignSeenAt = ctx.runtime.monotonic()
+            } else {
+              // Another process carried our offer in its commit: the local
+              // transaction is not the state at any seq; the next sync brings it.
+              writer().exec('ROLLBACK')
+            }
+          } else if (outcome.reason === 'expired') uploaded = undefined
           published = outcome.committed
-            ? { committed: true, seq: outcome.seq, bytes: executed.bytes.byteLength }
+            ? { committed: true, seq: outcome.seq, bytes: sent.bytes.byteLength }
             : outcome
+          if (look && (await look)) {
+            // A process keeps losing to us: co-commit with it from now on.
+            ctx.foreignSeenAt = ctx.runtime.monotonic()
+            this.#fairShare.sawWaiting()
+          }
         }
         if (published.committed) {
           this.#committed(batch, published.seq, executed.kind, published.bytes, attempt, done)
-          this.#fairShare.committed(ctx.runtime.monotonic() - publishStart, ctx.foreignSeenAt)
+          this.#fairShare.committed(casMs, ctx.foreignSeenAt, coCommit)
           return
         }
         // A lost snapshot commit left the replica pending: the sync below rebuilds it.
@@ -422,6 +572,227 @@ export class WriteQueue {
     })
   }
 
+  /**
+   * Uploads an offer. Once it may exist, another process may publish it, so a
+   * failed upload that may have stored it is not "nothing written": it is
+   * sent again (same key, same bytes) until it is known stored, and if the
+   * store keeps failing the outcome is CommitIndeterminate. Not abortable.
+   */
+  async #uploadOffer(key: string, bytes: Uint8Array): Promise<void> {
+    const ctx = this.#ctx
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const start = ctx.runtime.monotonic()
+        await ctx.store.put(key, bytes, { contentType: 'application/octet-stream' })
+        this.#fairShare.observeRtt(ctx.runtime.monotonic() - start)
+        return
+      } catch (err) {
+        if (attempt === 1 && sendProvesNotApplied(err)) throw err
+        if (attempt >= OFFER_UPLOAD_ATTEMPTS) {
+          throw new CommitIndeterminateError(
+            'cannot tell whether the write committed: the upload of its changeset failed after it may have been stored, and another writer may publish it; check the data before retrying',
+            { cause: err },
+          )
+        }
+        await ctx.runtime.sleep(backoffDelay(attempt, 50, 2000, ctx.runtime.random))
+      }
+    }
+  }
+
+  /**
+   * The round trip co-commit waits are measured in: the CAS time as measured,
+   * within 1 to 250 ms (an overloaded process measures its own queueing, and
+   * would then wait ever longer).
+   */
+  #waitRtt(): number {
+    return Math.min(MAX_WAIT_RTT_MS, Math.max(1, this.#fairShare.rttMs))
+  }
+
+  /** Whether other processes write too: lost races, or their commits taken in lately. */
+  #contended(): boolean {
+    const ctx = this.#ctx
+    return this.#contention > 0 || ctx.runtime.monotonic() - ctx.foreignSeenAt < CONTENDED_WINDOW_MS
+  }
+
+  /**
+   * Lists uploads of other processes made on recent manifests: a process that
+   * keeps losing races to us (one LIST). False on any failure.
+   */
+  async #lookForWaiting(
+    epoch: string,
+    manifest: Manifest,
+    signal: AbortSignal | undefined,
+  ): Promise<boolean> {
+    const ctx = this.#ctx
+    const found = await Promise.all(
+      recentPrefixes(changesetKeyPrefix(ctx, epoch), manifest).map(async (prefix) => {
+        try {
+          for await (const e of ctx.store.list(prefix, { signal })) {
+            if (isWaitingUpload(e.key, manifest, undefined)) return true
+          }
+        } catch {
+          // Only a hint.
+        }
+        return false
+      }),
+    )
+    return found.some(Boolean)
+  }
+
+  /** How many offers were made on the manifest before `base` (one LIST), if known. */
+  async #offersOnPrevious(epoch: string, base: Manifest): Promise<number | undefined> {
+    const head = keyAtSeq(base, base.seq - 1)
+    if (head === undefined) return undefined
+    const prefix = `${changesetKeyPrefix(this.#ctx, epoch)}${tagOf(base.seq - 1, head)}o`
+    let n = 0
+    try {
+      for await (const _ of this.#ctx.store.list(prefix)) n++
+    } catch {
+      return undefined
+    }
+    return n
+  }
+
+  /**
+   * The offers made on a base (list prefix), other than ours: whether one was
+   * made before ours (it leads), and those made after. Undefined when the
+   * store cannot list.
+   */
+  async #listOffers(
+    prefix: string,
+    ownKey: string,
+  ): Promise<{ earlier: boolean; refs: { key: string; seq: number; size: number }[] } | undefined> {
+    const ctx = this.#ctx
+    const refs: { key: string; seq: number; size: number }[] = []
+    let earlier = false
+    try {
+      const now = ctx.runtime.now()
+      for await (const e of ctx.store.list(prefix)) {
+        if (e.key === ownKey || e.size <= 0 || e.size > MAX_OFFER_BYTES) continue
+        const at = offeredAt(e.key)
+        if (at === undefined || Math.abs(now - at) > MAX_OFFER_AGE_MS) continue
+        if (e.key < ownKey) earlier = true
+        else if (refs.length < MAX_OFFERS) refs.push({ key: e.key, seq: 0, size: e.size })
+      }
+    } catch {
+      return undefined
+    }
+    return { earlier, refs }
+  }
+
+  /**
+   * Co-commit (co-commit.ts). The first offer made on a base leads: it lists
+   * the offers made on the base (again every round trip, until as many as in
+   * the latest round are there, for a few round trips), fetches them, and
+   * applies to the open local transaction, after our own changes, each one
+   * that touches no row touched before it and applies cleanly. The changes of
+   * all of them are then one changeset, uploaded under a new key: `merged`,
+   * with the offers it carries. A later offer follows (`follow`). Failures of
+   * the store only leave offers out.
+   */
+  async #gatherOffers(
+    epoch: string,
+    base: Manifest,
+    own: Uint8Array,
+    ownKey: string,
+    ownPointWrites: boolean,
+  ): Promise<Gathered> {
+    const ctx = this.#ctx
+    const prefix = `${changesetKeyPrefix(ctx, epoch)}${baseTag(base)}o`
+    if (!ownKey.startsWith(prefix)) return { follow: false }
+    const rtt = this.#waitRtt()
+    const deadline = ctx.runtime.monotonic() + GATHER_MAX_RTTS * rtt
+    let refs: { key: string; seq: number; size: number }[] = []
+    let previous: Promise<number | undefined> | undefined
+    for (let round = 0; ; round++) {
+      const listed = await this.#listOffers(prefix, ownKey)
+      if (listed === undefined) return { follow: false }
+      if (listed.earlier) return { follow: true }
+      // Offers on exactly our rows cannot travel with ours: not worth fetching.
+      const ownRows = rowsHashOf(ownKey)
+      refs = listed.refs.filter((r) => rowsHashOf(r.key) !== ownRows)
+      if (listed.refs.length > 0 && refs.length === 0) break
+      // Everyone who offered on the previous base, late ones included, is
+      // likely to offer on this one: wait for them (a late process stays late
+      // otherwise: it learns of each commit last).
+      if (previous) {
+        const before = await previous
+        if (before !== undefined) this.#expectedOffers = Math.max(this.#expectedOffers, before)
+      }
+      // As many offers as we expect, or waited long enough.
+      const enough = refs.length + 1 >= this.#expectedOffers
+      if ((enough && round > 0) || ctx.runtime.monotonic() >= deadline) break
+      previous = round === 0 ? this.#offersOnPrevious(epoch, base) : undefined
+      await ctx.runtime.sleep(rtt)
+    }
+    // The most offers seen lately, forgotten one per round: a process that was
+    // late once is waited for next time.
+    this.#expectedOffers = Math.max(refs.length + 1, this.#expectedOffers - 1)
+    if (refs.length === 0) return { follow: false }
+    const fetched = await Promise.all(
+      refs.map((r) =>
+        fetchChangesets(ctx.store, [r], 1).then(
+          ([b]) => b,
+          () => undefined,
+        ),
+      ),
+    )
+    const writer = ctx.replica.writer
+    const ownChanges = decodeOffer(own)
+    if (!ownChanges || !writer.inTransaction) return { follow: false }
+    const touched = new Set(rowKeys(ownChanges))
+    const carried: string[] = []
+    writer.exec('SAVEPOINT s3db_offers')
+    const undo = () => {
+      writer.exec('ROLLBACK TO s3db_offers')
+      writer.exec('RELEASE s3db_offers')
+    }
+    for (let i = 0; i < refs.length && carried.length < MAX_CARRIED_KEYS; i++) {
+      const bytes = fetched[i]
+      if (!bytes) continue
+      const cs: Changeset | undefined = decodeOffer(bytes)
+      if (!cs) continue
+      const rows = rowKeys(cs)
+      if (rows.length === 0 || rows.some((k) => touched.has(k))) continue
+      // An INSERT may have chosen its rowid from the table's largest: serial
+      // only before every other transaction of the commit, which holds when all
+      // of them are point writes, not after a leader that read more.
+      if (!ownPointWrites && cs.tables.some((t) => t.changes.some((c) => c.op === 'INSERT')))
+        continue
+      try {
+        if (!plainTables(writer, cs)) continue
+        // Captured: our changeset becomes the changes of all of them.
+        applyChangeset(writer, cs)
+      } catch (err) {
+        if (isS3dbError(err, 'ApplyConflict') || isS3dbError(err, 'Corrupt')) continue
+        // Anything else (the local file): publish our own alone.
+        break
+      }
+      for (const k of rows) touched.add(k)
+      carried.push(refs[i]!.key)
+    }
+    if (carried.length === 0) {
+      undo()
+      return { follow: false }
+    }
+    const bytes = ctx.replica.capture.changeset()
+    if (!bytes) {
+      undo()
+      return { follow: false }
+    }
+    const key = ctx.keys.changeset(epoch, ctx.runtime.newId())
+    const at = ctx.runtime.monotonic()
+    try {
+      await ctx.store.put(key, bytes, { contentType: 'application/octet-stream' })
+    } catch {
+      // Unpublished (and unreferenced: GC removes it if it was stored): publish our own.
+      undo()
+      return { follow: false }
+    }
+    writer.exec('RELEASE s3db_offers')
+    return { merged: { key, bytes, at, carried }, follow: false }
+  }
+
   /** Whether the replica's base is recent enough to skip confirming it. */
   #fresh(): boolean {
     const ms = this.#settings.maxStalenessMs
@@ -489,6 +860,7 @@ export class WriteQueue {
     capture.syncSchema()
     writer.exec('BEGIN IMMEDIATE')
     capture.reset()
+    const pointWrites = new PointWrites(writer)
     let deferredFks: boolean | undefined
     for (const r of batch) {
       if (r.settled) continue
@@ -506,6 +878,7 @@ export class WriteQueue {
           afterWrite: () => capture.syncSchema(),
           // Its writes bypass capture, which makes this commit a snapshot.
           alterTable: (run) => capture.withoutTriggers(run),
+          statement: (sql, params, changes) => pointWrites.note(sql, params, changes),
         },
         { safeIntegers: ctx.settings.safeIntegers },
       )
@@ -550,8 +923,15 @@ export class WriteQueue {
     }
     if (!capture.touched) return { kind: 'noop' }
     const bytes = capture.changeset()
-    return bytes ? { kind: 'changeset', bytes } : { kind: 'noop' }
+    return bytes
+      ? { kind: 'changeset', bytes, pointWrites: pointWrites.eligible, captured: true }
+      : { kind: 'noop' }
   }
+}
+
+/** The key prefix of the changesets of `epoch` (up to and including `cs-`). */
+function changesetKeyPrefix(ctx: EngineContext, epoch: string): string {
+  return ctx.keys.changeset(epoch, '').slice(0, -'.bin'.length)
 }
 
 function tooSlow(times: number): StoreUnavailableError {

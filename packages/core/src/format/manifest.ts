@@ -62,6 +62,36 @@ export interface FoldedHistory {
 /** Most folded keys recorded: bounds the manifest's size (autoCompact defaults to 200). */
 export const MAX_FOLDED_KEYS = 1000
 
+/**
+ * s3db-ts extension (optional field `carried`, tolerated and dropped by the Go
+ * client): for each of the latest commits that advanced seq, written by an
+ * s3db-ts writer, the offers of other processes its changeset carries
+ * (co-commit, see co-commit.ts). Every such commit records itself, with no keys
+ * when it carried none, so the record of a seq proves whether the commit at
+ * that seq carried an offer, both ways. Absent means "unknown", never "no".
+ */
+export interface CarriedRecord {
+  seq: number
+  /**
+   * Ids of the offers carried: the `<id>` of `changesets/<epoch>/cs-<id>.bin`
+   * (unique per object, so the epoch and prefix need not be repeated).
+   */
+  ids: string[]
+}
+
+/** The id of a changeset key (`...cs-<id>.bin`), or undefined for another key. */
+export function changesetId(key: string): string | undefined {
+  return /\/cs-([^/]+)\.bin$/.exec(key)?.[1]
+}
+
+/** A carried offer id: what offer keys produce (ASCII letters, digits, `-`), at most 200. */
+const CARRIED_ID = /^[A-Za-z0-9-]{1,200}$/
+
+/** Most carried records kept (the latest commits'). */
+export const MAX_CARRIED_RECORDS = 32
+/** Most offers one commit carries. */
+export const MAX_CARRIED_KEYS = 64
+
 /** The parsed manifest. */
 export interface Manifest {
   formatVersion: number
@@ -76,6 +106,8 @@ export interface Manifest {
   compatSchemaVersion?: number | undefined
   snapshot: BlobRef
   log: BlobRef[]
+  /** See {@link CarriedRecord}: ascending seq, each at most `seq`. */
+  carried?: CarriedRecord[] | undefined
 }
 
 /** The database was written by a newer s3db format than this client understands. */
@@ -266,6 +298,30 @@ function foldedField(
 }
 
 /**
+ * Parses `carried`. A malformed record set is dropped as a whole (unknown),
+ * which can only make an outcome CommitIndeterminate, never wrong.
+ */
+function carriedField(value: unknown, seq: number): CarriedRecord[] | undefined {
+  if (!Array.isArray(value) || value.length > MAX_CARRIED_RECORDS) return undefined
+  const out: CarriedRecord[] = []
+  for (const r of value) {
+    if (typeof r !== 'object' || r === null) return undefined
+    const { seq: at, ids: list } = r as Record<string, unknown>
+    if (typeof at !== 'number' || !Number.isSafeInteger(at) || at < 1 || at > seq) return undefined
+    if ((out.at(-1)?.seq ?? 0) >= at) return undefined
+    if (list !== undefined && (!Array.isArray(list) || list.length > MAX_CARRIED_KEYS))
+      return undefined
+    const ids: string[] = []
+    for (const id of (list as unknown[] | undefined) ?? []) {
+      if (typeof id !== 'string' || !CARRIED_ID.test(id)) return undefined
+      ids.push(id)
+    }
+    out.push({ seq: at, ids })
+  }
+  return out
+}
+
+/**
  * Parses and validates manifest bytes (FORMAT.md invariants). Throws
  * {@link FormatTooNewError} for a newer format and `CorruptError` otherwise.
  */
@@ -326,7 +382,16 @@ export function parseManifest(bytes: Uint8Array, key: string, prefix: string): M
       `compat_schema_version ${compatSchemaVersion} exceeds schema_version ${schemaVersion}`,
     )
   }
-  return { formatVersion, seq, schemaVersion, compatSchemaVersion, snapshot, log }
+  const carried = carriedField(m.carried, seq)
+  return {
+    formatVersion,
+    seq,
+    schemaVersion,
+    compatSchemaVersion,
+    snapshot,
+    log,
+    ...(carried ? { carried } : {}),
+  }
 }
 
 /**
@@ -359,6 +424,11 @@ export function serializeManifest(m: Manifest): Uint8Array {
       }
     : ref(m.snapshot)
   out.log = m.log.map(ref)
+  if (m.carried && m.carried.length > 0) {
+    out.carried = m.carried.map((r) =>
+      r.ids.length > 0 ? { seq: r.seq, ids: r.ids } : { seq: r.seq },
+    )
+  }
   const bytes = new TextEncoder().encode(JSON.stringify(out))
   if (bytes.byteLength > MAX_MANIFEST_BYTES)
     throw new ManifestTooLargeError(bytes.byteLength, m.log.length)
@@ -427,6 +497,34 @@ export function nextSeq(m: Manifest): number {
     )
   }
   return seq
+}
+
+/**
+ * `next`, about to be written over `base`, with its own carried record: a
+ * commit that advances seq records the offers it carries (none: an empty
+ * record); one that keeps seq (compaction, push) keeps the records.
+ */
+export function withCarriedRecord(
+  base: Manifest | undefined,
+  next: Manifest,
+  carried: readonly string[],
+): Manifest {
+  const ids = carried.map((k) => changesetId(k) ?? k)
+  if (base === undefined || next.seq <= base.seq) return next
+  const kept = (next.carried ?? []).filter((r) => r.seq < next.seq)
+  const records = [...kept, { seq: next.seq, ids }]
+  return { ...next, carried: records.slice(-MAX_CARRIED_RECORDS) }
+}
+
+/** The seq of the commit that carried the offer `key`, if `m` records one. */
+export function carriedAt(m: Manifest, key: string): number | undefined {
+  const id = changesetId(key)
+  return id === undefined ? undefined : m.carried?.find((r) => r.ids.includes(id))?.seq
+}
+
+/** Whether `m` records what the commit at `seq` carried. */
+export function recordsCarried(m: Manifest, seq: number): boolean {
+  return m.carried?.some((r) => r.seq === seq) ?? false
 }
 
 /** A manifest with the changeset `key` appended to its log (seq + 1). */

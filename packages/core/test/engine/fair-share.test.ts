@@ -24,14 +24,17 @@ function fake(random = () => 0.5) {
 
 /**
  * Drives back-to-back commits of 2 round trips each (honouring the pauses) for
- * `ms`; returns the pauses taken, with when they started.
+ * `ms`; returns the pauses taken and the looks for waiting processes, with when
+ * they started. `found` decides whether a look finds a waiting process.
  */
 function runBusy(
   t: ReturnType<typeof fake>,
   ms: number,
   foreignSeenAt = () => Number.NEGATIVE_INFINITY,
-): { at: number; ms: number }[] {
-  const pauses: { at: number; ms: number }[] = []
+  found = () => false,
+): { at: number; ms: number }[] & { looks: number[] } {
+  const pauses = [] as unknown as { at: number; ms: number }[] & { looks: number[] }
+  pauses.looks = []
   const end = t.now + ms
   while (t.now < end) {
     const wait = t.fair.beforeCommit()
@@ -39,31 +42,42 @@ function runBusy(
       pauses.push({ at: t.now, ms: wait })
       t.advance(wait)
     }
+    const look = t.fair.takeLook()
+    if (look) pauses.looks.push(t.now)
     t.advance(2 * RTT)
     t.fair.committed(RTT, foreignSeenAt())
+    if (look && found()) t.fair.sawWaiting()
   }
   return pauses
 }
 
 describe('FairShare', () => {
-  it('makes a writer that seems alone yield after a busy streak, ever more rarely', () => {
+  it('makes a writer that seems alone look for waiting processes after a busy streak, ever more rarely, without pausing', () => {
     const t = fake()
     const start = t.now
     const pauses = runBusy(t, 20_000)
-    // First yield after about 8 round trips of back-to-back commits.
-    expect(pauses[0]!.at - start).toBeGreaterThanOrEqual(8 * RTT)
-    expect(pauses[0]!.at - start).toBeLessThan(12 * RTT)
+    expect(pauses.length).toBe(0)
+    const looks = pauses.looks
+    // First look after a busy streak of at least 500 ms (and 8 round trips).
+    expect(looks[0]! - start).toBeGreaterThanOrEqual(500)
+    expect(looks[0]! - start).toBeLessThan(500 + 4 * RTT)
+    const gaps = looks.slice(1).map((at, i) => at - looks[i]!)
+    expect(gaps.at(-1)!).toBeGreaterThan(1.5 * gaps[0]!) // doubling...
+    expect(Math.max(...gaps)).toBeLessThan(140 * RTT) // ...up to a cap
+    // At most one LIST per 500 ms of writing.
+    expect(looks.length).toBeLessThanOrEqual(20_000 / 500)
+  })
+
+  it('steps aside 3 to 5 round trips when a look finds a waiting process', () => {
+    const t = fake()
+    const pauses = runBusy(t, 3000, undefined, () => true)
+    expect(pauses.length).toBeGreaterThan(0)
     for (const p of pauses) {
       expect(p.ms).toBeGreaterThanOrEqual(3 * RTT)
       expect(p.ms).toBeLessThanOrEqual(5 * RTT)
     }
-    const gaps = pauses.slice(1).map((p, i) => p.at - pauses[i]!.at)
-    expect(gaps[1]!).toBeGreaterThan(1.5 * gaps[0]!) // doubling...
-    expect(Math.max(...gaps)).toBeLessThan(140 * RTT) // ...up to a cap
-    // Little time lost once the interval is at its cap.
-    const late = pauses.filter((p) => p.at > start + 10_000)
-    const lost = late.reduce((n, p) => n + p.ms, 0)
-    expect(lost / 10_000).toBeLessThan(0.05)
+    // Each pause follows a look.
+    expect(pauses.looks.length).toBeGreaterThanOrEqual(pauses.length)
   })
 
   it('never pauses a writer whose commits have gaps', () => {
@@ -88,18 +102,17 @@ describe('FairShare', () => {
     }
   })
 
-  it('stops being polite 5 s after the last foreign commit, then yields blindly', () => {
+  it('stops being polite 5 s after the last foreign commit, then looks instead', () => {
     const t = fake()
     const expiry = t.now + 5000
     const pauses = runBusy(t, 7000, () => expiry - 5000)
     const polite = pauses.filter((p) => p.at < expiry)
-    const blind = pauses.filter((p) => p.at >= expiry)
     expect(polite.length).toBeGreaterThan(50)
     for (const p of polite) expect(p.ms).toBeLessThanOrEqual(2.5 * RTT)
-    // Busy all along: the first blind yield comes at once, the next after a streak.
-    expect(blind[0]!.at - expiry).toBeLessThan(5 * RTT)
-    expect(blind[0]!.ms).toBeGreaterThanOrEqual(3 * RTT)
-    expect(blind[1]!.at - blind[0]!.at).toBeGreaterThanOrEqual(8 * RTT)
+    expect(pauses.filter((p) => p.at >= expiry)).toEqual([])
+    // Busy all along: the first look comes at once.
+    const looks = pauses.looks.filter((at) => at >= expiry)
+    expect(looks[0]! - expiry).toBeLessThan(5 * RTT)
   })
 
   it('retries the first 16 lost races at once, then backs off at most 4 round trips', () => {

@@ -1,0 +1,307 @@
+import Database from 'better-sqlite3'
+import { describe, expect, it } from 'vitest'
+import {
+  carriedAt,
+  parseManifest,
+  recordsCarried,
+  serializeManifest,
+  withCarriedRecord,
+} from '../../src/format/manifest.js'
+import { PointWrites } from '../../src/point-writes.js'
+import { MemoryBlobStore } from '../../src/store/memory-store.js'
+import { LatencyBlobStore } from '../../src/testing/latency-store.js'
+import { expectReplayMatches, manifestOf, PREFIX, useDatabases } from '../helpers.js'
+
+const openDb = useDatabases({ autoCompact: false })
+
+/** A memory store that records the most offers one manifest CAS carried. */
+class BatchRecordingStore extends MemoryBlobStore {
+  carriedMax = 0
+
+  override async put(
+    key: string,
+    body: Parameters<MemoryBlobStore['put']>[1],
+    options: Parameters<MemoryBlobStore['put']>[2] = {},
+  ) {
+    const res = await super.put(key, body, options)
+    if (key.endsWith('manifest.json')) {
+      const m = parseManifest(body as Uint8Array, key, PREFIX)
+      const last = m.carried?.at(-1)
+      if (last?.seq === m.seq) this.carriedMax = Math.max(this.carriedMax, last.ids.length)
+    }
+    return res
+  }
+}
+
+describe('point writes', () => {
+  const db = new Database(':memory:')
+  db.exec(`
+    CREATE TABLE t (id INTEGER PRIMARY KEY, v INTEGER, w INTEGER);
+    CREATE TABLE c (a TEXT, b INTEGER, x INTEGER, PRIMARY KEY (a, b)) WITHOUT ROWID;
+    CREATE TABLE trig (id INTEGER PRIMARY KEY, v INTEGER);
+    CREATE TABLE audit (n INTEGER);
+    CREATE TRIGGER trig_audit AFTER UPDATE ON trig BEGIN INSERT INTO audit VALUES (1); END;
+    CREATE TABLE parent (id INTEGER PRIMARY KEY, v INTEGER);
+    CREATE TABLE child (id INTEGER PRIMARY KEY, parent_id INTEGER REFERENCES parent (id), v INTEGER);
+    INSERT INTO t VALUES (1, 0, 0), (2, 0, 0);
+    INSERT INTO c VALUES ('k', 1, 0);
+  `)
+  const eligible = (statements: [string, unknown[] | undefined, number | undefined][]) => {
+    const pw = new PointWrites(db)
+    for (const [sql, params, changes] of statements) pw.note(sql, params, changes)
+    return pw.eligible
+  }
+
+  it('takes updates and deletes by the whole primary key that change one row', () => {
+    expect(eligible([['UPDATE t SET v = v + 1 WHERE id = ?', [1], 1]])).toBe(true)
+    expect(eligible([['UPDATE t SET v = w + 1 WHERE id = ? AND w = 0', [1], 1]])).toBe(true)
+    expect(eligible([['DELETE FROM t WHERE id = ?', [2], 1]])).toBe(true)
+    // A plain INSERT reads only the absence of its keys, which its apply checks again.
+    expect(eligible([['INSERT INTO t VALUES (?, 0, 0)', [3], 1]])).toBe(true)
+    expect(eligible([['insert into main."t" (v) values (?)', [3], 1]])).toBe(true)
+    expect(eligible([['UPDATE c SET x = 1 WHERE a = ? AND b = ?', ['k', 1], 1]])).toBe(true)
+    expect(
+      eligible([
+        ['UPDATE t SET v = v - 1 WHERE id = ?', [1], 1],
+        ['UPDATE t SET v = v + 1 WHERE id = ?', [2], 1],
+      ]),
+    ).toBe(true)
+  })
+
+  it('refuses anything that may read other rows or the absence of one', () => {
+    // Found no row: it read an absence no changeset records.
+    expect(eligible([['UPDATE t SET v = 1 WHERE id = ?', [9], 0]])).toBe(false)
+    expect(eligible([['UPDATE t SET v = 1 WHERE id IN (?, ?)', [1, 9], 1]])).toBe(false)
+    expect(eligible([['UPDATE t SET v = (SELECT max(v) FROM t) WHERE id = ?', [1], 1]])).toBe(false)
+    expect(eligible([['UPDATE t SET v = 1 WHERE v = ?', [0], 1]])).toBe(false)
+    expect(eligible([['UPDATE t SET v = 1 WHERE id > ?', [1], 1]])).toBe(false)
+    expect(eligible([['UPDATE c SET x = 1 WHERE a = ?', ['k'], 1]])).toBe(false)
+    expect(eligible([['UPDATE OR REPLACE t SET id = 2 WHERE id = ?', [1], 1]])).toBe(false)
+    expect(eligible([['INSERT OR REPLACE INTO t VALUES (?, 0, 0)', [3], 1]])).toBe(false)
+    expect(eligible([['REPLACE INTO t VALUES (?, 0, 0)', [3], 1]])).toBe(false)
+    expect(
+      eligible([['INSERT INTO t VALUES (?, 0, 0) ON CONFLICT (id) DO UPDATE SET v = 1', [3], 1]]),
+    ).toBe(false)
+    expect(eligible([['INSERT INTO t SELECT id + 10, v, w FROM t WHERE id = ?', [1], 1]])).toBe(
+      false,
+    )
+    expect(eligible([['INSERT INTO t VALUES (?, (SELECT max(v) FROM t), 0)', [3], 1]])).toBe(false)
+    expect(eligible([['INSERT INTO trig VALUES (?, 0)', [3], 1]])).toBe(false)
+    expect(eligible([['INSERT INTO child VALUES (?, 1, 0)', [3], 1]])).toBe(false)
+    // A read, exec or prepared statement (changes unknown).
+    expect(eligible([['SELECT v FROM t WHERE id = ?', [1], undefined]])).toBe(false)
+    expect(
+      eligible([
+        ['UPDATE t SET v = 1 WHERE id = ?', [1], 1],
+        ['SELECT v FROM t WHERE id = ?', [2], undefined],
+      ]),
+    ).toBe(false)
+    // Triggers and foreign keys (either way) read and write other rows.
+    expect(eligible([['UPDATE trig SET v = 1 WHERE id = ?', [1], 1]])).toBe(false)
+    expect(eligible([['UPDATE parent SET v = 1 WHERE id = ?', [1], 1]])).toBe(false)
+    expect(eligible([['UPDATE child SET v = 1 WHERE id = ?', [1], 1]])).toBe(false)
+  })
+})
+
+describe('carried records', () => {
+  const base = parseManifest(
+    new TextEncoder().encode(
+      JSON.stringify({
+        format_version: 1,
+        seq: 5,
+        schema_version: 0,
+        snapshot: { key: `${PREFIX}snapshots/snap-a.sqlite`, seq: 5 },
+        log: [],
+      }),
+    ),
+    'm',
+    PREFIX,
+  )
+  const offer = `${PREFIX}changesets/snap-a/cs-q0000000000000005-0123456789-o90123abcd01J0000000000000000000000.bin`
+
+  it('records every commit that advances seq, round-trips, and proves both ways', () => {
+    const next = {
+      ...base,
+      seq: 6,
+      log: [{ key: `${PREFIX}changesets/snap-a/cs-x.bin`, seq: 6, size: 1 }],
+    }
+    const m = withCarriedRecord(base, next, [offer])
+    const read = parseManifest(serializeManifest(m), 'm', PREFIX)
+    expect(carriedAt(read, offer)).toBe(6)
+    expect(recordsCarried(read, 6)).toBe(true)
+    // The next commit carries nothing: its record says so.
+    const after = withCarriedRecord(
+      read,
+      {
+        ...read,
+        seq: 7,
+        log: [...read.log, { key: `${PREFIX}changesets/snap-a/cs-y.bin`, seq: 7, size: 1 }],
+      },
+      [],
+    )
+    expect(recordsCarried(after, 7)).toBe(true)
+    expect(carriedAt(after, offer)).toBe(6)
+    // A commit that keeps seq (compaction, push) adds no record.
+    expect(withCarriedRecord(after, { ...after, log: [] }, [])).toEqual({ ...after, log: [] })
+  })
+
+  it('drops malformed records as a whole (unknown, never "not carried")', () => {
+    const bad = JSON.stringify({
+      format_version: 1,
+      seq: 5,
+      schema_version: 0,
+      snapshot: { key: `${PREFIX}snapshots/snap-a.sqlite`, seq: 5 },
+      log: [],
+      carried: [
+        { seq: 5, ids: ['ok'] },
+        { seq: 4, ids: [] },
+      ],
+    })
+    expect(parseManifest(new TextEncoder().encode(bad), 'm', PREFIX).carried).toBeUndefined()
+  })
+})
+
+describe('co-commit', () => {
+  it('carries the point writes of other processes in one commit, each exactly once', async () => {
+    const store = new BatchRecordingStore()
+    const n = 6
+    const rounds = 12
+    const setup = await openDb(store)
+    await setup.update((tx) => {
+      tx.exec('CREATE TABLE accounts (id INTEGER PRIMARY KEY, balance INTEGER NOT NULL)')
+      for (let i = 0; i < 2 * n; i++) tx.run('INSERT INTO accounts VALUES (?, 100)', [i])
+    })
+    const dbs = await Promise.all(
+      Array.from({ length: n }, () => openDb(new LatencyBlobStore(store, { latencyMs: 5 }))),
+    )
+    // Each process moves money between its own two accounts (point writes),
+    // process 0 also runs transactions that read every account (not offered).
+    const seen: number[] = []
+    await Promise.all(
+      dbs.map(async (db, p) => {
+        for (let r = 0; r < rounds; r++) {
+          await db.update((tx) => {
+            tx.run('UPDATE accounts SET balance = balance - 1 WHERE id = ?', [2 * p])
+            tx.run('UPDATE accounts SET balance = balance + 1 WHERE id = ?', [2 * p + 1])
+          })
+          if (p === 0 && r % 3 === 0) {
+            seen.push(
+              await db.update(
+                (tx) =>
+                  (tx.get('SELECT sum(balance) AS s FROM accounts') as { s: number } | undefined)!
+                    .s,
+              ),
+            )
+          }
+        }
+      }),
+    )
+    for (const s of seen) expect(s).toBe(200 * n)
+    const fresh = await expectReplayMatches(store, PREFIX, [setup, ...dbs])
+    const balances = (fresh.accounts as string[])
+      .map((r) => JSON.parse(r) as [number, number])
+      .sort((a, b) => a[0] - b[0])
+      .map((r) => r[1])
+    expect(balances).toEqual(
+      Array.from({ length: 2 * n }, (_, i) => (i % 2 === 0 ? 100 - rounds : 100 + rounds)),
+    )
+    // Every transaction is one log entry; some CAS carried more than one.
+    // One commit carried the offers of other processes, each exactly once.
+    const m = await manifestOf(store)
+    const carried = (m.carried ?? []).flatMap((r) => r.ids)
+    expect(new Set(carried).size).toBe(carried.length)
+    expect(store.carriedMax).toBeGreaterThan(0)
+  })
+
+  it('under snapshot isolation carries any changeset commit, and rebased commits stay exact', async () => {
+    const store = new BatchRecordingStore()
+    const n = 5
+    const setup = await openDb(store, { isolation: 'snapshot' })
+    await setup.update((tx) => {
+      tx.exec('CREATE TABLE c (id INTEGER PRIMARY KEY, v INTEGER NOT NULL)')
+      for (let i = 0; i <= n; i++) tx.run('INSERT INTO c VALUES (?, 0)', [i])
+    })
+    const dbs = await Promise.all(
+      Array.from({ length: n }, () =>
+        openDb(new LatencyBlobStore(store, { latencyMs: 5 }), { isolation: 'snapshot' }),
+      ),
+    )
+    // Reads (not point writes) on its own row, and a shared row 0 now and then.
+    await Promise.all(
+      dbs.map(async (db, p) => {
+        for (let r = 0; r < 10; r++) {
+          await db.update((tx) => {
+            const row = tx.get('SELECT v FROM c WHERE id = ?', [p + 1]) as { v: number }
+            tx.run('UPDATE c SET v = ? WHERE id = ?', [row.v + 1, p + 1])
+            if (r % 4 === 0) tx.run('UPDATE c SET v = v + 1 WHERE id = 0')
+          })
+        }
+      }),
+    )
+    const fresh = await expectReplayMatches(store, PREFIX, [setup, ...dbs])
+    const values = (fresh.c as string[])
+      .map((r) => JSON.parse(r) as [number, number])
+      .sort((a, b) => a[0] - b[0])
+      .map((r) => r[1])
+    expect(values).toEqual([3 * n, ...Array.from({ length: n }, () => 10)])
+  })
+
+  it('carries plain INSERTs, with chosen and with generated keys, each exactly once', async () => {
+    const store = new BatchRecordingStore()
+    const n = 5
+    const setup = await openDb(store)
+    await setup.update((tx) =>
+      tx.exec(
+        'CREATE TABLE e (id INTEGER PRIMARY KEY, who INTEGER NOT NULL, r INTEGER NOT NULL, UNIQUE (who, r))',
+      ),
+    )
+    const dbs = await Promise.all(
+      Array.from({ length: n }, () => openDb(new LatencyBlobStore(store, { latencyMs: 5 }))),
+    )
+    const ids: number[] = []
+    await Promise.all(
+      dbs.map(async (db, p) => {
+        for (let r = 0; r < 8; r++) {
+          // Even rounds let SQLite choose the rowid (two processes may choose the same
+          // one); odd rounds choose negative ones (never chosen by SQLite).
+          const id = await db.update((tx) =>
+            r % 2 === 0
+              ? Number(tx.run('INSERT INTO e (who, r) VALUES (?, ?)', [p, r]).lastInsertRowid)
+              : Number(
+                  tx.run('INSERT INTO e VALUES (?, ?, ?)', [-(1 + p * 100 + r), p, r])
+                    .lastInsertRowid,
+                ),
+          )
+          ids.push(id)
+        }
+      }),
+    )
+    const fresh = await expectReplayMatches(store, PREFIX, [setup, ...dbs])
+    const rows = (fresh.e as string[]).map((r) => JSON.parse(r) as [number, number, number])
+    expect(rows).toHaveLength(8 * n)
+    // Every acknowledged rowid is the row that landed, once.
+    expect(new Set(ids).size).toBe(8 * n)
+    expect(rows.map((r) => r[0]).sort((a, b) => a - b)).toEqual([...ids].sort((a, b) => a - b))
+    expect(store.carriedMax).toBeGreaterThan(0)
+  })
+
+  it('keeps a hot row exact: offers on the same row are never published together', async () => {
+    const store = new MemoryBlobStore()
+    const setup = await openDb(store)
+    await setup.update((tx) => {
+      tx.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, v INTEGER NOT NULL)')
+      tx.run('INSERT INTO t VALUES (0, 0)')
+    })
+    const dbs = await Promise.all(
+      Array.from({ length: 4 }, () => openDb(new LatencyBlobStore(store, { latencyMs: 5 }))),
+    )
+    await Promise.all(
+      dbs.map(async (db) => {
+        for (let r = 0; r < 10; r++)
+          await db.update((tx) => tx.run('UPDATE t SET v = v + 1 WHERE id = 0'))
+      }),
+    )
+    const fresh = await expectReplayMatches(store, PREFIX, [setup, ...dbs])
+    expect(fresh.t).toEqual(['[0,40]'])
+  })
+})
