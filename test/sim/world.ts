@@ -109,6 +109,8 @@ export class World {
   #order = 0
   #activity = 0
   #zombies: SimEvent[] = []
+  /** Set by {@link reap}: from then on no event of a crashed incarnation is held. */
+  #reaped = false
   readonly #streams = new Map<string, Prng>()
   readonly #idCounters = new Map<string, number>()
   #timerIds = 0
@@ -257,8 +259,11 @@ export class World {
       if (ev.due > until) return 'limit'
       this.#queue.shift()
       if (ev.life?.dead && !ev.life.reaping) {
-        this.#zombies.push(ev)
-        continue
+        if (!this.#reaped) {
+          this.#zombies.push(ev)
+          continue
+        }
+        ev.life.reaping = true
       }
       if (ev.due > this.now) this.now = ev.due
       this.steps++
@@ -266,8 +271,13 @@ export class World {
     }
   }
 
-  /** Lets crashed incarnations wind down: their held events fire (requests fail at once). */
+  /**
+   * Lets crashed incarnations wind down: their held events fire (requests fail
+   * at once), and so do their events that come due later (a sleep of a crashed
+   * process that outlives the run).
+   */
   reap(): void {
+    this.#reaped = true
     for (const ev of this.#zombies.splice(0)) {
       if (ev.life) ev.life.reaping = true
       this.at(this.now, ev.fire, ev.life)
