@@ -80,6 +80,8 @@ export interface Segment {
   recreated: boolean
   /** Why the final state could not be built. */
   finalError?: string | undefined
+  /** Why this segment's end state cannot be judged (set before it ends). */
+  unchecked?: string | undefined
   /**
    * The seq the segment's state started at (its first seq of its own), when
    * known: past reads at or after it belong to this segment's lineage.

@@ -296,13 +296,16 @@ export class Sim {
   /**
    * The undo that began segment `index` landed: the segment starts from the
    * restored state at `seq`. If another boundary ended the segment meanwhile,
-   * its start is unknown and it is left unchecked.
+   * its start is unknown, and the undo rewrote the segment it landed in: both
+   * are left unchecked.
    */
   undoSettled(index: number, initial: Dump | undefined, seq: number): void {
     const seg = this.history.segments[index]!
     if (index !== this.segment) {
       seg.final = undefined
       seg.finalError = 'an undo landed in a segment another boundary ended'
+      this.history.segments[this.segment]!.unchecked =
+        `the undo that began segment ${index} landed in it`
       return
     }
     seg.initial = initial
@@ -570,9 +573,9 @@ export async function simulate(seed: number, options: SimOptions = {}): Promise<
     }
     const oracle = sim.replayNow()
     const last = sim.history.segments.at(-1)!
-    last.final = oracle.ok ? oracle.dump : undefined
+    last.final = oracle.ok && !last.unchecked ? oracle.dump : undefined
     last.finalSchemaVersion = oracle.ok ? oracle.schemaVersion : 0
-    last.finalError = oracle.ok ? undefined : oracle.error
+    last.finalError = last.unchecked ?? (oracle.ok ? undefined : oracle.error)
     violations.push(
       ...checkListAppend(sim.history),
       ...checkBank(sim.history),
