@@ -263,9 +263,9 @@ export class Sim {
   #boundary(): void {
     const seg = this.history.segments.at(-1)!
     const r = this.replayNow()
-    seg.final = r.ok ? r.dump : undefined
+    seg.final = r.ok && !seg.unchecked ? r.dump : undefined
     seg.finalSchemaVersion = r.ok ? r.schemaVersion : 0
-    seg.finalError = r.ok ? undefined : r.error
+    seg.finalError = seg.unchecked ?? (r.ok ? undefined : r.error)
     for (const o of this.history.ops) if (o.status === 'pending') o.straddles = true
     const late = new Set(this.store.opsWithWritesInFlight())
     for (const o of this.history.ops) if (late.has(o.id)) o.landsLater = true
