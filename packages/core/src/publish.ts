@@ -18,6 +18,7 @@
  */
 import {
   AbortedError,
+  AlreadyExistsError,
   CommitIndeterminateError,
   isS3dbError,
   StoreUnavailableError,
@@ -369,7 +370,15 @@ async function decide(
       current = await p.read()
     } catch (err) {
       lastError = err
-      if (isS3dbError(err, 'NotFound') && !base) return { kind: 'unchanged' }
+      if (isS3dbError(err, 'NotFound') && !base) {
+        // A create refused because a manifest existed, and now there is none:
+        // the database was deleted meanwhile, maybe with our upload. Start over.
+        if (!ambiguous)
+          throw new AlreadyExistsError(
+            'another client created the database and it was deleted while this one was creating it; nothing was written',
+          )
+        return { kind: 'unchanged' }
+      }
       // Only a failing store is worth waiting for (access denied or a corrupt manifest is not).
       if (!isTransient(err)) break
       await p.runtime.sleep(backoffDelay(attempt, 100, 5000, p.runtime.random))

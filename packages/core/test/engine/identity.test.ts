@@ -23,6 +23,7 @@ import {
   ScriptedStore,
   tempDir,
   useDatabases,
+  wrapStore,
 } from '../helpers.js'
 
 const openDb = useDatabases({ autoCompact: false })
@@ -152,6 +153,32 @@ describe('replica identity', () => {
     // a's callback ran again on the new database; nothing of the old one is referenced.
     expect(await names(b!)).toEqual(['ada'])
     await expectReplayMatches(store, PREFIX, [a, b!])
+  })
+
+  it('a creator that lost the race to a database deleted meanwhile creates it anew, never over its deleted upload', async () => {
+    const store = new MemoryBlobStore()
+    let first = true
+    const racing = wrapStore(store, {
+      put: async (key, body, options) => {
+        if (!first || key !== MANIFEST || !options?.ifNoneMatch)
+          return store.put(key, body, options)
+        first = false
+        // Another opener creates the database first (this create gets 412)...
+        await (await S3db.open(store, PREFIX)).close()
+        try {
+          return await store.put(key, body, options)
+        } finally {
+          // ... and an operator deletes it, with this opener's upload.
+          await store.deletePrefix(PREFIX)
+        }
+      },
+    })
+    const db = await openDb(racing)
+    await db.update((tx) => tx.exec('CREATE TABLE people (id INTEGER PRIMARY KEY, name TEXT)'))
+    await db.update((tx) => tx.run("INSERT INTO people VALUES (1, 'ada')"))
+    const fresh = await openDb(store)
+    expect(await names(fresh)).toEqual(['ada'])
+    await expectReplayMatches(store, PREFIX, [db, fresh])
   })
 
   it('a restored older manifest.json is served at once, and writes go on from it', async () => {
