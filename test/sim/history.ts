@@ -33,7 +33,9 @@ export interface OpRecord {
   straddles?: boolean | undefined
   /**
    * A write it sent was still on its way to the store at a boundary (a late
-   * copy): it may take effect in a later segment, after the op ended.
+   * copy), or it offered its changeset to other clients (co-commit), which
+   * may carry it over a restored manifest: it may take effect in a later
+   * segment, after the op ended.
    */
   landsLater?: boolean | undefined
   /** List-append micro-ops of the run that counts (reads as observed). */

@@ -267,7 +267,8 @@ export class Sim {
     seg.finalSchemaVersion = r.ok ? r.schemaVersion : 0
     seg.finalError = seg.unchecked ?? (r.ok ? undefined : r.error)
     for (const o of this.history.ops) if (o.status === 'pending') o.straddles = true
-    const late = new Set(this.store.opsWithWritesInFlight())
+    // Writes still on their way, and offers a later commit may still carry.
+    const late = new Set([...this.store.opsWithWritesInFlight(), ...this.store.offerOps])
     for (const o of this.history.ops) if (late.has(o.id)) o.landsLater = true
     this.segment++
   }

@@ -106,6 +106,13 @@ export class SimStore implements BlobStore {
     return [...ops]
   }
 
+  /**
+   * Ops that uploaded a changeset offered to other clients (co-commit): another
+   * client may carry it in any commit over the manifest it was made on, which
+   * an operator's restore of that manifest makes current again.
+   */
+  readonly offerOps = new Set<number>()
+
   /** Whether a write sent at or before `t` has yet to land. */
   writesInFlightSentBy(t: number): boolean {
     for (const w of this.#writesInFlight) if (w.sentAt <= t) return true
@@ -423,6 +430,8 @@ export class SimStore implements BlobStore {
               outcome = { ok: false, error }
             }
             if (writes) world.log(`${who} apply ${method} ${key}${detail} -> ${describe(outcome)}`)
+            if (outcome.ok && ctx?.op !== undefined && /\/cs-q\d+-[0-9a-f]+-o[^/]*\.bin$/.test(key))
+              this.offerOps.add(ctx.op)
           })
         }
         world.at(
