@@ -123,7 +123,7 @@ const DECIDE_ATTEMPTS = 8
  * connection, a plain Error from a user's store, an AbortError from an SDK)
  * may have been applied.
  */
-function provesNotApplied(err: unknown): boolean {
+export function provesNotApplied(err: unknown): boolean {
   if (err instanceof StoreUnavailableError) return !err.maybeApplied
   return (
     isS3dbError(err, 'PreconditionFailed') ||
@@ -131,14 +131,6 @@ function provesNotApplied(err: unknown): boolean {
     isS3dbError(err, 'BucketNotFound') ||
     isS3dbError(err, 'InvalidArgument')
   )
-}
-
-/**
- * True when `err`, the failure of a write request, proves the store did not
- * apply it (the rule the publishing path decides by).
- */
-export function sendProvesNotApplied(err: unknown): boolean {
-  return provesNotApplied(err)
 }
 
 /** CASes the manifest; see the module comment for the rules. */
@@ -169,14 +161,10 @@ async function publish(
   const { own, signal } = req
   let base = req.base
   const carried = req.carried ?? []
-  let next = stamped(
-    base
-      ? withCarriedRecord(base.manifest, withFoldedHistory(base.manifest, req.next), carried)
-      : req.next,
-    own,
-    base?.manifest,
-    p.runtime,
-  )
+  // The version to send over `b`: its folded history, carried record and commit time.
+  const over = (b: Manifest | undefined, m: Manifest) =>
+    stamped(b ? withCarriedRecord(b, withFoldedHistory(b, m), carried) : m, own, b, p.runtime)
+  let next = over(base?.manifest, req.next)
   if (req.follow && base) {
     const followed = await follow(p, req.follow, next, own, base)
     if (followed) return followed
@@ -242,12 +230,7 @@ async function publish(
     if (!rebuilt || ++conflicts > (req.maxConflicts ?? 10))
       return { committed: false, reason: 'conflict', current }
     base = current
-    next = stamped(
-      withCarriedRecord(current.manifest, withFoldedHistory(current.manifest, rebuilt), carried),
-      own,
-      current.manifest,
-      p.runtime,
-    )
+    next = over(current.manifest, rebuilt)
     await p.runtime.sleep(backoffDelay(conflicts, 10, 500, p.runtime.random))
   }
 }

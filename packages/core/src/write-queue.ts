@@ -56,7 +56,7 @@ import {
 import { PUBLISH_WINDOW_MS } from './format/protocol.js'
 import { compatAfter, type Migration } from './migrate.js'
 import { PointWrites } from './point-writes.js'
-import { publishManifest, sendProvesNotApplied } from './publish.js'
+import { provesNotApplied, publishManifest } from './publish.js'
 import { uploadSnapshot } from './snapshot-upload.js'
 import { vacuumInto } from './sqlite-file.js'
 import { contextPublisher, fetchChangesets, refreshManifest, syncReplica } from './sync.js'
@@ -587,7 +587,7 @@ export class WriteQueue {
         this.#fairShare.observeRtt(ctx.runtime.monotonic() - start)
         return
       } catch (err) {
-        if (attempt === 1 && sendProvesNotApplied(err)) throw err
+        if (attempt === 1 && provesNotApplied(err)) throw err
         if (attempt >= OFFER_UPLOAD_ATTEMPTS) {
           throw new CommitIndeterminateError(
             'cannot tell whether the write committed: the upload of its changeset failed after it may have been stored, and another writer may publish it; check the data before retrying',
