@@ -280,17 +280,8 @@ export class Sim {
    */
   beginUndoSegment(): number {
     this.#boundary()
-    const r = this.replayNow()
-    this.history.segments.push({
-      index: this.segment,
-      start: this.world.now,
-      initial: r.ok ? r.dump : undefined,
-      final: undefined,
-      finalSchemaVersion: 0,
-      // During an operator's re-create the tables are still absent.
-      recreated: !r.ok || r.schemaVersion < 1,
-      startSeq: r.ok ? r.seq : undefined,
-    })
+    // During an operator's re-create the tables are still absent.
+    this.#beginSegment((r) => !r.ok || r.schemaVersion < 1)
     return this.segment
   }
 
@@ -315,6 +306,20 @@ export class Sim {
     seg.start = this.world.now
   }
 
+  /** Starts the next segment from the store's state now (after a {@link #boundary}). */
+  #beginSegment(recreated: (r: ReturnType<Sim['replayNow']>) => boolean): void {
+    const r = this.replayNow()
+    this.history.segments.push({
+      index: this.segment,
+      start: this.world.now,
+      initial: r.ok ? r.dump : undefined,
+      final: undefined,
+      finalSchemaVersion: 0,
+      recreated: recreated(r),
+      startSeq: r.ok ? r.seq : undefined,
+    })
+  }
+
   /** Operator: put back an older manifest.json whose objects all still exist. */
   operatorRestore(): string {
     const mkey = this.store.manifestKey
@@ -326,16 +331,7 @@ export class Sim {
     const chosen = this.world.rng.pick(candidates)
     this.#boundary()
     this.store.poke(mkey, chosen.body, 'operator')
-    const r = this.replayNow()
-    this.history.segments.push({
-      index: this.segment,
-      start: this.world.now,
-      initial: r.ok ? r.dump : undefined,
-      final: undefined,
-      finalSchemaVersion: 0,
-      recreated: false,
-      startSeq: r.ok ? r.seq : undefined,
-    })
+    this.#beginSegment(() => false)
     return `restored the manifest of t=${chosen.at - EPOCH}`
   }
 
