@@ -268,8 +268,16 @@ export class Sim {
     seg.finalError = seg.unchecked ?? (r.ok ? undefined : r.error)
     for (const o of this.history.ops) if (o.status === 'pending') o.straddles = true
     // Writes still on their way, and offers a later commit may still carry.
-    const late = new Set([...this.store.opsWithWritesInFlight(), ...this.store.offerOps])
-    for (const o of this.history.ops) if (late.has(o.id)) o.landsLater = true
+    // A write is attributed to every op its client had pending when it was sent
+    // (a group commit sends one batch for several ops).
+    const late = [...this.store.writesInFlight(), ...this.store.offers]
+    for (const o of this.history.ops)
+      if (
+        late.some(
+          (w) => w.client === o.client && o.start <= w.sentAt && (o.end ?? Infinity) >= w.sentAt,
+        )
+      )
+        o.landsLater = true
     this.segment++
   }
 
@@ -357,7 +365,25 @@ export class Sim {
     while (this.store.writesInFlightSentBy(decided) && this.world.now - decided < 120_000)
       await this.world.sleep(250)
     const waited = this.world.now - decided
-    this.#boundary()
+    // A create already under way can land over the deletion (the documented
+    // hazard): the operator sees the admin's create fail on it and deletes again.
+    let deletions = 0
+    for (;;) {
+      this.#boundary()
+      deletions++
+      this.#deleteDatabase()
+      try {
+        await this.createAsAdmin()
+        break
+      } catch (err) {
+        if (deletions >= 3 || !this.hygiene.createdOverDeletion()) throw err
+      }
+    }
+    return `deleted the database${deletions > 1 ? ` ${deletions} times (a create landed over the deletion)` : ''} after waiting ${waited} ms for writes in flight; re-created by the admin`
+  }
+
+  /** The operator deletes the database's objects; a new history segment starts. */
+  #deleteDatabase(): void {
     this.store.remove(this.store.manifestKey, 'operator')
     for (const key of this.store.keys()) {
       const rel = key.slice(PREFIX.length)
@@ -378,8 +404,6 @@ export class Sim {
       recreated: true,
       startSeq: 0,
     })
-    await this.createAsAdmin()
-    return `deleted the database after waiting ${waited} ms for writes in flight; re-created by the admin`
   }
 
   /** Opens (creating) the database with the deployed migrations, then closes it. */

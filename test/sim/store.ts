@@ -71,6 +71,12 @@ export interface Congestion {
 }
 
 /** A mutation the store applied, for the hygiene checker. */
+/** A write a client sent (sim time). */
+export interface Sent {
+  client: string
+  sentAt: number
+}
+
 export interface Mutation {
   at: number
   client: string
@@ -96,22 +102,23 @@ export class SimStore implements BlobStore {
     truncate: 0,
   }
   requests = 0
-  /** Writes sent that will still land (late copies included): the op that sent them, and when. */
-  readonly #writesInFlight = new Set<{ op: number | undefined; sentAt: number }>()
+  /**
+   * Writes sent that will still land (late copies included): the client that
+   * sent them, and when.
+   */
+  readonly #writesInFlight = new Set<Sent>()
 
-  /** Ops with a write on its way to the store that will still land. */
-  opsWithWritesInFlight(): number[] {
-    const ops = new Set<number>()
-    for (const w of this.#writesInFlight) if (w.op !== undefined) ops.add(w.op)
-    return [...ops]
+  /** Writes on their way to the store that will still land. */
+  writesInFlight(): Sent[] {
+    return [...this.#writesInFlight]
   }
 
   /**
-   * Ops that uploaded a changeset offered to other clients (co-commit): another
-   * client may carry it in any commit over the manifest it was made on, which
+   * Changesets offered to other clients (co-commit), by whom and when: another
+   * client may carry one in any commit over the manifest it was made on, which
    * an operator's restore of that manifest makes current again.
    */
-  readonly offerOps = new Set<number>()
+  readonly offers: Sent[] = []
 
   /** Whether a write sent at or before `t` has yet to land. */
   writesInFlightSentBy(t: number): boolean {
@@ -420,7 +427,7 @@ export class SimStore implements BlobStore {
         const lands = plan.fault !== 'late' || world.rng.chance(0.6)
         const writes = kind === 'write' || kind === 'cas'
         if (applies && lands) {
-          const inFlight = { op: ctx?.op, sentAt: world.now }
+          const inFlight = { client: ctx?.client ?? '-', sentAt: world.now }
           if (writes) this.#writesInFlight.add(inFlight)
           world.at(plan.applyAt, () => {
             this.#writesInFlight.delete(inFlight)
@@ -430,8 +437,8 @@ export class SimStore implements BlobStore {
               outcome = { ok: false, error }
             }
             if (writes) world.log(`${who} apply ${method} ${key}${detail} -> ${describe(outcome)}`)
-            if (outcome.ok && ctx?.op !== undefined && /\/cs-q\d+-[0-9a-f]+-o[^/]*\.bin$/.test(key))
-              this.offerOps.add(ctx.op)
+            if (outcome.ok && /\/cs-q\d+-[0-9a-f]+-o[^/]*\.bin$/.test(key))
+              this.offers.push(inFlight)
           })
         }
         world.at(

@@ -3,6 +3,12 @@
  * deleted, objects in the namespace that s3db does not name are left alone,
  * and every object the manifest references exists whenever s3db wrote the
  * manifest or deleted something.
+ *
+ * One exception is documented (docs/GUARANTEES.md, "Deleting a database while
+ * its clients still write"): a create already under way when the operator
+ * deletes the database can land its first manifest over a snapshot the
+ * deletion removed. Such a manifest is a hazard the operator must repair
+ * (delete again); it is a violation only if it is still there at the end.
  */
 import { parseManifest } from '@s3db/core/internal'
 import type { Violation } from '../history.ts'
@@ -20,6 +26,8 @@ export class HygieneWatch {
   readonly #reported = new Set<string>()
   /** The manifest was last written by the operator: its references are the operator's business. */
   #operatorManifest = false
+  /** Keys a created manifest references that the operator deleted before it landed. */
+  readonly #hazards = new Map<string, string>()
 
   constructor(store: SimStore, prefix: string) {
     this.#store = store
@@ -54,9 +62,11 @@ export class HygieneWatch {
     const o = this.#store.peek(this.#store.manifestKey)
     if (!o) return
     let refs: string[]
+    let created: boolean
     try {
       const manifest = parseManifest(o.body, this.#store.manifestKey, this.#prefix)
       refs = [manifest.snapshot.key, ...manifest.log.map((e) => e.key)]
+      created = manifest.seq === 0 && manifest.log.length === 0
     } catch (err) {
       this.#add(`${m.client} left a manifest that does not parse: ${(err as Error).message}`)
       return
@@ -66,10 +76,27 @@ export class HygieneWatch {
       const deleted = [...this.#store.mutations]
         .reverse()
         .find((x) => x.key === key && x.kind === 'delete')
-      this.#add(
-        `the manifest references ${key}, which does not exist (${deleted ? `deleted by ${deleted.client} at t=${deleted.at}` : 'never written'}; noticed after ${m.client} ${m.kind} ${m.key})`,
-        key,
+      const message = `the manifest references ${key}, which does not exist (${deleted ? `deleted by ${deleted.client} at t=${deleted.at}` : 'never written'}; noticed after ${m.client} ${m.kind} ${m.key})`
+      if (created && deleted?.client === 'operator' && m.key === this.#store.manifestKey)
+        this.#hazards.set(key, message)
+      else if (!this.#hazards.has(key)) this.#add(message, key)
+    }
+  }
+
+  /**
+   * Whether the current manifest is a create that landed over objects the
+   * operator had just deleted (the documented hazard the operator repairs).
+   */
+  createdOverDeletion(): boolean {
+    const o = this.#store.peek(this.#store.manifestKey)
+    if (!o) return false
+    try {
+      const manifest = parseManifest(o.body, this.#store.manifestKey, this.#prefix)
+      return [manifest.snapshot.key, ...manifest.log.map((e) => e.key)].some(
+        (k) => this.#hazards.has(k) && !this.#store.peek(k),
       )
+    } catch {
+      return false
     }
   }
 
@@ -83,6 +110,9 @@ export class HygieneWatch {
 
   violations(): Violation[] {
     const out = [...this.#found]
+    if (this.createdOverDeletion())
+      for (const message of this.#hazards.values())
+        out.push({ checker: 'hygiene', message: `${message}, never repaired`, ops: [] })
     for (const [key, etag] of this.#sentinels)
       if (this.#store.peek(key)?.etag !== etag)
         out.push({

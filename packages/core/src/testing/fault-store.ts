@@ -1,4 +1,5 @@
 import { NotFoundError, PreconditionFailedError, StoreUnavailableError } from '../errors.js'
+import { ORPHAN_MIN_AGE_MS } from '../format/protocol.js'
 import type {
   BlobData,
   BlobInfo,
@@ -28,7 +29,13 @@ export type FaultKind =
   | 'truncate'
   /** A GET body arrives slowly. */
   | 'slow-body'
-  /** An object the current manifest no longer references disappears (GC racing a reader). */
+  /**
+   * An object the current manifest no longer references disappears (GC racing
+   * a reader), as real GC may delete it: only an object some manifest once
+   * referenced, or one older than ORPHAN_MIN_AGE_MS. An upload or an offer not
+   * yet published is younger than that while it matters (the publish window),
+   * and GC spares it.
+   */
   | 'vanish'
   /**
    * A write is applied, then the client sees an error that says nothing about
@@ -114,6 +121,8 @@ export class FaultInjectingBlobStore implements BlobStore {
   enabled = true
   /** Late-landing requests still in flight. */
   readonly #late = new Set<Promise<unknown>>()
+  /** Every object key a manifest seen through this store referenced. */
+  readonly #everReferenced = new Set<string>()
   readonly #rand: () => number
   readonly #options: FaultOptions
 
@@ -167,6 +176,7 @@ export class FaultInjectingBlobStore implements BlobStore {
     if (fault === 'error-before' || fault === 'slowdown') this.#fail(fault, key, false)
     if (fault === 'vanish' && (await this.#vanish(key))) throw new NotFoundError(key)
     const res = await this.inner.get(key, options)
+    if (!res.notModified) this.#observe(key, res.body)
     if (fault === 'truncate' && !res.notModified && res.body.byteLength > 1)
       this.#fail(fault, key, false)
     if (fault === 'slow-body') {
@@ -235,6 +245,7 @@ export class FaultInjectingBlobStore implements BlobStore {
       throw new Error(`injected fault late-landing on ${key}: socket hang up`)
     }
     const res = await this.inner.put(key, body, options)
+    this.#observe(key, body)
     if (fault === 'error-after') this.#fail(fault, key, true)
     if (fault === 'unclassified-after') {
       this.injected[fault]++
@@ -272,13 +283,32 @@ export class FaultInjectingBlobStore implements BlobStore {
     return deleteListed(this, prefix, options)
   }
 
-  /** Deletes `key` if it is an immutable object the current manifest does not reference. */
+  /** Remembers the object keys a manifest body (read or sent) references. */
+  #observe(key: string, body: PutBody): void {
+    if (key !== this.#options.manifestKey || !(body instanceof Uint8Array)) return
+    for (const m of new TextDecoder()
+      .decode(body)
+      .matchAll(/"([^"]*\/(?:snapshots|changesets)\/[^"]*)"/g))
+      this.#everReferenced.add(m[1]!)
+  }
+
+  /**
+   * Deletes `key` if it is an immutable object the current manifest does not
+   * reference and GC could delete: some manifest once referenced it, or it is
+   * older than ORPHAN_MIN_AGE_MS by the store's clock.
+   */
   async #vanish(key: string): Promise<boolean> {
     const manifestKey = this.#options.manifestKey
     if (!manifestKey || key === manifestKey || !/\/(snapshots|changesets)\//.test(key)) return false
     try {
       const m = await this.inner.get(manifestKey)
-      if (m.notModified || new TextDecoder().decode(m.body).includes(`"${key}"`)) return false
+      if (m.notModified) return false
+      this.#observe(manifestKey, m.body)
+      if (new TextDecoder().decode(m.body).includes(`"${key}"`)) return false
+      if (!this.#everReferenced.has(key)) {
+        const { lastModified } = await this.inner.stat(key)
+        if (!lastModified || Date.now() - lastModified.getTime() < ORPHAN_MIN_AGE_MS) return false
+      }
       await this.inner.delete(key)
       this.injected.vanish++
       return true
