@@ -30,6 +30,9 @@ const deadline = Date.now() + Number(values.minutes) * 60_000
 const rate = Number(values.rate)
 const writerCount = Number(values.writers)
 
+/** Faults injected over the whole soak, by kind. */
+const byKind = new Map<string, number>()
+
 interface Totals {
   rounds: number
   transactions: number
@@ -108,6 +111,7 @@ async function round(
   t.rounds++
   t.retries += conflicts
   t.faults += store.total
+  for (const [k, n] of Object.entries(store.injected)) byKind.set(k, (byKind.get(k) ?? 0) + n)
   t.violations.push(...problems.map((p) => `${kind} seed ${seed}: ${p}`))
   await Promise.all([admin, ...writers].map((db) => db.close()))
 }
@@ -211,6 +215,7 @@ for (const [name, t] of totals) {
   )
   for (const v of t.violations.slice(0, 10)) console.log(`  - ${v}`)
 }
+console.log(`faults by kind: ${[...byKind].map(([k, n]) => `${k} ${n}`).join(', ')}`)
 console.log(
   `\nsoak: fault rate ${rate}, ${writerCount} writers, ${violations === 0 ? 'all checkers passed' : `${violations} violations`}`,
 )
