@@ -66,6 +66,7 @@ import {
 import { ConnectionTx, replicaError, type Tx } from './tx.js'
 import { Mutex } from './util/mutex.js'
 import { ReadWriteLock } from './util/rw-lock.js'
+import { viewNow } from './view-now.js'
 import { type Isolation, insideTransaction, WriteQueue } from './write-queue.js'
 
 /** How fresh a `view` must be. */
@@ -496,6 +497,39 @@ export class S3db implements AsyncDisposable {
             // The callback's (or COMMIT's) error is the one to report.
           }
         }
+        ctx.replica.releaseReader(reader)
+      }
+    })
+  }
+
+  /**
+   * @internal The ORM drivers' path for one statement outside a transaction:
+   * runs a synchronous read `fn` now, when the replica may answer as it is (a
+   * pinned handle, or within `maxStalenessMs` of the last confirmation, with
+   * the replica current) and nothing holds it exclusively; else returns
+   * undefined and the caller uses {@link view}. No BEGIN: nothing can change
+   * the replica while synchronous code runs (this process is its only writer,
+   * and its writes run on this thread), so every statement of `fn` reads the
+   * same state, as in a view.
+   */
+  [viewNow]<T>(fn: (tx: Tx) => T): { value: T } | undefined {
+    if (this.#closed || insideTransaction.getStore()?.db === this) return undefined
+    const ctx = this.#ctx
+    if (this.#pinnedSeq === undefined) {
+      const rc = this.#readConsistency
+      if (rc === 'strong') return undefined
+      if (ctx.runtime.monotonic() - ctx.remote.confirmedAt > rc.maxStalenessMs) return undefined
+      if (!replicaIsCurrent(ctx)) return undefined
+    }
+    return ctx.readLock.sharedNow(() => {
+      const reader = ctx.replica.acquireReader()
+      const tx = new ConnectionTx(reader, true, undefined, {
+        safeIntegers: ctx.settings.safeIntegers,
+      })
+      try {
+        return fn(tx)
+      } finally {
+        tx.end()
         ctx.replica.releaseReader(reader)
       }
     })

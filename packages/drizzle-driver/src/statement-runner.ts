@@ -7,7 +7,7 @@
  */
 import type { RunResult, S3db, SqlParams, Statement, Tx } from '@s3db/core'
 import { ReentrantTransactionError, TransactionEndedError } from '@s3db/core'
-import { insideTransaction } from '@s3db/core/internal'
+import { insideTransaction, viewNow } from '@s3db/core/internal'
 import { type IntegerReading, toNumbersExcept } from './exact-integers.js'
 
 /**
@@ -103,8 +103,9 @@ const WRITES = Symbol('writes')
 const MAX_REMEMBERED = 1000
 
 /**
- * Statements outside a transaction. A statement is first tried in a `view`;
- * if SQLite says it may write, it runs as a single-statement `update` instead
+ * Statements outside a transaction. A statement is first tried as a read
+ * (synchronously when the replica may answer as it is, else in a `view`); if
+ * SQLite says it may write, it runs as a single-statement `update` instead
  * (which may re-run it on conflict), and that is remembered per SQL text so
  * later writes go straight to `update`.
  */
@@ -124,10 +125,12 @@ export class AutocommitRunner implements StatementRunner {
   ): Promise<unknown> {
     assertOutsideTransaction(this.#db, 'a query')
     if (this.#writes.get(sql) !== true) {
-      const result = await this.#db.view((tx) => {
+      const read = (tx: Tx) => {
         const stmt = tx.prepare(sql)
         return stmt.readonly ? runStatement(stmt, params, method, integers) : WRITES
-      })
+      }
+      const now = this.#db[viewNow](read)
+      const result = now ? now.value : await this.#db.view(read)
       if (result !== WRITES) return result
       if (this.#writes.size >= MAX_REMEMBERED) this.#writes.clear()
       this.#writes.set(sql, true)

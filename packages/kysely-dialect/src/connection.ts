@@ -7,6 +7,7 @@
  * @module
  */
 import { InvalidArgumentError, type S3db, type Tx } from '@s3db/core'
+import { viewNow } from '@s3db/core/internal'
 import {
   type AbortableOperationOptions,
   type CompiledQuery,
@@ -199,14 +200,15 @@ export class S3dbConnection implements DatabaseConnection {
     const known = kinds.isReadonly(query.sql)
     if (known !== false) {
       // Unknown SQL is prepared on a reader first: that tells whether it writes.
-      const result = await this.#s3db.view(
-        (tx) => {
-          const stmt = tx.prepare<R>(query.sql)
-          if (known === undefined) kinds.remember(query.sql, stmt.readonly)
-          return stmt.readonly ? executePrepared(stmt, query) : WRITE
-        },
-        { signal },
-      )
+      const read = (tx: Tx) => {
+        const stmt = tx.prepare<R>(query.sql)
+        if (known === undefined) kinds.remember(query.sql, stmt.readonly)
+        return stmt.readonly ? executePrepared(stmt, query) : WRITE
+      }
+      // Synchronously when the replica may answer as it is (an aborted signal
+      // goes through view, which reports it).
+      const now = signal?.aborted ? undefined : this.#s3db[viewNow](read)
+      const result = now ? now.value : await this.#s3db.view(read, { signal })
       if (result !== WRITE) return result
     }
     return this.#s3db.update((tx) => executeOn<R>(tx, query), { signal })

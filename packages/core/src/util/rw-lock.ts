@@ -18,6 +18,21 @@ export class ReadWriteLock {
     }
   }
 
+  /**
+   * Runs a synchronous `fn` now under a shared hold if no writer holds or waits
+   * for the lock; returns undefined (without running it) otherwise.
+   */
+  sharedNow<T>(fn: () => T): { value: T } | undefined {
+    if (this.#writer || this.#waiting.some((w) => w.exclusive)) return undefined
+    this.#readers++
+    try {
+      return { value: fn() }
+    } finally {
+      this.#readers--
+      this.#pump()
+    }
+  }
+
   async exclusive<T>(fn: () => Promise<T> | T): Promise<T> {
     if (this.#writer || this.#readers > 0 || this.#waiting.length > 0) {
       await new Promise<void>((grant) => this.#waiting.push({ exclusive: true, grant }))
