@@ -106,12 +106,15 @@ const TX_CONTROL =
   /^\s*(?:--[^\n]*\n\s*|\/\*[\s\S]*?\*\/\s*)*(begin|commit|end|rollback(?!\s+(?:transaction\s+)?to\b))\b/i
 
 /**
- * A cached statement and the integer mode it was last set to: setting the mode
- * only when it changes keeps it off the path of repeated point queries.
+ * A cached statement and the integer and row modes it was last set to:
+ * setting a mode only when it changes keeps it off the path of repeated point
+ * queries.
  */
 interface CachedStatement {
   readonly stmt: Database.Statement
   bigints: boolean
+  /** Rows as arrays (better-sqlite3's raw mode); only returning statements can be raw. */
+  raw: boolean
 }
 
 /** Caches prepared statements per connection: preparing is the costly part of a query. */
@@ -134,7 +137,7 @@ class StatementCache {
       return entry
     }
     const stmt = this.#db.prepare(sql)
-    entry = { stmt, bigints: false }
+    entry = { stmt, bigints: false, raw: false }
     stmt.safeIntegers(false)
     this.#cache.set(sql, entry)
     if (this.#cache.size > this.#max) this.#cache.delete(this.#cache.keys().next().value as string)
@@ -348,15 +351,7 @@ class TxStatement<Row> implements Statement<Row> {
   }
 
   values(params?: SqlParams): unknown[][] {
-    return this.#execute(() => {
-      const stmt = this.#entry.stmt
-      stmt.raw(true)
-      try {
-        return allOn<unknown[]>(this.#entry, this.#bigints, params)
-      } finally {
-        stmt.raw(false)
-      }
-    })
+    return this.#execute(() => allOn<unknown[]>(this.#entry, this.#bigints, params, true))
   }
 
   columns(): ColumnInfo[] {
@@ -380,13 +375,13 @@ function runOn(entry: CachedStatement, bigints: boolean, params?: SqlParams): Ru
   return { changes: result.changes, lastInsertRowid: Number.isSafeInteger(n) ? n : id }
 }
 
-function allOn<R>(entry: CachedStatement, bigints: boolean, params?: SqlParams): R[] {
-  if (bigints) return call<R[]>(withMode(entry, true), 'all', params)
+function allOn<R>(entry: CachedStatement, bigints: boolean, params?: SqlParams, raw = false): R[] {
+  if (bigints) return call<R[]>(withMode(entry, true, raw), 'all', params)
   if (entry.stmt.readonly) {
-    const rows = call<R[]>(withMode(entry, false), 'all', params)
+    const rows = call<R[]>(withMode(entry, false, raw), 'all', params)
     if (!anyMayBeRounded(rows)) return rows
   }
-  return allToNumbers(call<R[]>(withMode(entry, true), 'all', params), columnsOf(entry))
+  return allToNumbers(call<R[]>(withMode(entry, true, raw), 'all', params), columnsOf(entry))
 }
 
 function getOn<R>(entry: CachedStatement, bigints: boolean, params?: SqlParams): R | undefined {
@@ -410,11 +405,18 @@ function iterateOn<R>(
   return bigints ? rows : numbersOf(rows, columnsOf(entry))
 }
 
-/** The statement, set to read integers as bigints or not (set only when it changes). */
-function withMode(entry: CachedStatement, bigints: boolean): Database.Statement {
+/**
+ * The statement, set to read integers as bigints or not and rows as arrays or
+ * not (each set only when it changes).
+ */
+function withMode(entry: CachedStatement, bigints: boolean, raw = false): Database.Statement {
   if (entry.bigints !== bigints) {
     entry.stmt.safeIntegers(bigints)
     entry.bigints = bigints
+  }
+  if (entry.raw !== raw) {
+    entry.stmt.raw(raw)
+    entry.raw = raw
   }
   return entry.stmt
 }

@@ -341,24 +341,26 @@ export class S3dbPreparedQuery<
   }
 
   run(placeholderValues?: Record<string, unknown>): Promise<RunResult> {
-    return this.#execute(this.#session.runner, 'run', placeholderValues) as Promise<RunResult>
+    return settled(() => this.#execute(this.#session.runner, 'run', placeholderValues))
   }
 
   all(placeholderValues?: Record<string, unknown>): Promise<T['all']> {
-    return this.#rows(this.#session.runner, 'all', placeholderValues)
+    return settled(() => this.#rows(this.#session.runner, 'all', placeholderValues))
   }
 
   get(placeholderValues?: Record<string, unknown>): Promise<T['get']> {
-    return this.#rows(this.#session.runner, 'get', placeholderValues)
+    return settled(() => this.#rows(this.#session.runner, 'get', placeholderValues))
   }
 
   values(placeholderValues?: Record<string, unknown>): Promise<T['values']> {
-    return this.#execute(this.#session.runner, 'values', placeholderValues) as Promise<T['values']>
+    return settled(() => this.#execute(this.#session.runner, 'values', placeholderValues))
   }
 
   /** @internal Runs this query on `runner` (a batch's transaction) with its own execute method. */
   executeOn(runner: StatementRunner): Promise<unknown> {
-    return this.#method === 'run' ? this.#execute(runner, 'run') : this.#rows(runner, this.#method)
+    return settled(() =>
+      this.#method === 'run' ? this.#execute(runner, 'run') : this.#rows(runner, this.#method),
+    )
   }
 
   /** @internal */
@@ -366,51 +368,68 @@ export class S3dbPreparedQuery<
     return this.#arrayMode
   }
 
-  async #rows(
+  /** Rows mapped as drizzle expects; synchronous when the runner answered synchronously. */
+  #rows(
     runner: StatementRunner,
     method: 'all' | 'get',
     placeholderValues?: Record<string, unknown>,
-  ): Promise<never> {
+  ): unknown {
     const fields = this.#fields
     const mapper = this.#customResultMapper
-    if (!fields && !mapper) return (await this.#execute(runner, method, placeholderValues)) as never
+    if (!fields && !mapper) return this.#execute(runner, method, placeholderValues)
     // Integers are read as the columns' decoders need them (bigint only where exact).
     this.#integers ??= fields ? readingOfFields(fields) : this.#session.relationalReading
     const integers = this.#integers
     if (method === 'all') {
-      const rows = (await this.#execute(
-        runner,
-        'values',
-        placeholderValues,
-        integers,
-      )) as unknown[][]
-      if (mapper) return mapper(rows) as never
-      return rows.map((row) => mapResultRow(fields!, row, this.joinsNotNullableMap)) as never
+      return after(this.#execute(runner, 'values', placeholderValues, integers), (rows) => {
+        if (mapper) return mapper(rows as unknown[][])
+        return (rows as unknown[][]).map((row) =>
+          mapResultRow(fields!, row, this.joinsNotNullableMap),
+        )
+      })
     }
-    const row = (await this.#execute(runner, 'first', placeholderValues, integers)) as
-      | unknown[]
-      | undefined
-    if (!row) return undefined as never
-    if (mapper) return mapper([row]) as never
-    return mapResultRow(fields!, row, this.joinsNotNullableMap) as never
+    return after(this.#execute(runner, 'first', placeholderValues, integers), (row) => {
+      if (!row) return undefined
+      if (mapper) return mapper([row as unknown[]])
+      return mapResultRow(fields!, row as unknown[], this.joinsNotNullableMap)
+    })
   }
 
-  async #execute(
+  /** Runs the query; a value, or a promise when the runner must wait. */
+  #execute(
     runner: StatementRunner,
     method: RunMethod,
     placeholderValues?: Record<string, unknown>,
     integers?: IntegerReading,
-  ): Promise<unknown> {
+  ): unknown {
     const { sql, params: template } = this.query
     const params = fillPlaceholders(template, placeholderValues ?? {})
     this.#logger.logQuery(sql, params)
-    try {
-      return await runner.execute(sql, params, method, integers)
-    } catch (err) {
-      // s3db's own errors (ended transaction, write conflict, misuse) stay as they
-      // are so apps can match their code; SQL errors get drizzle's query context.
+    // s3db's own errors (ended transaction, write conflict, misuse) stay as they
+    // are so apps can match their code; SQL errors get drizzle's query context.
+    const wrap = (err: unknown): never => {
       if (isS3dbError(err)) throw err
       throw new DrizzleQueryError(sql, params, err as Error)
     }
+    try {
+      const result = runner.execute(sql, params, method, integers)
+      return result instanceof Promise ? result.catch(wrap) : result
+    } catch (err) {
+      return wrap(err)
+    }
+  }
+}
+
+/** `fn` of a value, or of what a promise resolves to. */
+function after(value: unknown, fn: (v: unknown) => unknown): unknown {
+  return value instanceof Promise ? value.then(fn) : fn(value)
+}
+
+/** A promise of what `fn` returns (a value or a promise), or of what it throws. */
+function settled<T>(fn: () => unknown): Promise<T> {
+  try {
+    return Promise.resolve(fn() as T)
+  } catch (err) {
+    return Promise.reject(err)
   }
 }

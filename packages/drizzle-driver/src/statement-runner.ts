@@ -117,24 +117,30 @@ export class AutocommitRunner implements StatementRunner {
     this.#db = db
   }
 
-  async execute(
-    sql: string,
-    params: unknown[],
-    method: RunMethod,
-    integers?: IntegerReading,
-  ): Promise<unknown> {
+  /** The result, synchronously when a read can be answered now; else a promise. */
+  execute(sql: string, params: unknown[], method: RunMethod, integers?: IntegerReading): unknown {
     assertOutsideTransaction(this.#db, 'a query')
-    if (this.#writes.get(sql) !== true) {
-      const read = (tx: Tx) => {
-        const stmt = tx.prepare(sql)
-        return stmt.readonly ? runStatement(stmt, params, method, integers) : WRITES
-      }
-      const now = this.#db[viewNow](read)
-      const result = now ? now.value : await this.#db.view(read)
-      if (result !== WRITES) return result
-      if (this.#writes.size >= MAX_REMEMBERED) this.#writes.clear()
-      this.#writes.set(sql, true)
+    if (this.#writes.get(sql) === true) return this.#update(sql, params, method, integers)
+    const read = (tx: Tx) => {
+      const stmt = tx.prepare(sql)
+      return stmt.readonly ? runStatement(stmt, params, method, integers) : WRITES
     }
+    const now = this.#db[viewNow](read)
+    if (now && now.value !== WRITES) return now.value
+    if (now) return this.#written(sql, params, method, integers)
+    return this.#db
+      .view(read)
+      .then((result) => (result === WRITES ? this.#written(sql, params, method, integers) : result))
+  }
+
+  /** A statement SQLite says may write: remembered, then run as its own update. */
+  #written(sql: string, params: unknown[], method: RunMethod, integers?: IntegerReading) {
+    if (this.#writes.size >= MAX_REMEMBERED) this.#writes.clear()
+    this.#writes.set(sql, true)
+    return this.#update(sql, params, method, integers)
+  }
+
+  #update(sql: string, params: unknown[], method: RunMethod, integers?: IntegerReading) {
     return this.#db.update((tx) => runStatement(tx.prepare(sql), params, method, integers))
   }
 }

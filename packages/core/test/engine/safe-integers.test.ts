@@ -171,6 +171,8 @@ describe('reading integers as bigint', () => {
           all: stmt.all(),
           get: stmt.get(),
           values: stmt.values(),
+          // Rows are objects again after values() (the statement is cached).
+          afterValues: tx.get('SELECT id, v, r FROM t ORDER BY id'),
           iterate: [...stmt.iterate()],
           // Switching back gives checked numbers again.
           off: tx.prepare('SELECT v FROM t WHERE id = 1').safeIntegers(false).get(),
@@ -185,6 +187,7 @@ describe('reading integers as bigint', () => {
         [1n, 7n, 1e300],
         [2n, BIG, 2 ** 60],
       ])
+      expect(got.afterValues).toEqual({ id: 1, v: 7, r: 1e300 })
       expect(got.iterate).toEqual(got.all)
       expect(got.off).toEqual({ v: 7 })
     }
