@@ -33,6 +33,26 @@ class BatchRecordingStore extends MemoryBlobStore {
   }
 }
 
+/** A store whose manifest PUTs first run the hooks in `before` (one each, in order). */
+class GatedStore extends LatencyBlobStore {
+  readonly before: Array<() => Promise<void>> = []
+
+  constructor(inner: MemoryBlobStore) {
+    super(inner, { latencyMs: 2 })
+  }
+
+  override async put(...args: Parameters<LatencyBlobStore['put']>) {
+    if (args[0].endsWith('manifest.json')) await this.before.shift()?.()
+    return super.put(...args)
+  }
+}
+
+/** Whether an offer (a co-commit changeset, `-o` in its id) is in the store. */
+async function offersIn(store: MemoryBlobStore): Promise<boolean> {
+  for await (const e of store.list(`${PREFIX}changesets/`)) if (/-o\d/.test(e.key)) return true
+  return false
+}
+
 describe('point writes', () => {
   const db = new Database(':memory:')
   db.exec(`
@@ -244,6 +264,45 @@ describe('co-commit', () => {
       .sort((a, b) => a[0] - b[0])
       .map((r) => r[1])
     expect(values).toEqual([3 * n, ...Array.from({ length: n }, () => 10)])
+  })
+
+  it('a commit rebased onto another and an offer made on the same base both land, each once', async () => {
+    const store = new MemoryBlobStore()
+    const snapshot = { isolation: 'snapshot' } as const
+    const setup = await openDb(store, snapshot)
+    await setup.update((tx) => {
+      tx.exec('CREATE TABLE c (id INTEGER PRIMARY KEY, v INTEGER NOT NULL)')
+      for (let i = 1; i <= 3; i++) tx.run('INSERT INTO c VALUES (?, 0)', [i])
+    })
+    const aStore = new GatedStore(store)
+    const cStore = new GatedStore(store)
+    const a = await openDb(aStore, snapshot)
+    const b = await openDb(store, snapshot)
+    const c = await openDb(cStore, snapshot)
+    let releaseC!: () => void
+    cStore.before.push(() => new Promise<void>((r) => (releaseC = r)))
+    let cDone: Promise<unknown> | undefined
+    aStore.before.push(async () => {
+      // Before A's first CAS: B commits another row (A loses and rebases its
+      // changeset onto B's commit), and C, which takes B's commit in, offers a
+      // change made on it; C's own CAS waits.
+      await b.update((tx) => tx.run('UPDATE c SET v = v + 1 WHERE id = 2'))
+      await c.view(() => 0)
+      cDone = c.update((tx) => tx.run('UPDATE c SET v = v + 1 WHERE id = 3'))
+      for (let i = 0; i < 1000 && !(await offersIn(store)); i++)
+        await new Promise((r) => setTimeout(r, 2))
+      expect(await offersIn(store)).toBe(true)
+    })
+    // A's second attempt offers its rebased changeset on B's commit; its key
+    // sorts first (it lost a race), so C's offer waits on A's commit.
+    await a.update((tx) => tx.run('UPDATE c SET v = v + 1 WHERE id = 1'))
+    releaseC()
+    await cDone
+    const fresh = await expectReplayMatches(store, PREFIX, [setup, a, b, c])
+    expect(fresh.c).toEqual(['[1,1]', '[2,1]', '[3,1]'])
+    // C's offer landed once: carried by A's commit, or committed by C itself.
+    const carried = ((await manifestOf(store)).carried ?? []).flatMap((r) => r.ids)
+    expect(new Set(carried).size).toBe(carried.length)
   })
 
   it('carries plain INSERTs, with chosen and with generated keys, each exactly once', async () => {
