@@ -47,10 +47,11 @@ class GatedStore extends LatencyBlobStore {
   }
 }
 
-/** Whether an offer (a co-commit changeset, `-o` in its id) is in the store. */
-async function offersIn(store: MemoryBlobStore): Promise<boolean> {
-  for await (const e of store.list(`${PREFIX}changesets/`)) if (/-o\d/.test(e.key)) return true
-  return false
+/** How many offers (co-commit changesets, `-o` in their id) the store holds. */
+async function offerCount(store: MemoryBlobStore): Promise<number> {
+  let n = 0
+  for await (const e of store.list(`${PREFIX}changesets/`)) if (/-o\d/.test(e.key)) n++
+  return n
 }
 
 describe('point writes', () => {
@@ -266,41 +267,58 @@ describe('co-commit', () => {
     expect(values).toEqual([3 * n, ...Array.from({ length: n }, () => 10)])
   })
 
-  it('a commit rebased onto another and an offer made on the same base both land, each once', async () => {
+  it('a leader that lost with carried offers and was rebased publishes no stale row of them', async () => {
     const store = new MemoryBlobStore()
     const snapshot = { isolation: 'snapshot' } as const
     const setup = await openDb(store, snapshot)
     await setup.update((tx) => {
       tx.exec('CREATE TABLE c (id INTEGER PRIMARY KEY, v INTEGER NOT NULL)')
-      for (let i = 1; i <= 3; i++) tx.run('INSERT INTO c VALUES (?, 0)', [i])
+      for (let i = 1; i <= 4; i++) tx.run('INSERT INTO c VALUES (?, 0)', [i])
     })
     const aStore = new GatedStore(store)
     const cStore = new GatedStore(store)
+    const eStore = new GatedStore(store)
     const a = await openDb(aStore, snapshot)
     const b = await openDb(store, snapshot)
     const c = await openDb(cStore, snapshot)
-    let releaseC!: () => void
-    cStore.before.push(() => new Promise<void>((r) => (releaseC = r)))
-    let cDone: Promise<unknown> | undefined
-    aStore.before.push(async () => {
-      // Before A's first CAS: B commits another row (A loses and rebases its
-      // changeset onto B's commit), and C, which takes B's commit in, offers a
-      // change made on it; C's own CAS waits.
-      await b.update((tx) => tx.run('UPDATE c SET v = v + 1 WHERE id = 2'))
-      await c.view(() => 0)
-      cDone = c.update((tx) => tx.run('UPDATE c SET v = v + 1 WHERE id = 3'))
-      for (let i = 0; i < 1000 && !(await offersIn(store)); i++)
+    const e = await openDb(eStore, snapshot)
+    const releases: Array<() => void> = []
+    const gate = () => new Promise<void>((r) => releases.push(r))
+    cStore.before.push(gate)
+    eStore.before.push(gate)
+    const pending: Promise<unknown>[] = []
+    /** Starts an update on a contended process (it just took in a commit) and waits for its offer. */
+    const offer = async (db: typeof c, id: number) => {
+      const before = await offerCount(store)
+      await db.view(() => 0)
+      pending.push(db.update((tx) => tx.run('UPDATE c SET v = v + 1 WHERE id = ?', [id])))
+      for (let i = 0; i < 1000 && (await offerCount(store)) === before; i++)
         await new Promise((r) => setTimeout(r, 2))
-      expect(await offersIn(store)).toBe(true)
+      expect(await offerCount(store)).toBeGreaterThan(before)
+    }
+    // Before A's first CAS: B commits row 2, so A loses and rebases onto it,
+    // and C offers row 3 on B's commit (its CAS waits).
+    aStore.before.push(async () => {
+      await b.update((tx) => tx.run('UPDATE c SET v = v + 1 WHERE id = 2'))
+      await offer(c, 3)
     })
-    // A's second attempt offers its rebased changeset on B's commit; its key
-    // sorts first (it lost a race), so C's offer waits on A's commit.
+    // A's second attempt leads (its key sorts first: it lost a race) and
+    // carries C's offer. Before its CAS, D (fresh, uncontended) commits row 3
+    // too, so A loses again, and E offers row 4 on D's commit.
+    aStore.before.push(async () => {
+      const d = await openDb(store, snapshot)
+      await d.update((tx) => tx.run('UPDATE c SET v = v + 1 WHERE id = 3'))
+      await offer(e, 4)
+    })
+    // A's third attempt is its changeset rebased onto D's commit. Change
+    // capture still remembers row 3 as it was on B's commit (from carrying C's
+    // offer): merging E's offer into what capture holds would publish row 3's
+    // stale old value, a log no replica can apply.
     await a.update((tx) => tx.run('UPDATE c SET v = v + 1 WHERE id = 1'))
-    releaseC()
-    await cDone
-    const fresh = await expectReplayMatches(store, PREFIX, [setup, a, b, c])
-    expect(fresh.c).toEqual(['[1,1]', '[2,1]', '[3,1]'])
-    // C's offer landed once: carried by A's commit, or committed by C itself.
+    for (const release of releases) release()
+    await Promise.all(pending)
+    const fresh = await expectReplayMatches(store, PREFIX, [setup, a, b, c, e])
+    expect(fresh.c).toEqual(['[1,1]', '[2,1]', '[3,2]', '[4,1]'])
     const carried = ((await manifestOf(store)).carried ?? []).flatMap((r) => r.ids)
     expect(new Set(carried).size).toBe(carried.length)
   })
