@@ -122,6 +122,26 @@ describe('past-reads checker', () => {
     expect(msgs(branch(false))).toMatch(/holds another state/)
   })
 
+  it('lets a branch differ from its past read only when the Go client replaced that seq meanwhile', () => {
+    const branch = op({
+      kind: 'branch',
+      start: 10,
+      end: 20,
+      past: { seq: 1, dump: dump({ x: [1] }), branch: dump({ x: [] }) },
+    })
+    const go = (start: number, end: number, seq: number) =>
+      op({ kind: 'go', client: 'go', start, end, note: `replaced the snapshot at seq ${seq}` })
+    const msgs = (ops: OpRecord[]) =>
+      checkPastReads(history(ops, final))
+        .map((x) => x.message)
+        .join('\n')
+    expect(msgs([branch, go(15, 16, 1)])).not.toMatch(/holds another state/)
+    // Before or after the branch op, or of another seq: both reads saw one state.
+    expect(msgs([branch, go(1, 5, 1)])).toMatch(/holds another state/)
+    expect(msgs([branch, go(25, 30, 1)])).toMatch(/holds another state/)
+    expect(msgs([branch, go(15, 16, 2)])).toMatch(/holds another state/)
+  })
+
   it('skips reads of seqs before the segment started (another lineage)', () => {
     const h = history([op({ past: { seq: 1, dump: dump({ x: [7] }) } })], final)
     h.segments[0]!.startSeq = 2
