@@ -70,13 +70,13 @@ export interface Congestion {
   latencyMs: readonly [number, number]
 }
 
-/** A mutation the store applied, for the hygiene checker. */
 /** A write a client sent (sim time). */
 export interface Sent {
   client: string
   sentAt: number
 }
 
+/** A mutation the store applied, for the hygiene checker. */
 export interface Mutation {
   at: number
   client: string
