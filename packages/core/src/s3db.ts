@@ -515,12 +515,8 @@ export class S3db implements AsyncDisposable {
   [viewNow]<T>(fn: (tx: Tx) => T): { value: T } | undefined {
     if (this.#closed || insideTransaction.getStore()?.db === this) return undefined
     const ctx = this.#ctx
-    if (this.#pinnedSeq === undefined) {
-      const rc = this.#readConsistency
-      if (rc === 'strong') return undefined
-      if (ctx.runtime.monotonic() - ctx.remote.confirmedAt > rc.maxStalenessMs) return undefined
-      if (!replicaIsCurrent(ctx)) return undefined
-    }
+    if (this.#pinnedSeq === undefined && !(this.#withinStaleness() && replicaIsCurrent(ctx)))
+      return undefined
     return ctx.readLock.sharedNow(() => {
       const reader = ctx.replica.acquireReader()
       const tx = new ConnectionTx(reader, true, undefined, {
@@ -726,12 +722,18 @@ export class S3db implements AsyncDisposable {
     return pushDatabase(store, prefix, file, guard, options)
   }
 
+  /** Whether reads may skip asking the store: within `maxStalenessMs` of its last answer. */
+  #withinStaleness(): boolean {
+    const rc = this.#readConsistency
+    return (
+      rc !== 'strong' &&
+      this.#ctx.runtime.monotonic() - this.#ctx.remote.confirmedAt <= rc.maxStalenessMs
+    )
+  }
+
   async #freshen(signal: AbortSignal | undefined): Promise<void> {
     const ctx = this.#ctx
-    const rc = this.#readConsistency
-    const fresh =
-      rc !== 'strong' && ctx.runtime.monotonic() - ctx.remote.confirmedAt <= rc.maxStalenessMs
-    if (!fresh) await refreshManifest(ctx, signal)
+    if (!this.#withinStaleness()) await refreshManifest(ctx, signal)
     if (!replicaIsCurrent(ctx)) {
       await ctx.writerLock.run(() => syncReplica(ctx, signal))
     }
