@@ -14,6 +14,12 @@ import { parseManifest } from '@s3db/core/internal'
 import type { Violation } from '../history.ts'
 import type { Mutation, SimStore } from '../store.ts'
 
+/** What the hygiene checker needs of the current manifest. */
+interface CurrentManifest {
+  refs: string[]
+  created: boolean
+}
+
 /** Actors whose writes are not s3db's (fixtures, the operator). */
 const OUTSIDERS = new Set(['world', 'operator'])
 
@@ -58,19 +64,27 @@ export class HygieneWatch {
     if (!this.#operatorManifest && !OUTSIDERS.has(m.client)) this.#checkReferences(m)
   }
 
-  #checkReferences(m: Mutation): void {
+  /** The current manifest's object keys, and whether it is a database's first; undefined when absent. */
+  #current(): CurrentManifest | undefined {
     const o = this.#store.peek(this.#store.manifestKey)
-    if (!o) return
-    let refs: string[]
-    let created: boolean
+    if (!o) return undefined
+    const manifest = parseManifest(o.body, this.#store.manifestKey, this.#prefix)
+    return {
+      refs: [manifest.snapshot.key, ...manifest.log.map((e) => e.key)],
+      created: manifest.seq === 0 && manifest.log.length === 0,
+    }
+  }
+
+  #checkReferences(m: Mutation): void {
+    let current: CurrentManifest | undefined
     try {
-      const manifest = parseManifest(o.body, this.#store.manifestKey, this.#prefix)
-      refs = [manifest.snapshot.key, ...manifest.log.map((e) => e.key)]
-      created = manifest.seq === 0 && manifest.log.length === 0
+      current = this.#current()
     } catch (err) {
       this.#add(`${m.client} left a manifest that does not parse: ${(err as Error).message}`)
       return
     }
+    if (!current) return
+    const { refs, created } = current
     for (const key of refs) {
       if (this.#store.peek(key)) continue
       const deleted = [...this.#store.mutations]
@@ -88,13 +102,9 @@ export class HygieneWatch {
    * operator had just deleted (the documented hazard the operator repairs).
    */
   createdOverDeletion(): boolean {
-    const o = this.#store.peek(this.#store.manifestKey)
-    if (!o) return false
     try {
-      const manifest = parseManifest(o.body, this.#store.manifestKey, this.#prefix)
-      return [manifest.snapshot.key, ...manifest.log.map((e) => e.key)].some(
-        (k) => this.#hazards.has(k) && !this.#store.peek(k),
-      )
+      const refs = this.#current()?.refs ?? []
+      return refs.some((k) => this.#hazards.has(k) && !this.#store.peek(k))
     } catch {
       return false
     }
