@@ -285,10 +285,12 @@ export class FaultInjectingBlobStore implements BlobStore {
 
   /** Remembers the object keys a manifest body (read or sent) references. */
   #observe(key: string, body: PutBody): void {
-    if (key !== this.#options.manifestKey || !(body instanceof Uint8Array)) return
-    for (const m of new TextDecoder()
-      .decode(body)
-      .matchAll(/"([^"]*\/(?:snapshots|changesets)\/[^"]*)"/g))
+    if (key === this.#options.manifestKey && body instanceof Uint8Array)
+      this.#remember(new TextDecoder().decode(body))
+  }
+
+  #remember(manifest: string): void {
+    for (const m of manifest.matchAll(/"([^"]*\/(?:snapshots|changesets)\/[^"]*)"/g))
       this.#everReferenced.add(m[1]!)
   }
 
@@ -303,8 +305,9 @@ export class FaultInjectingBlobStore implements BlobStore {
     try {
       const m = await this.inner.get(manifestKey)
       if (m.notModified) return false
-      this.#observe(manifestKey, m.body)
-      if (new TextDecoder().decode(m.body).includes(`"${key}"`)) return false
+      const manifest = new TextDecoder().decode(m.body)
+      this.#remember(manifest)
+      if (manifest.includes(`"${key}"`)) return false
       if (!this.#everReferenced.has(key)) {
         const { lastModified } = await this.inner.stat(key)
         if (!lastModified || Date.now() - lastModified.getTime() < ORPHAN_MIN_AGE_MS) return false
