@@ -10,6 +10,7 @@ import { S3db, type S3dbOptions } from '../src/s3db.js'
 import type { BlobStore } from '../src/store/blob-store.js'
 import { MemoryBlobStore } from '../src/store/memory-store.js'
 import { pullDatabase } from '../src/transfer.js'
+import type { Tx } from '../src/tx.js'
 
 export const PREFIX = 'app/db/'
 
@@ -181,3 +182,9 @@ export function wrapStore(store: BlobStore, overrides: Partial<BlobStore>): Blob
     ...overrides,
   } as BlobStore
 }
+
+/** The names of the tables in `tx`'s database, sorted. */
+export const tableNames = (tx: Tx): string[] =>
+  tx
+    .all<{ name: string }>("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name")
+    .map((r) => r.name)

@@ -6,15 +6,16 @@
  */
 import { describe, expect, it } from 'vitest'
 import type { S3dbEvent } from '../../src/events.js'
-import type { Tx } from '../../src/tx.js'
-import { expectReplayMatches, manifestOf, PREFIX, ScriptedStore, useDatabases } from '../helpers.js'
+import {
+  expectReplayMatches,
+  manifestOf,
+  PREFIX,
+  ScriptedStore,
+  tableNames as tables,
+  useDatabases,
+} from '../helpers.js'
 
 const openDb = useDatabases({ autoCompact: false })
-
-const tables = (tx: Tx) =>
-  tx
-    .all<{ name: string }>("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name")
-    .map((r) => r.name)
 
 describe('DDL commits', () => {
   it('a DDL commit that loses its race re-runs on the winner; no view ever sees the unpublished table', async () => {

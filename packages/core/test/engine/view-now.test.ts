@@ -6,15 +6,9 @@
 import { describe, expect, it } from 'vitest'
 import { viewNow } from '../../src/internal.js'
 import { totalRequests } from '../../src/store/counting-store.js'
-import type { Tx } from '../../src/tx.js'
-import { ScriptedStore, useDatabases } from '../helpers.js'
+import { ScriptedStore, tableNames as tables, useDatabases } from '../helpers.js'
 
 const openDb = useDatabases({ autoCompact: false })
-
-const tables = (tx: Tx) =>
-  tx
-    .all<{ name: string }>("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name")
-    .map((r) => r.name)
 
 describe('viewNow', () => {
   it('answers within maxStalenessMs without a request, and never under strong consistency', async () => {
