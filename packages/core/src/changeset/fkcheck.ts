@@ -9,7 +9,10 @@
  * without violations (SQLite enforces that whenever foreign keys are on), this finds
  * the same outstanding violations. User triggers and ON ... SET DEFAULT actions can
  * write rows the changeset does not name, so on databases that have either, every
- * child row is checked instead (reads every child table). PRAGMA foreign_key_check
+ * child row is checked instead (reads every child table). So do CASCADE and SET NULL
+ * actions when the rows they change can matter to another foreign key: a cascaded
+ * delete of a row that is itself a parent (a grandchild left without it), or a
+ * cascaded change to a table with a second foreign key. PRAGMA foreign_key_check
  * is not used: it compares keys with different affinity rules than enforcement does.
  *
  * @module
@@ -54,6 +57,8 @@ export class ForeignKeys {
 
   constructor(db: Database) {
     this.db = db
+    /** Child tables (folded) whose rows foreign key actions change or delete. */
+    const actedOn = new Set<string>()
     let fullCheck =
       (db
         .prepare("SELECT count(*) FROM main.sqlite_schema WHERE type = 'trigger'")
@@ -82,6 +87,8 @@ export class ForeignKeys {
       }[]
       if (rows.some((r) => r.on_update === 'SET DEFAULT' || r.on_delete === 'SET DEFAULT'))
         fullCheck = true
+      if (rows.some((r) => changesRows(r.on_update) || changesRows(r.on_delete)))
+        actedOn.add(foldIdent(name))
       if (rows.length === 0) continue
       const child = this.layout(name)
       if (child === undefined) continue
@@ -111,6 +118,9 @@ export class ForeignKeys {
         push(this.byChild, foldIdent(child.name), fk)
         push(this.byParent, foldIdent(parent.name), fk)
       }
+    }
+    for (const t of actedOn) {
+      if (this.byParent.has(t) || (this.byChild.get(t)?.length ?? 0) > 1) fullCheck = true
     }
     this.fullCheck = fullCheck
   }
@@ -235,6 +245,11 @@ export class ForeignKeys {
     }
     return n
   }
+}
+
+/** An ON DELETE / ON UPDATE action that writes child rows (CASCADE, SET NULL). */
+function changesRows(action: string): boolean {
+  return action === 'CASCADE' || action === 'SET NULL'
 }
 
 function push<K, V>(map: Map<K, V[]>, key: K, value: V): void {

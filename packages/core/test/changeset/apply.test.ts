@@ -222,6 +222,30 @@ describe('applyChangeset', () => {
     expect(applyChangeset(d3, dangling).applied).toBe(1)
   })
 
+  it('counts a violation a cascaded delete leaves behind (a grandchild without its parent)', () => {
+    // Deleting g cascades to p, which c still references (RESTRICT is deferred too):
+    // the changeset names neither p nor c, yet SQLite reports FOREIGN_KEY at the end.
+    const schema = `CREATE TABLE g(id INTEGER PRIMARY KEY);
+      CREATE TABLE p(id INTEGER PRIMARY KEY REFERENCES g(id) ON DELETE CASCADE);
+      CREATE TABLE c(id INTEGER PRIMARY KEY, pid REFERENCES p(id) ON DELETE RESTRICT);
+      INSERT INTO g VALUES (1); INSERT INTO p VALUES (1); INSERT INTO c VALUES (9, 1)`
+    const deleteG: Changeset = {
+      tables: [{ name: 'g', pk: [1], changes: [{ op: 'DELETE', indirect: false, old: [1n] }] }],
+    }
+    const d = db(schema)
+    const kinds: ConflictInfo[] = []
+    expect(() =>
+      applyChangeset(d, deleteG, {
+        onConflict: (c) => {
+          kinds.push(c)
+          return 'abort'
+        },
+      }),
+    ).toThrow(ApplyConflictError)
+    expect(kinds.map((k) => [k.kind, k.count])).toEqual([['FOREIGN_KEY', 1]])
+    expect(rows(d, 'p')).toEqual([[1n]])
+  })
+
   it('refuses schema mismatches instead of skipping them', () => {
     const d = db()
     const expectSchema = (c: Changeset, what: RegExp) => {
