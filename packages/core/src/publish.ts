@@ -106,7 +106,13 @@ export interface PublishRequest {
 
 /** How a publish ended. */
 export type PublishOutcome =
-  | { committed: true; seq: number; current: ManifestVersion }
+  | {
+      committed: true
+      seq: number
+      current: ManifestVersion
+      /** How long the CAS that landed took, when it was one send of ours answered at once. */
+      sendMs?: number | undefined
+    }
   /** 'conflict': another writer won; `current` is its manifest. */
   | { committed: false; reason: 'conflict'; current: ManifestVersion }
   /** 'expired': the upload is older than the publish window; upload again and retry. */
@@ -192,6 +198,7 @@ async function publish(
     // applied here (first send, or just proven lost), so a failure is exact.
     if (base && !ambiguous) recorded = await recordFold(p, base.manifest, next, recorded, records)
     let sendError: unknown
+    const sentAt = p.runtime.monotonic()
     try {
       const { etag } = await p.store.put(p.keys.manifest, serializeManifest(next), {
         ...(base ? { ifMatch: base.etag } : { ifNoneMatch: true as const }),
@@ -199,7 +206,12 @@ async function publish(
       })
       const written = { manifest: next, etag }
       p.wrote(written)
-      return { committed: true, seq: next.seq, current: written }
+      return {
+        committed: true,
+        seq: next.seq,
+        current: written,
+        sendMs: p.runtime.monotonic() - sentAt,
+      }
     } catch (err) {
       sendError = err
     }

@@ -408,7 +408,6 @@ export class WriteQueue {
           }
           const rtt = this.#waitRtt()
           const next = appendLog(base.manifest, sent.key, sent.bytes.byteLength)
-          const casStart = ctx.runtime.monotonic()
           const outcome = await publishManifest(contextPublisher(ctx), {
             base,
             next,
@@ -424,7 +423,8 @@ export class WriteQueue {
           })
           if (outcome.committed) {
             const asSent = keyAtSeq(outcome.current.manifest, next.seq) === sent.key
-            casMs = asSent ? ctx.runtime.monotonic() - casStart : undefined
+            // The round trip of the send alone: not a follow's wait or a decision's reads.
+            casMs = asSent ? outcome.sendMs : undefined
             coCommit = contended ? (asSent ? 'won' : 'carried') : undefined
             if (asSent) {
               await this.#adoptCommitted(next.seq, sent.key)

@@ -1,14 +1,20 @@
 import Database from 'better-sqlite3'
 import { describe, expect, it } from 'vitest'
 import {
+  appendLog,
   carriedAt,
+  DatabaseKeys,
+  epochOf,
   parseManifest,
   recordsCarried,
   serializeManifest,
   withCarriedRecord,
 } from '../../src/format/manifest.js'
 import { PointWrites } from '../../src/point-writes.js'
+import { publishManifest } from '../../src/publish.js'
+import { systemRuntime } from '../../src/runtime.js'
 import { MemoryBlobStore } from '../../src/store/memory-store.js'
+import { storePublisher } from '../../src/sync.js'
 import { LatencyBlobStore } from '../../src/testing/latency-store.js'
 import { expectReplayMatches, manifestOf, PREFIX, useDatabases } from '../helpers.js'
 
@@ -380,5 +386,31 @@ describe('co-commit', () => {
     )
     const fresh = await expectReplayMatches(store, PREFIX, [setup, ...dbs])
     expect(fresh.t).toEqual(['[0,40]'])
+  })
+})
+
+describe('follow', () => {
+  it("a follower that sends its own CAS after waiting reports the send's round trip, not the wait", async () => {
+    // The round trip co-commit waits are measured in comes from this: counting
+    // the follow's wait in it made every timed-out follower's unit 2-3x longer,
+    // its next lead slower, and its followers time out in turn.
+    const memory = new MemoryBlobStore()
+    await (await openDb(memory)).update((tx) => tx.exec('CREATE TABLE t (id INTEGER PRIMARY KEY)'))
+    const store = new LatencyBlobStore(memory, { latencyMs: 5 })
+    const keys = new DatabaseKeys(PREFIX)
+    const p = storePublisher(store, keys)
+    const base = await p.read()
+    const key = keys.changeset(epochOf(base.manifest.snapshot.key), systemRuntime.newId())
+    await store.put(key, new Uint8Array([1]))
+    const outcome = await publishManifest(p, {
+      base,
+      next: appendLog(base.manifest, key, 1),
+      own: { key, uploadedAt: systemRuntime.monotonic() },
+      follow: { firstMs: 40, everyMs: 40, waitMs: 200 },
+    })
+    expect(outcome.committed).toBe(true)
+    if (!outcome.committed) return
+    expect(outcome.sendMs).toBeGreaterThanOrEqual(4)
+    expect(outcome.sendMs).toBeLessThan(100)
   })
 })
