@@ -184,20 +184,37 @@ export function decodeOffer(bytes: Uint8Array): Changeset | undefined {
 /**
  * Whether every table of an offer is one whose changes apply without side
  * effects here: a table of `main` without triggers and without foreign keys
- * either way (an apply must not fire them again).
+ * either way (an apply must not fire them again). Answers are kept per table
+ * for one gathering (the schema does not change within it).
  */
-export function plainTables(db: Database.Database, cs: Changeset): boolean {
-  for (const t of cs.tables) {
-    const n = db
-      .prepare(
+export class PlainTables {
+  readonly #db: Database.Database
+  readonly #known = new Map<string, boolean>()
+  #query: Database.Statement | undefined
+
+  constructor(db: Database.Database) {
+    this.#db = db
+  }
+
+  all(cs: Changeset): boolean {
+    return cs.tables.every((t) => this.#plain(t.name))
+  }
+
+  #plain(table: string): boolean {
+    const key = table.toLowerCase()
+    let plain = this.#known.get(key)
+    if (plain === undefined) {
+      this.#query ??= this.#db.prepare(
         `SELECT
              (SELECT count(*) FROM main.sqlite_schema WHERE type = 'table' AND name = @t COLLATE NOCASE) AS tables,
              (SELECT count(*) FROM main.sqlite_schema WHERE type = 'trigger' AND tbl_name = @t COLLATE NOCASE) AS triggers,
              (SELECT count(*) FROM main.sqlite_schema s, pragma_foreign_key_list(s.name) f
                WHERE s.type = 'table' AND (s.name = @t COLLATE NOCASE OR f."table" = @t COLLATE NOCASE)) AS fks`,
       )
-      .get({ t: t.name }) as { tables: number; triggers: number; fks: number }
-    if (n.tables !== 1 || n.triggers > 0 || n.fks > 0) return false
+      const n = this.#query.get({ t: table }) as { tables: number; triggers: number; fks: number }
+      plain = n.tables === 1 && n.triggers === 0 && n.fks === 0
+      this.#known.set(key, plain)
+    }
+    return plain
   }
-  return true
 }

@@ -88,11 +88,12 @@ export interface PublishRequest {
   /**
    * Co-commit (co-commit.ts): another writer is expected to carry our offer
    * in its commit over `base`. Before sending, read the manifest after
-   * `firstMs`, then every `everyMs`, for up to `waitMs`: once it moved on,
+   * `firstMs`, then every `everyMs` until `steadyMs`, then at intervals
+   * growing by half each time, for up to `waitMs`: once it moved on,
    * that read decides, as after a lost race (our offer carried: committed;
    * proven absent: 'conflict'). Only when it did not move is our CAS sent.
    */
-  follow?: { firstMs: number; everyMs: number; waitMs: number } | undefined
+  follow?: Follow | undefined
   /** Co-commit: the offers of other writers `own` carries (its `carried` record). */
   carried?: readonly string[] | undefined
   /** Most lost races to rebase over (default 10). */
@@ -102,6 +103,14 @@ export interface PublishRequest {
    * was sent the publish runs to its true outcome (or CommitIndeterminate).
    */
   signal?: AbortSignal | undefined
+}
+
+/** When a follower reads the manifest (see {@link PublishRequest.follow}). */
+export interface Follow {
+  firstMs: number
+  everyMs: number
+  steadyMs: number
+  waitMs: number
 }
 
 /** How a publish ended. */
@@ -254,14 +263,19 @@ async function publish(
  */
 async function follow(
   p: Publisher,
-  f: { firstMs: number; everyMs: number; waitMs: number },
+  f: Follow,
   next: Manifest,
   own: PublishedObject,
   base: ManifestVersion,
 ): Promise<PublishOutcome | undefined> {
-  const deadline = p.runtime.monotonic() + f.waitMs
+  const start = p.runtime.monotonic()
+  const deadline = start + f.waitMs
+  let every = f.everyMs
   for (let first = true; p.runtime.monotonic() < deadline; first = false) {
-    await p.runtime.sleep(first ? f.firstMs : f.everyMs)
+    if (!first && p.runtime.monotonic() - start >= f.steadyMs) every *= 1.5
+    await p.runtime.sleep(
+      Math.min(first ? f.firstMs : every, Math.max(0, deadline - p.runtime.monotonic())),
+    )
     let current: ManifestVersion
     try {
       current = await p.read()

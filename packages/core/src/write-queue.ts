@@ -22,7 +22,7 @@ import {
   MAX_OFFERS,
   offeredAt,
   offerId,
-  plainTables,
+  PlainTables,
   recentPrefixes,
   rowKeys,
   rowsHash,
@@ -153,10 +153,17 @@ const GATHER_MAX_RTTS = 4
 /**
  * ...and the others watch the manifest for its commit (its fetch, the upload of
  * the merged changeset, its CAS): first after this many round trips, then every
- * round trip, for at most FOLLOW_WAIT_RTTS.
+ * round trip until FOLLOW_STEADY_RTTS, then less and less often, for at most
+ * FOLLOW_WAIT_RTTS (and FOLLOW_WAIT_MIN_MS). A follower that stops waiting
+ * sends its own CAS over the leader's base, which ends the leader's round:
+ * with many processes on few cores a leader's round takes many round trips
+ * of CPU time (64 processes on 2 cores: over a second), so patience is cheap
+ * and impatience costs the round.
  */
 const FOLLOW_FIRST_RTTS = 2
-const FOLLOW_WAIT_RTTS = 8
+const FOLLOW_STEADY_RTTS = 8
+const FOLLOW_WAIT_RTTS = 40
+const FOLLOW_WAIT_MIN_MS = 1000
 
 /** Largest round trip co-commit waits are measured in (see #waitRtt). */
 const MAX_WAIT_RTT_MS = 250
@@ -415,7 +422,12 @@ export class WriteQueue {
             carried: sent.carried,
             // An earlier offer leads: watch for its commit, which should carry ours.
             follow: gathered.follow
-              ? { firstMs: FOLLOW_FIRST_RTTS * rtt, everyMs: rtt, waitMs: FOLLOW_WAIT_RTTS * rtt }
+              ? {
+                  firstMs: FOLLOW_FIRST_RTTS * rtt,
+                  everyMs: rtt,
+                  steadyMs: FOLLOW_STEADY_RTTS * rtt,
+                  waitMs: Math.max(FOLLOW_WAIT_MIN_MS, FOLLOW_WAIT_RTTS * rtt),
+                }
               : undefined,
             // Another process may carry an offer any time: once made, its commit
             // runs to its outcome, like a CAS already sent.
@@ -704,6 +716,19 @@ export class WriteQueue {
     const deadline = ctx.runtime.monotonic() + GATHER_MAX_RTTS * rtt
     let refs: { key: string; seq: number; size: number }[] = []
     let previous: Promise<number | undefined> | undefined
+    // Offers are fetched as soon as they are listed, while we wait for more.
+    const fetching = new Map<string, Promise<Uint8Array | undefined>>()
+    const fetch = (r: { key: string; seq: number; size: number }) => {
+      let f = fetching.get(r.key)
+      if (f === undefined) {
+        f = fetchChangesets(ctx.store, [r], 1).then(
+          ([b]) => b,
+          () => undefined,
+        )
+        fetching.set(r.key, f)
+      }
+      return f
+    }
     for (let round = 0; ; round++) {
       const listed = await this.#listOffers(prefix, ownKey)
       if (listed === undefined) return { follow: false }
@@ -712,6 +737,7 @@ export class WriteQueue {
       const ownRows = rowsHashOf(ownKey)
       refs = listed.refs.filter((r) => rowsHashOf(r.key) !== ownRows)
       if (listed.refs.length > 0 && refs.length === 0) break
+      for (const r of refs) void fetch(r)
       // Everyone who offered on the previous base, late ones included, is
       // likely to offer on this one: wait for them (a late process stays late
       // otherwise: it learns of each commit last).
@@ -729,19 +755,13 @@ export class WriteQueue {
     // late once is waited for next time.
     this.#expectedOffers = Math.max(refs.length + 1, this.#expectedOffers - 1)
     if (refs.length === 0) return { follow: false }
-    const fetched = await Promise.all(
-      refs.map((r) =>
-        fetchChangesets(ctx.store, [r], 1).then(
-          ([b]) => b,
-          () => undefined,
-        ),
-      ),
-    )
+    const fetched = await Promise.all(refs.map(fetch))
     const writer = ctx.replica.writer
     const ownChanges = decodeOffer(own)
     if (!ownChanges || !writer.inTransaction) return { follow: false }
     const touched = new Set(rowKeys(ownChanges))
     const carried: string[] = []
+    const plain = new PlainTables(writer)
     writer.exec('SAVEPOINT s3db_offers')
     const undo = () => {
       writer.exec('ROLLBACK TO s3db_offers')
@@ -760,7 +780,7 @@ export class WriteQueue {
       if (!ownPointWrites && cs.tables.some((t) => t.changes.some((c) => c.op === 'INSERT')))
         continue
       try {
-        if (!plainTables(writer, cs)) continue
+        if (!plain.all(cs)) continue
         // Captured: our changeset becomes the changes of all of them.
         applyChangeset(writer, cs)
       } catch (err) {

@@ -406,7 +406,7 @@ describe('follow', () => {
       base,
       next: appendLog(base.manifest, key, 1),
       own: { key, uploadedAt: systemRuntime.monotonic() },
-      follow: { firstMs: 40, everyMs: 40, waitMs: 200 },
+      follow: { firstMs: 40, everyMs: 40, steadyMs: 200, waitMs: 200 },
     })
     expect(outcome.committed).toBe(true)
     if (!outcome.committed) return
