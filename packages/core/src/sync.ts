@@ -137,6 +137,11 @@ export async function fetchChangesets(
 ): Promise<Uint8Array[]> {
   const out: Uint8Array[] = new Array(refs.length)
   await forEachLimited(refs, concurrency, async (ref, i) => {
+    // Carried in the manifest (its `data`, checked against its size there).
+    if (ref.data !== undefined) {
+      out[i] = ref.data
+      return
+    }
     const res = await store
       .get(ref.key, { signal, maxBytes: ref.size > 0 ? ref.size : undefined })
       .catch((err: unknown) => {

@@ -414,7 +414,7 @@ export class WriteQueue {
             carried: [],
           }
           const rtt = this.#waitRtt()
-          const next = appendLog(base.manifest, sent.key, sent.bytes.byteLength)
+          const next = appendLog(base.manifest, sent.key, sent.bytes)
           const outcome = await publishManifest(contextPublisher(ctx), {
             base,
             next,

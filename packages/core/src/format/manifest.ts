@@ -42,7 +42,18 @@ export interface BlobRef {
    * carried over from the folded entry (compaction). Absent means unknown.
    */
   time?: number | undefined
+  /**
+   * s3db-ts extension (optional field `data`, base64, dropped by the Go
+   * client): the changeset's bytes, on the newest log entry when it is at most
+   * MAX_INLINE_BYTES. A reader that learns of the commit from the manifest
+   * applies it without fetching the object, which still exists (it is the
+   * commit; other clients read it).
+   */
+  data?: Uint8Array | undefined
 }
+
+/** Largest changeset a log entry carries inline (`data`). */
+export const MAX_INLINE_BYTES = 4096
 
 /**
  * s3db-ts extension (optional field `snapshot.folded`, tolerated and dropped by
@@ -258,6 +269,10 @@ function refField(
   const ref: BlobRef = { key: v.key, seq: seqField(v.seq, `${name}.seq`, key), size }
   // Only history lookups rest on it: a malformed time is ignored, never refused.
   if (typeof v.time === 'number' && Number.isSafeInteger(v.time) && v.time > 0) ref.time = v.time
+  if (kind === 'changeset') {
+    const data = inlineData(v.data, size)
+    if (data) ref.data = data
+  }
   return ref
 }
 
@@ -296,6 +311,20 @@ function foldedField(
   }
   return { firstSeq, keys: folded }
 }
+
+/**
+ * Parses a log entry's `data`. Only an optimisation rests on it: anything but
+ * base64 of exactly `size` bytes (at most MAX_INLINE_BYTES) is ignored, and
+ * the object is read instead.
+ */
+function inlineData(value: unknown, size: number): Uint8Array | undefined {
+  if (typeof value !== 'string' || size <= 0 || size > MAX_INLINE_BYTES) return undefined
+  if (value.length !== 4 * Math.ceil(size / 3) || !BASE64.test(value)) return undefined
+  const bytes = Buffer.from(value, 'base64')
+  return bytes.byteLength === size ? new Uint8Array(bytes) : undefined
+}
+
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/
 
 /**
  * Parses `carried`. A malformed record set is dropped as a whole (unknown),
@@ -403,6 +432,7 @@ export function serializeManifest(m: Manifest): Uint8Array {
     const out: Record<string, unknown> = { key: r.key, seq: r.seq }
     if (r.size > 0) out.size = r.size
     if (r.time !== undefined) out.time = r.time
+    if (r.data !== undefined) out.data = Buffer.from(r.data).toString('base64')
     return out
   }
   const out: Record<string, unknown> = {
@@ -528,7 +558,16 @@ export function recordsCarried(m: Manifest, seq: number): boolean {
 }
 
 /** A manifest with the changeset `key` appended to its log (seq + 1). */
-export function appendLog(m: Manifest, key: string, size: number): Manifest {
+export function appendLog(m: Manifest, key: string, bytes: Uint8Array): Manifest {
   const seq = nextSeq(m)
-  return { ...m, seq, log: [...m.log, { key, seq, size }] }
+  const size = bytes.byteLength
+  // Only the newest entry carries its bytes: readers are rarely further behind.
+  const log = m.log.map((e) => {
+    if (e.data === undefined) return e
+    const { data: _data, ...rest } = e
+    return rest
+  })
+  const entry: BlobRef = { key, seq, size }
+  if (size <= MAX_INLINE_BYTES) entry.data = bytes
+  return { ...m, seq, log: [...log, entry] }
 }

@@ -288,8 +288,11 @@ describe('co-commit', () => {
     const b = await openDb(store, snapshot)
     const c = await openDb(cStore, snapshot)
     const e = await openDb(eStore, snapshot)
+    // C's and E's CASes wait until A is done (a CAS of theirs sent after
+    // that, e.g. after following first, does not wait).
     const releases: Array<() => void> = []
-    const gate = () => new Promise<void>((r) => releases.push(r))
+    let open = false
+    const gate = () => (open ? Promise.resolve() : new Promise<void>((r) => releases.push(r)))
     cStore.before.push(gate)
     eStore.before.push(gate)
     const pending: Promise<unknown>[] = []
@@ -321,6 +324,7 @@ describe('co-commit', () => {
     // offer): merging E's offer into what capture holds would publish row 3's
     // stale old value, a log no replica can apply.
     await a.update((tx) => tx.run('UPDATE c SET v = v + 1 WHERE id = 1'))
+    open = true
     for (const release of releases) release()
     await Promise.all(pending)
     const fresh = await expectReplayMatches(store, PREFIX, [setup, a, b, c, e])

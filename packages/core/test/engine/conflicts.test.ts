@@ -28,7 +28,10 @@ describe('conflicts', () => {
     const b = await openDb(store)
     await setupCounter(a)
     await b.view(counter)
-    await a.update((tx) => tx.run('UPDATE counter SET n = n + 1 WHERE id = 1')) // b is behind now
+    // b is two commits behind now (the newest one's bytes come with the
+    // manifest, the one before it is fetched).
+    await a.update((tx) => tx.run('UPDATE counter SET n = n + 1 WHERE id = 1'))
+    await a.update((tx) => tx.run('UPDATE counter SET n = n + 1 WHERE id = 1'))
     let viewed: Promise<number> | undefined
     store.beforeChangesetGet.push(async () => {
       // b lost its first race and is fetching a's commit: a commits again, and a
@@ -38,8 +41,8 @@ describe('conflicts', () => {
       await new Promise((r) => setTimeout(r, 20))
     })
     await b.update((tx) => tx.run('UPDATE counter SET n = n + 1 WHERE id = 1'))
-    expect(await viewed).toBe(3)
-    expect(await a.view(counter)).toBe(3)
+    expect(await viewed).toBe(4)
+    expect(await a.view(counter)).toBe(4)
     await expectReplayMatches(store, PREFIX, [a, b])
   })
 
@@ -51,6 +54,8 @@ describe('conflicts', () => {
     const b = await openDb(store)
     await setupCounter(a)
     await b.view(counter)
+    // Two commits: the older one is fetched (the newest comes with the manifest).
+    await a.update((tx) => tx.run('UPDATE counter SET n = n + 1 WHERE id = 1'))
     await a.update((tx) => tx.run('UPDATE counter SET n = n + 1 WHERE id = 1'))
     let viewed: Promise<number> | undefined
     store.beforeChangesetGet.push(async () => {
@@ -59,8 +64,8 @@ describe('conflicts', () => {
       viewed = b.view(counter)
       await new Promise((r) => setTimeout(r, 20))
     })
-    expect(await b.view(counter)).toBe(1)
-    expect(await viewed).toBe(1)
+    expect(await b.view(counter)).toBe(2)
+    expect(await viewed).toBe(2)
     await expectReplayMatches(store, PREFIX, [a, b])
   })
 

@@ -29,16 +29,19 @@ describe('local replica cache', () => {
     const a = await S3db.open(store, PREFIX, { localPath })
     await a.close()
     await writer.update((tx) => tx.run('INSERT INTO t VALUES (2)'))
+    await writer.update((tx) => tx.run('INSERT INTO t VALUES (3)'))
     const before = store.snapshot()
     const events: S3dbEvent[] = []
     const b = await S3db.open(store, PREFIX, { localPath, onEvent: (e) => events.push(e) })
     const cost = diffCounts(store.snapshot(), before)
-    // Manifest + the one new changeset; no snapshot download.
+    // Manifest + the older new changeset (the newest comes inline with the
+    // manifest); no snapshot download.
     expect(cost.get).toBe(2)
-    expect(events.find((e) => e.type === 'sync')).toMatchObject({ snapshot: false, changesets: 1 })
+    expect(events.find((e) => e.type === 'sync')).toMatchObject({ snapshot: false, changesets: 2 })
     expect(await b.view((tx) => tx.all('SELECT id FROM t ORDER BY id'))).toEqual([
       { id: 1 },
       { id: 2 },
+      { id: 3 },
     ])
     await b.close()
     await writer.close()

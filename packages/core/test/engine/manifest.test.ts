@@ -4,6 +4,7 @@ import {
   appendLog,
   DatabaseKeys,
   epochOf,
+  MAX_INLINE_BYTES,
   MAX_MANIFEST_BYTES,
   nextSeq,
   parseManifest,
@@ -152,10 +153,35 @@ describe('manifest', () => {
   })
 
   it('appends log entries with consecutive seqs and derives epochs', () => {
-    const m = appendLog(parseManifest(enc(valid), 'k', P), `${P}changesets/snap-147/cs-c.bin`, 10)
+    const big = new Uint8Array(MAX_INLINE_BYTES + 1)
+    const m = appendLog(parseManifest(enc(valid), 'k', P), `${P}changesets/snap-147/cs-c.bin`, big)
     expect(m.seq).toBe(150)
-    expect(m.log.at(-1)).toEqual({ key: `${P}changesets/snap-147/cs-c.bin`, seq: 150, size: 10 })
+    expect(m.log.at(-1)).toEqual({
+      key: `${P}changesets/snap-147/cs-c.bin`,
+      seq: 150,
+      size: MAX_INLINE_BYTES + 1,
+    })
     expect(epochOf(`${P}snapshots/snap-147.sqlite`)).toBe('snap-147')
+  })
+
+  it('carries the newest small changeset inline, checked against its size on read', () => {
+    const bytes = new Uint8Array([84, 1, 2, 3, 4])
+    const base = parseManifest(enc(valid), 'k', P)
+    const one = appendLog(base, `${P}changesets/snap-147/cs-c.bin`, bytes)
+    const two = appendLog(one, `${P}changesets/snap-147/cs-d.bin`, bytes.subarray(1))
+    const read = parseManifest(serializeManifest(two), 'k', P)
+    // Only the newest entry keeps its bytes; they round-trip.
+    expect(read.log.at(-2)?.data).toBeUndefined()
+    expect(read.log.at(-1)?.data).toEqual(bytes.subarray(1))
+    // Damaged data is ignored (the object is read instead), never trusted.
+    const raw = JSON.parse(new TextDecoder().decode(serializeManifest(two)))
+    const last = raw.log.at(-1)
+    for (const data of ['AQID', 'AQIDBA=', '!!!!', 42, 'AQIDBAU=']) {
+      last.data = data
+      expect(parseManifest(enc(raw), 'k', P).log.at(-1)?.data, String(data)).toBeUndefined()
+    }
+    last.data = 'AQIDBA=='
+    expect(parseManifest(enc(raw), 'k', P).log.at(-1)?.data).toEqual(new Uint8Array([1, 2, 3, 4]))
   })
 })
 
