@@ -408,7 +408,7 @@ describe('follow', () => {
     await store.put(key, new Uint8Array([1]))
     const outcome = await publishManifest(p, {
       base,
-      next: appendLog(base.manifest, key, 1),
+      next: appendLog(base.manifest, key, new Uint8Array([1])),
       own: { key, uploadedAt: systemRuntime.monotonic() },
       follow: { firstMs: 40, everyMs: 40, steadyMs: 200, waitMs: 200 },
     })

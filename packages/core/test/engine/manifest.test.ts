@@ -140,7 +140,9 @@ describe('manifest', () => {
     expect(nextSeq(m)).toBe(150)
     const last = { ...m, seq: Number.MAX_SAFE_INTEGER }
     expect(codeOf(() => nextSeq(last))).toBe('Corrupt')
-    expect(codeOf(() => appendLog(last, `${P}changesets/snap-147/cs-c.bin`, 1))).toBe('Corrupt')
+    expect(
+      codeOf(() => appendLog(last, `${P}changesets/snap-147/cs-c.bin`, new Uint8Array(1))),
+    ).toBe('Corrupt')
   })
 
   it('refuses to serialise a manifest no client would read (ManifestTooLarge)', () => {
