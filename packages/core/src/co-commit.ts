@@ -72,9 +72,72 @@ export function offerId(
   attempt: number,
   rows: string,
   ulid: string,
+  bytes?: Uint8Array,
 ): string {
   const rank = 9 - Math.min(9, Math.max(0, attempt - 1))
-  return `${baseTag(manifest)}${kind}${rank}${rows}${ulid}`
+  const id = `${baseTag(manifest)}${kind}${rank}${rows}${ulid}`
+  return kind === 'o' && bytes && bytes.byteLength <= MAX_KEY_INLINE_BYTES
+    ? `${id}${INLINE_MARK}${base32(bytes)}`
+    : id
+}
+
+/**
+ * Offers of at most this many bytes also carry them in their key (base 32,
+ * after `-d`), so a leader has them from its listing, without a GET. The key
+ * stays a valid carried id (letters, digits, `-`, at most 200 characters) and
+ * a file name on every file system (under 255 bytes).
+ */
+export const MAX_KEY_INLINE_BYTES = 80
+const INLINE_MARK = '-d'
+
+/**
+ * The bytes an offer's key carries, when they are exactly `size` bytes (its
+ * listed size); undefined otherwise (then the object is read).
+ */
+export function keyInlineBytes(key: string, size: number): Uint8Array | undefined {
+  const m = /[0-9A-HJKMNP-TV-Z]{26}-d([0-9A-HJKMNP-TV-Z]+)\.bin$/.exec(key)
+  if (!m || size <= 0 || size > MAX_KEY_INLINE_BYTES) return undefined
+  const bytes = unbase32(m[1]!)
+  return bytes?.byteLength === size ? bytes : undefined
+}
+
+/** Crockford base 32, 5 bits a character, no padding. */
+function base32(bytes: Uint8Array): string {
+  let out = ''
+  let bits = 0
+  let acc = 0
+  for (const b of bytes) {
+    acc = (acc << 8) | b
+    bits += 8
+    while (bits >= 5) {
+      bits -= 5
+      out += CROCKFORD[(acc >> bits) & 31]
+    }
+    acc &= (1 << bits) - 1
+  }
+  if (bits > 0) out += CROCKFORD[(acc << (5 - bits)) & 31]
+  return out
+}
+
+/** Inverse of base32; undefined for a character outside the alphabet or stray bits. */
+function unbase32(text: string): Uint8Array | undefined {
+  const out: number[] = []
+  let bits = 0
+  let acc = 0
+  for (const ch of text) {
+    const v = CROCKFORD.indexOf(ch)
+    if (v < 0) return undefined
+    acc = (acc << 5) | v
+    bits += 5
+    if (bits >= 8) {
+      bits -= 8
+      out.push((acc >> bits) & 0xff)
+    }
+    acc &= (1 << bits) - 1
+  }
+  // Canonical form only: leftover bits are fewer than 5 and zero.
+  if (bits >= 5 || acc !== 0) return undefined
+  return new Uint8Array(out)
 }
 
 /**
@@ -90,7 +153,7 @@ export function rowsHash(bytes: Uint8Array): string {
 
 /** The rows hash in an offer's key, if it is one. */
 export function rowsHashOf(key: string): string | undefined {
-  return /-[ow]\d([0-9a-f]{8})[0-9A-HJKMNP-TV-Z]{26}\.bin$/.exec(key)?.[1]
+  return /-[ow]\d([0-9a-f]{8})[0-9A-HJKMNP-TV-Z]{26}(?:-d[0-9A-HJKMNP-TV-Z]*)?\.bin$/.exec(key)?.[1]
 }
 
 /**

@@ -121,9 +121,17 @@ export type PublishOutcome =
       current: ManifestVersion
       /** How long the CAS that landed took, when it was one send of ours answered at once. */
       sendMs?: number | undefined
+      /** Decided by a follow: ms from its start to the read that saw the commit. */
+      followedMs?: number | undefined
     }
   /** 'conflict': another writer won; `current` is its manifest. */
-  | { committed: false; reason: 'conflict'; current: ManifestVersion }
+  | {
+      committed: false
+      reason: 'conflict'
+      current: ManifestVersion
+      /** Decided by a follow: ms from its start to the read that saw the commit. */
+      followedMs?: number | undefined
+    }
   /** 'expired': the upload is older than the publish window; upload again and retry. */
   | { committed: false; reason: 'expired' }
 
@@ -277,6 +285,7 @@ async function follow(
       Math.min(first ? f.firstMs : every, Math.max(0, deadline - p.runtime.monotonic())),
     )
     let current: ManifestVersion
+    const followedMs = p.runtime.monotonic() - start
     try {
       current = await p.read()
     } catch {
@@ -288,8 +297,9 @@ async function follow(
       throw indeterminate(unknownWhy(next, own), undefined)
     }
     if (verdict.kind === 'committed')
-      return { committed: true, seq: verdict.seq, current: verdict.current }
-    if (verdict.kind === 'lost') return { committed: false, reason: 'conflict', current }
+      return { committed: true, seq: verdict.seq, current: verdict.current, followedMs }
+    if (verdict.kind === 'lost')
+      return { committed: false, reason: 'conflict', current, followedMs }
   }
   return undefined
 }

@@ -17,6 +17,7 @@ import {
   baseTag,
   decodeOffer,
   isWaitingUpload,
+  keyInlineBytes,
   MAX_OFFER_AGE_MS,
   MAX_OFFER_BYTES,
   MAX_OFFERS,
@@ -161,6 +162,14 @@ const GATHER_MAX_RTTS = 4
  * and impatience costs the round.
  */
 const FOLLOW_FIRST_RTTS = 2
+/**
+ * The first read is timed by the follows before: at the smoothed time their
+ * deciding read was sent, less this many round trips (so that about one follow
+ * in four or five reads once too early, and the timing keeps tracking the
+ * leader's pace), never before FOLLOW_FIRST_RTTS. A read sent too early costs a
+ * request; one sent late costs its process the start of the next round.
+ */
+const FOLLOW_LEAD_RTTS = 0.25
 const FOLLOW_STEADY_RTTS = 8
 const FOLLOW_WAIT_RTTS = 40
 const FOLLOW_WAIT_MIN_MS = 1000
@@ -204,6 +213,8 @@ export class WriteQueue {
   readonly #fairShare: FairShare
   /** Offers on one base in the latest co-commit round we saw (ours included). */
   #expectedOffers = 2
+  /** Smoothed time from a follow's start to the read that saw the leader's commit. */
+  #followedMs = 0
 
   constructor(ctx: EngineContext, settings: WriteQueueSettings, owner: object) {
     this.#ctx = ctx
@@ -381,6 +392,7 @@ export class WriteQueue {
                   attempt,
                   rowsHash(executed.bytes),
                   ctx.runtime.newId(),
+                  executed.bytes,
                 )
               : ctx.runtime.newId()
             const key = ctx.keys.changeset(epoch, id)
@@ -423,7 +435,10 @@ export class WriteQueue {
             // An earlier offer leads: watch for its commit, which should carry ours.
             follow: gathered.follow
               ? {
-                  firstMs: FOLLOW_FIRST_RTTS * rtt,
+                  firstMs: Math.min(
+                    FOLLOW_STEADY_RTTS * rtt,
+                    Math.max(FOLLOW_FIRST_RTTS * rtt, this.#followedMs - FOLLOW_LEAD_RTTS * rtt),
+                  ),
                   everyMs: rtt,
                   steadyMs: FOLLOW_STEADY_RTTS * rtt,
                   waitMs: Math.max(FOLLOW_WAIT_MIN_MS, FOLLOW_WAIT_RTTS * rtt),
@@ -433,6 +448,10 @@ export class WriteQueue {
             // runs to its outcome, like a CAS already sent.
             signal: own.offered ? undefined : signal,
           })
+          if ('followedMs' in outcome && outcome.followedMs !== undefined) {
+            const ms = outcome.followedMs
+            this.#followedMs = this.#followedMs === 0 ? ms : 0.7 * this.#followedMs + 0.3 * ms
+          }
           if (outcome.committed) {
             const asSent = keyAtSeq(outcome.current.manifest, next.seq) === sent.key
             // The round trip of the send alone: not a follow's wait or a decision's reads.
@@ -721,10 +740,14 @@ export class WriteQueue {
     const fetch = (r: { key: string; seq: number; size: number }) => {
       let f = fetching.get(r.key)
       if (f === undefined) {
-        f = fetchChangesets(ctx.store, [r], 1).then(
-          ([b]) => b,
-          () => undefined,
-        )
+        // A small offer's bytes are in its key.
+        const inline = keyInlineBytes(r.key, r.size)
+        f = inline
+          ? Promise.resolve(inline)
+          : fetchChangesets(ctx.store, [r], 1).then(
+              ([b]) => b,
+              () => undefined,
+            )
         fetching.set(r.key, f)
       }
       return f

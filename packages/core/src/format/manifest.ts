@@ -539,7 +539,7 @@ export function withCarriedRecord(
   next: Manifest,
   carried: readonly string[],
 ): Manifest {
-  const ids = carried.map((k) => changesetId(k) ?? k)
+  const ids = carried.map((k) => carriedId(k) ?? k)
   if (base === undefined || next.seq <= base.seq) return next
   const kept = (next.carried ?? []).filter((r) => r.seq < next.seq)
   const records = [...kept, { seq: next.seq, ids }]
@@ -548,8 +548,23 @@ export function withCarriedRecord(
 
 /** The seq of the commit that carried the offer `key`, if `m` records one. */
 export function carriedAt(m: Manifest, key: string): number | undefined {
+  const full = changesetId(key)
+  const id = carriedId(key)
+  // A writer that knows no inline bytes in keys records the whole id.
+  return id === undefined
+    ? undefined
+    : m.carried?.find((r) => r.ids.includes(id) || r.ids.includes(full!))?.seq
+}
+
+/**
+ * The id a carried record names an offer by: its changeset id without the
+ * bytes an offer's key may carry (`-d<base 32>` after its ULID, co-commit.ts).
+ */
+function carriedId(key: string): string | undefined {
   const id = changesetId(key)
-  return id === undefined ? undefined : m.carried?.find((r) => r.ids.includes(id))?.seq
+  if (id === undefined) return undefined
+  const m = /^(.*-[ow]\d[0-9a-f]{8}[0-9A-HJKMNP-TV-Z]{26})-d[0-9A-HJKMNP-TV-Z]+$/.exec(id)
+  return m ? m[1] : id
 }
 
 /** Whether `m` records what the commit at `seq` carried. */

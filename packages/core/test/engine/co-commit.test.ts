@@ -1,5 +1,6 @@
 import Database from 'better-sqlite3'
 import { describe, expect, it } from 'vitest'
+import { keyInlineBytes, MAX_KEY_INLINE_BYTES, offerId, rowsHashOf } from '../../src/co-commit.js'
 import {
   appendLog,
   carriedAt,
@@ -23,6 +24,13 @@ const openDb = useDatabases({ autoCompact: false })
 /** A memory store that records the most offers one manifest CAS carried. */
 class BatchRecordingStore extends MemoryBlobStore {
   carriedMax = 0
+  /** GETs of offers (their bytes are in small offers' keys: a leader need not read them). */
+  offerGets = 0
+
+  override async get(key: string, options?: Parameters<MemoryBlobStore['get']>[1]) {
+    if (/-o\d/.test(key)) this.offerGets++
+    return super.get(key, options)
+  }
 
   override async put(
     key: string,
@@ -127,6 +135,60 @@ describe('point writes', () => {
     expect(eligible([['UPDATE trig SET v = 1 WHERE id = ?', [1], 1]])).toBe(false)
     expect(eligible([['UPDATE parent SET v = 1 WHERE id = ?', [1], 1]])).toBe(false)
     expect(eligible([['UPDATE child SET v = 1 WHERE id = ?', [1], 1]])).toBe(false)
+  })
+})
+
+describe('offer keys', () => {
+  const manifest = parseManifest(
+    new TextEncoder().encode(
+      JSON.stringify({ seq: 7, snapshot: { key: `${PREFIX}snapshots/snap-A.sqlite`, seq: 7 } }),
+    ),
+    'm',
+    PREFIX,
+  )
+  const ulid = '01JA0000000000000000000000'
+  const keys = new DatabaseKeys(PREFIX)
+
+  it('carry small offers in the key, read back only when exact', () => {
+    for (const size of [1, 2, 3, 4, 5, 17, MAX_KEY_INLINE_BYTES]) {
+      const bytes = Uint8Array.from({ length: size }, (_, i) => (i * 37 + size) & 0xff)
+      const id = offerId(manifest, 'o', 1, 'deadbeef', ulid, bytes)
+      const key = keys.changeset('snap-A', id)
+      expect(keyInlineBytes(key, size), `size ${size}`).toEqual(bytes)
+      // Still a valid carried id and file name; the rows hash and time still parse.
+      expect(id).toMatch(/^[A-Za-z0-9-]{1,200}$/)
+      expect(`cs-${id}.bin`.length).toBeLessThan(255)
+      expect(rowsHashOf(key)).toBe('deadbeef')
+      // Not the listed size: the object is read instead.
+      expect(keyInlineBytes(key, size + 1)).toBeUndefined()
+    }
+    const big = new Uint8Array(MAX_KEY_INLINE_BYTES + 1)
+    expect(offerId(manifest, 'o', 1, 'deadbeef', ulid, big)).not.toContain(`${ulid}-d`)
+    // Waiting uploads are never carried: no bytes in their keys.
+    expect(offerId(manifest, 'w', 1, 'deadbeef', ulid, new Uint8Array(3))).not.toContain('-d')
+    // Non-canonical text (stray bits, letters outside the alphabet) is refused.
+    const stem = keys.changeset('snap-A', offerId(manifest, 'o', 1, 'deadbeef', ulid))
+    expect(keyInlineBytes(stem.replace('.bin', '-d01.bin'), 1)).toBeUndefined()
+    expect(keyInlineBytes(stem.replace('.bin', '-dU0.bin'), 1)).toBeUndefined()
+    expect(keyInlineBytes(stem.replace('.bin', '-d00.bin'), 1)).toEqual(new Uint8Array([0]))
+  })
+
+  it('records carried offers without their bytes, and finds whole ids too', () => {
+    const key = keys.changeset(
+      'snap-A',
+      offerId(manifest, 'o', 1, 'deadbeef', ulid, new Uint8Array([1, 2, 3])),
+    )
+    const next = appendLog(manifest, key, new Uint8Array([1, 2, 3]))
+    const recorded = withCarriedRecord(manifest, next, [key])
+    const id = recorded.carried?.at(-1)?.ids[0]
+    expect(id).toBe(offerId(manifest, 'o', 1, 'deadbeef', ulid))
+    expect(carriedAt(recorded, key)).toBe(8)
+    // A writer that knows no bytes in keys records the whole id.
+    const whole = {
+      ...next,
+      carried: [{ seq: 8, ids: [key.slice(key.lastIndexOf('cs-') + 3, -4)] }],
+    }
+    expect(carriedAt(parseManifest(serializeManifest(whole), 'm', PREFIX), key)).toBe(8)
   })
 })
 
@@ -238,6 +300,8 @@ describe('co-commit', () => {
     const carried = (m.carried ?? []).flatMap((r) => r.ids)
     expect(new Set(carried).size).toBe(carried.length)
     expect(store.carriedMax).toBeGreaterThan(0)
+    // The offers were small: leaders took their bytes from the listing.
+    expect(store.offerGets).toBe(0)
   })
 
   it('under snapshot isolation carries any changeset commit, and rebased commits stay exact', async () => {
