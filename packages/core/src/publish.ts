@@ -129,6 +129,14 @@ export type PublishOutcome =
       committed: false
       reason: 'conflict'
       current: ManifestVersion
+      /**
+       * A send of ours failed without proof that it was not applied. The loss
+       * is exact, but a late copy of that send could still apply if the
+       * manifest ever became again, byte for byte, the version it was sent
+       * over (an operator restoring an old manifest: content ETags repeat).
+       * Its objects must then not be deleted at once; GC removes them later.
+       */
+      lateCopies?: boolean | undefined
       /** Decided by a follow: ms from its start to the read that saw the commit. */
       followedMs?: number | undefined
     }
@@ -160,13 +168,15 @@ export function provesNotApplied(err: unknown): boolean {
 export async function publishManifest(p: Publisher, req: PublishRequest): Promise<PublishOutcome> {
   // Fold records this publish wrote: removed again when it ends without having
   // (possibly) published, so a refused or lost write leaves no object behind.
+  // Not when a send may land late (see `lateCopies`).
   const records: string[] = []
+  const sent = { unproven: false }
   try {
-    const outcome = await publish(p, req, records)
-    if (!outcome.committed) await removeRecords(p, records)
+    const outcome = await publish(p, req, records, sent)
+    if (!outcome.committed && !sent.unproven) await removeRecords(p, records)
     return outcome
   } catch (err) {
-    if (!isS3dbError(err, 'CommitIndeterminate')) await removeRecords(p, records)
+    if (!isS3dbError(err, 'CommitIndeterminate') && !sent.unproven) await removeRecords(p, records)
     throw err
   }
 }
@@ -179,6 +189,7 @@ async function publish(
   p: Publisher,
   req: PublishRequest,
   records: string[],
+  sent: { unproven: boolean },
 ): Promise<PublishOutcome> {
   if (req.signal?.aborted) throw new AbortedError('aborted before publishing; nothing was written')
   const { own, signal } = req
@@ -243,7 +254,10 @@ async function publish(
       await p.runtime.sleep(backoffDelay(sends, 50, 2000, p.runtime.random))
       continue
     }
-    if (!lostRace) ambiguous = true
+    if (!lostRace) {
+      ambiguous = true
+      sent.unproven = true
+    }
     const decided = await decide(p, next, own, base, ambiguous, sendError)
     if (decided.kind === 'committed')
       return { committed: true, seq: decided.seq, current: decided.current }
@@ -257,7 +271,7 @@ async function publish(
     const current = decided.current
     const rebuilt = req.rebase?.(current.manifest)
     if (!rebuilt || ++conflicts > (req.maxConflicts ?? 10))
-      return { committed: false, reason: 'conflict', current }
+      return { committed: false, reason: 'conflict', current, lateCopies: sent.unproven }
     base = current
     next = over(current.manifest, rebuilt)
     await p.runtime.sleep(backoffDelay(conflicts, 10, 500, p.runtime.random))

@@ -102,6 +102,8 @@ interface Uploaded {
   bytes: Uint8Array
   /** When the upload started ({@link Runtime.monotonic}). */
   at: number
+  /** A CAS naming it may still land late (publish.ts, `lateCopies`): never delete it. */
+  pinned?: boolean
 }
 
 interface Request {
@@ -467,6 +469,7 @@ export class WriteQueue {
               writer().exec('ROLLBACK')
             }
           } else if (outcome.reason === 'expired') uploaded = undefined
+          else if (outcome.lateCopies && sent.key === own.key) own.pinned = true
           published = outcome.committed
             ? { committed: true, seq: outcome.seq, bytes: sent.bytes.byteLength }
             : outcome
@@ -522,7 +525,7 @@ export class WriteQueue {
       }
       // An upload no manifest can reference (only CommitIndeterminate leaves
       // that open) is removed at once: a refused write leaves the store as it was.
-      if (uploaded && !isS3dbError(err, 'CommitIndeterminate'))
+      if (uploaded && !uploaded.pinned && !isS3dbError(err, 'CommitIndeterminate'))
         await ctx.store.delete(uploaded.key).catch(() => {})
       for (const r of batch) if (!r.settled) fail(r, err)
     } finally {

@@ -1,6 +1,7 @@
 import Database from 'better-sqlite3'
 import { describe, expect, it } from 'vitest'
 import { keyInlineBytes, MAX_KEY_INLINE_BYTES, offerId, rowsHashOf } from '../../src/co-commit.js'
+import { StoreUnavailableError } from '../../src/errors.js'
 import {
   appendLog,
   carriedAt,
@@ -480,5 +481,69 @@ describe('follow', () => {
     if (!outcome.committed) return
     expect(outcome.sendMs).toBeGreaterThanOrEqual(4)
     expect(outcome.sendMs).toBeLessThan(100)
+  })
+})
+
+describe('late copies', () => {
+  it('a loss decided after a send that failed without proof reports that a late copy may land', async () => {
+    // The loss is exact, but a copy of the send still in flight could match the
+    // manifest it was sent over if an operator restored it byte for byte: the
+    // writer must then keep the objects the send names (GC removes them later).
+    const memory = new MemoryBlobStore()
+    await (await openDb(memory)).update((tx) => tx.exec('CREATE TABLE t (id INTEGER PRIMARY KEY)'))
+    const keys = new DatabaseKeys(PREFIX)
+    const winner = storePublisher(memory, keys)
+    let failNext = true
+    const flaky = new Proxy(memory, {
+      get(target, prop, receiver) {
+        if (prop !== 'put') {
+          const v = Reflect.get(target, prop, receiver)
+          return typeof v === 'function' ? v.bind(target) : v
+        }
+        return async (...args: Parameters<MemoryBlobStore['put']>) => {
+          if (failNext && args[0].endsWith('manifest.json')) {
+            failNext = false
+            // Another writer's commit lands first; ours is lost, and the error
+            // does not say so.
+            const base = await winner.read()
+            const k = keys.changeset(epochOf(base.manifest.snapshot.key), systemRuntime.newId())
+            await memory.put(k, new Uint8Array([2]))
+            await publishManifest(winner, {
+              base,
+              next: appendLog(base.manifest, k, new Uint8Array([2])),
+              own: { key: k, uploadedAt: systemRuntime.monotonic() },
+            })
+            throw new StoreUnavailableError('connection reset', { maybeApplied: true })
+          }
+          return target.put(...args)
+        }
+      },
+    })
+    const p = storePublisher(flaky, keys)
+    for (const unproven of [true, false]) {
+      failNext = unproven
+      const base = await p.read()
+      if (!unproven) {
+        // This time the other commit lands first and our CAS gets a plain 412.
+        const k = keys.changeset(epochOf(base.manifest.snapshot.key), systemRuntime.newId())
+        await memory.put(k, new Uint8Array([3]))
+        const b = await winner.read()
+        await publishManifest(winner, {
+          base: b,
+          next: appendLog(b.manifest, k, new Uint8Array([3])),
+          own: { key: k, uploadedAt: systemRuntime.monotonic() },
+        })
+      }
+      const key = keys.changeset(epochOf(base.manifest.snapshot.key), systemRuntime.newId())
+      await memory.put(key, new Uint8Array([1]))
+      const outcome = await publishManifest(p, {
+        base,
+        next: appendLog(base.manifest, key, new Uint8Array([1])),
+        own: { key, uploadedAt: systemRuntime.monotonic() },
+      })
+      expect(outcome.committed).toBe(false)
+      if (outcome.committed || outcome.reason !== 'conflict') throw new Error('expected a conflict')
+      expect(outcome.lateCopies, `unproven ${unproven}`).toBe(unproven)
+    }
   })
 })
