@@ -88,6 +88,8 @@ export function offerId(
  * a file name on every file system (under 255 bytes).
  */
 export const MAX_KEY_INLINE_BYTES = 80
+/** The longest offer id (with inline bytes). */
+export const MAX_OFFER_ID = 200
 const INLINE_MARK = '-d'
 
 /**

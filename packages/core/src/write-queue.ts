@@ -20,6 +20,7 @@ import {
   keyInlineBytes,
   MAX_OFFER_AGE_MS,
   MAX_OFFER_BYTES,
+  MAX_OFFER_ID,
   MAX_OFFERS,
   offeredAt,
   offerId,
@@ -60,6 +61,7 @@ import { PointWrites } from './point-writes.js'
 import { provesNotApplied, publishManifest } from './publish.js'
 import { uploadSnapshot } from './snapshot-upload.js'
 import { vacuumInto } from './sqlite-file.js'
+import { MAX_KEY_BYTES } from './store/keys.js'
 import { contextPublisher, fetchChangesets, refreshManifest, syncReplica } from './sync.js'
 import { ConnectionTx, type Tx } from './tx.js'
 import { backoffDelay } from './util/backoff.js'
@@ -394,7 +396,10 @@ export class WriteQueue {
                   attempt,
                   rowsHash(executed.bytes),
                   ctx.runtime.newId(),
-                  executed.bytes,
+                  // Bytes in the key only where a long prefix leaves room for them.
+                  Buffer.byteLength(ctx.keys.changeset(epoch, '')) + MAX_OFFER_ID <= MAX_KEY_BYTES
+                    ? executed.bytes
+                    : undefined,
                 )
               : ctx.runtime.newId()
             const key = ctx.keys.changeset(epoch, id)

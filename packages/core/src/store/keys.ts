@@ -1,7 +1,7 @@
 import { InvalidArgumentError } from '../errors.js'
 
 /** Longest key S3 accepts, in UTF-8 bytes. */
-const MAX_KEY_BYTES = 1024
+export const MAX_KEY_BYTES = 1024
 
 /**
  * Validates an object key: non-empty, relative, `/`-separated with no empty,
