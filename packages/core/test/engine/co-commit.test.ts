@@ -19,8 +19,14 @@ import {
   withCarriedRecord,
 } from '../../src/format/manifest.js'
 import { PointWrites } from '../../src/point-writes.js'
-import { publishManifest } from '../../src/publish.js'
+import {
+  type Follow,
+  type ManifestVersion,
+  type Publisher,
+  publishManifest,
+} from '../../src/publish.js'
 import { systemRuntime } from '../../src/runtime.js'
+import type { BlobStore } from '../../src/store/blob-store.js'
 import { MemoryBlobStore } from '../../src/store/memory-store.js'
 import { storePublisher } from '../../src/sync.js'
 import { LatencyBlobStore } from '../../src/testing/latency-store.js'
@@ -465,6 +471,25 @@ describe('co-commit', () => {
   })
 })
 
+/** Uploads a one-byte changeset and publishes it over `base` (the current manifest by default). */
+async function publishByte(
+  p: Publisher,
+  store: BlobStore,
+  byte: number,
+  options: { base?: ManifestVersion; follow?: Follow } = {},
+) {
+  const keys = new DatabaseKeys(PREFIX)
+  const base = options.base ?? (await p.read())
+  const key = keys.changeset(epochOf(base.manifest.snapshot.key), systemRuntime.newId())
+  await store.put(key, new Uint8Array([byte]))
+  return publishManifest(p, {
+    base,
+    next: appendLog(base.manifest, key, new Uint8Array([byte])),
+    own: { key, uploadedAt: systemRuntime.monotonic() },
+    follow: options.follow,
+  })
+}
+
 describe('follow', () => {
   it("a follower that sends its own CAS after waiting reports the send's round trip, not the wait", async () => {
     // The round trip co-commit waits are measured in comes from this: counting
@@ -473,15 +498,8 @@ describe('follow', () => {
     const memory = new MemoryBlobStore()
     await (await openDb(memory)).update((tx) => tx.exec('CREATE TABLE t (id INTEGER PRIMARY KEY)'))
     const store = new LatencyBlobStore(memory, { latencyMs: 5 })
-    const keys = new DatabaseKeys(PREFIX)
-    const p = storePublisher(store, keys)
-    const base = await p.read()
-    const key = keys.changeset(epochOf(base.manifest.snapshot.key), systemRuntime.newId())
-    await store.put(key, new Uint8Array([1]))
-    const outcome = await publishManifest(p, {
-      base,
-      next: appendLog(base.manifest, key, new Uint8Array([1])),
-      own: { key, uploadedAt: systemRuntime.monotonic() },
+    const p = storePublisher(store, new DatabaseKeys(PREFIX))
+    const outcome = await publishByte(p, store, 1, {
       follow: { firstMs: 40, everyMs: 40, steadyMs: 200, waitMs: 200 },
     })
     expect(outcome.committed).toBe(true)
@@ -512,14 +530,7 @@ describe('late copies', () => {
             failNext = false
             // Another writer's commit lands first; ours is lost, and the error
             // does not say so.
-            const base = await winner.read()
-            const k = keys.changeset(epochOf(base.manifest.snapshot.key), systemRuntime.newId())
-            await memory.put(k, new Uint8Array([2]))
-            await publishManifest(winner, {
-              base,
-              next: appendLog(base.manifest, k, new Uint8Array([2])),
-              own: { key: k, uploadedAt: systemRuntime.monotonic() },
-            })
+            await publishByte(winner, memory, 2)
             throw new StoreUnavailableError('connection reset', { maybeApplied: true })
           }
           return target.put(...args)
@@ -530,24 +541,9 @@ describe('late copies', () => {
     for (const unproven of [true, false]) {
       failNext = unproven
       const base = await p.read()
-      if (!unproven) {
-        // This time the other commit lands first and our CAS gets a plain 412.
-        const k = keys.changeset(epochOf(base.manifest.snapshot.key), systemRuntime.newId())
-        await memory.put(k, new Uint8Array([3]))
-        const b = await winner.read()
-        await publishManifest(winner, {
-          base: b,
-          next: appendLog(b.manifest, k, new Uint8Array([3])),
-          own: { key: k, uploadedAt: systemRuntime.monotonic() },
-        })
-      }
-      const key = keys.changeset(epochOf(base.manifest.snapshot.key), systemRuntime.newId())
-      await memory.put(key, new Uint8Array([1]))
-      const outcome = await publishManifest(p, {
-        base,
-        next: appendLog(base.manifest, key, new Uint8Array([1])),
-        own: { key, uploadedAt: systemRuntime.monotonic() },
-      })
+      // This time the other commit lands first and our CAS gets a plain 412.
+      if (!unproven) await publishByte(winner, memory, 3)
+      const outcome = await publishByte(p, memory, 1, { base })
       expect(outcome.committed).toBe(false)
       if (outcome.committed || outcome.reason !== 'conflict') throw new Error('expected a conflict')
       expect(outcome.lateCopies, `unproven ${unproven}`).toBe(unproven)
