@@ -26,6 +26,7 @@ import {
   publishManifest,
 } from '../../src/publish.js'
 import { systemRuntime } from '../../src/runtime.js'
+import { S3db } from '../../src/s3db.js'
 import type { BlobStore } from '../../src/store/blob-store.js'
 import { MemoryBlobStore } from '../../src/store/memory-store.js'
 import { storePublisher } from '../../src/sync.js'
@@ -316,6 +317,55 @@ describe('co-commit', () => {
     expect(store.carriedMax).toBeGreaterThan(0)
     // The offers were small: leaders took their bytes from the listing.
     expect(store.offerGets).toBe(0)
+  })
+
+  it('keeps offer keys within 1024 bytes under a long prefix and epoch (no bytes in them then)', async () => {
+    // A snapshot another client named at length (its name is the epoch of
+    // every changeset key) under a 500-byte prefix leaves no room for bytes.
+    const store = new MemoryBlobStore()
+    const prefix = `${'p'.repeat(499)}/`
+    const open = (s: MemoryBlobStore | LatencyBlobStore) =>
+      S3db.open(s, prefix, { autoCompact: false })
+    const setup = await open(store)
+    await setup.update((tx) => {
+      tx.exec('CREATE TABLE c (id INTEGER PRIMARY KEY, v INTEGER NOT NULL)')
+      for (let i = 0; i < 4; i++) tx.run('INSERT INTO c VALUES (?, 0)', [i])
+    })
+    await setup.close()
+    const keys = new DatabaseKeys(prefix)
+    const current = await storePublisher(store, keys).read()
+    const snapshot = await store.get(current.manifest.snapshot.key)
+    if (snapshot.notModified) throw new Error('notModified')
+    const renamed = `${prefix}snapshots/snap-${'x'.repeat(395)}.sqlite`
+    await store.put(renamed, snapshot.body)
+    const replaced = {
+      ...current.manifest,
+      snapshot: { key: renamed, seq: current.manifest.seq, size: snapshot.body.byteLength },
+      log: [],
+    }
+    await store.put(keys.manifest, serializeManifest(replaced), { ifMatch: current.etag })
+    const dbs = await Promise.all(
+      Array.from({ length: 4 }, () => open(new LatencyBlobStore(store, { latencyMs: 5 }))),
+    )
+    try {
+      await Promise.all(
+        dbs.map(async (db, p) => {
+          for (let r = 0; r < 8; r++)
+            await db.update((tx) => tx.run('UPDATE c SET v = v + 1 WHERE id = ?', [p]))
+        }),
+      )
+      const offers: string[] = []
+      for await (const e of store.list(prefix)) if (/-o\d/.test(e.key)) offers.push(e.key)
+      expect(offers.length).toBeGreaterThan(0)
+      for (const key of offers) {
+        expect(Buffer.byteLength(key)).toBeLessThanOrEqual(1024)
+        expect(key).not.toMatch(/-d[0-9A-Z]+\.bin$/)
+      }
+      const fresh = await expectReplayMatches(store, prefix, dbs)
+      expect(fresh.c).toEqual(['[0,8]', '[1,8]', '[2,8]', '[3,8]'])
+    } finally {
+      await Promise.all(dbs.map((db) => db.close()))
+    }
   })
 
   it('under snapshot isolation carries any changeset commit, and rebased commits stay exact', async () => {
