@@ -8,6 +8,7 @@ import { mkdtemp, rm, stat, unlink } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { decodeChangeset } from './changeset/index.js'
+import { offerId } from './co-commit.js'
 import { DEFAULT_TRANSFER_SETTINGS, type TransferSettings } from './context.js'
 import {
   AlreadyExistsError,
@@ -153,6 +154,8 @@ export async function restoreDatabase(
   const keys = new DatabaseKeys(prefix)
   const runtime = options.runtime ?? systemRuntime
   const dir = await mkdtemp(join(tmpdir(), 's3db-restore-'))
+  /** Waiting markers left for writers (removed at the end). */
+  const waiting: string[] = []
   try {
     const built = await buildState(store, keys, options.at, dir, options)
     const base = built.history
@@ -234,6 +237,14 @@ export async function restoreDatabase(
           throw new WriteConflictError(conflicts)
         }
         fresh = outcome.current
+        // A writer committing back to back wins every race against a restore
+        // (it never sees the restore's commits, so it never yields): leave a
+        // waiting upload on the manifest we lost to, where writers look for
+        // processes that keep losing to them (fair-share.ts), and they step aside.
+        if (conflicts >= 1) {
+          const marker = await markWaiting(store, keys, fresh.manifest, runtime)
+          if (marker) waiting.push(marker)
+        }
       }
       if (upload >= 3)
         throw new StoreUnavailableError(
@@ -242,7 +253,28 @@ export async function restoreDatabase(
         )
     }
   } finally {
+    if (waiting.length > 0) await store.deleteMany(waiting).catch(() => {})
     await rm(dir, { recursive: true, force: true })
+  }
+}
+
+/**
+ * Uploads a waiting marker (an empty `w` upload, co-commit.ts) on `manifest`;
+ * its key, or undefined when the store refused it (only a hint).
+ */
+async function markWaiting(
+  store: BlobStore,
+  keys: DatabaseKeys,
+  manifest: Manifest,
+  runtime: Runtime,
+): Promise<string | undefined> {
+  const id = offerId(manifest, 'w', 1, '00000000', runtime.newId())
+  const key = keys.changeset(epochOf(manifest.snapshot.key), id)
+  try {
+    await store.put(key, new Uint8Array(0), { contentType: 'application/octet-stream' })
+    return key
+  } catch {
+    return undefined
   }
 }
 
