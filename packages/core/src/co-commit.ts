@@ -38,7 +38,14 @@ import { createHash } from 'node:crypto'
 import type Database from 'better-sqlite3'
 import { decodeChangeset } from './changeset/index.js'
 import type { Changeset, Value } from './changeset/types.js'
-import { carriedAt, headKey, type Manifest } from './format/manifest.js'
+import {
+  carriedAt,
+  changesetId,
+  headKey,
+  MAX_CARRIED_ID,
+  type Manifest,
+  OFFER_INLINE_BYTES,
+} from './format/manifest.js'
 
 /** Digits of the seq in an offer's key (fixed, so keys sort and list by prefix). */
 const SEQ_DIGITS = 16
@@ -88,8 +95,8 @@ export function offerId(
  * a file name on every file system (under 255 bytes).
  */
 export const MAX_KEY_INLINE_BYTES = 80
-/** The longest offer id (with inline bytes). */
-export const MAX_OFFER_ID = 200
+/** The longest offer id (with inline bytes): a carried id's limit. */
+export const MAX_OFFER_ID = MAX_CARRIED_ID
 const INLINE_MARK = '-d'
 
 /**
@@ -97,9 +104,10 @@ const INLINE_MARK = '-d'
  * listed size); undefined otherwise (then the object is read).
  */
 export function keyInlineBytes(key: string, size: number): Uint8Array | undefined {
-  const m = /[0-9A-HJKMNP-TV-Z]{26}-d([0-9A-HJKMNP-TV-Z]+)\.bin$/.exec(key)
+  const id = changesetId(key)
+  const m = id === undefined ? null : OFFER_INLINE_BYTES.exec(id)
   if (!m || size <= 0 || size > MAX_KEY_INLINE_BYTES) return undefined
-  const bytes = unbase32(m[1]!)
+  const bytes = unbase32(m[2]!)
   return bytes?.byteLength === size ? bytes : undefined
 }
 

@@ -95,8 +95,17 @@ export function changesetId(key: string): string | undefined {
   return /\/cs-([^/]+)\.bin$/.exec(key)?.[1]
 }
 
-/** A carried offer id: what offer keys produce (ASCII letters, digits, `-`), at most 200. */
-const CARRIED_ID = /^[A-Za-z0-9-]{1,200}$/
+/** Longest carried id (and so offer id, co-commit.ts), in characters. */
+export const MAX_CARRIED_ID = 200
+/** A carried offer id: what offer keys produce (ASCII letters, digits, `-`). */
+const CARRIED_ID = new RegExp(`^[A-Za-z0-9-]{1,${MAX_CARRIED_ID}}$`)
+
+/**
+ * The bytes a small offer's key may carry after its ULID (`-d<Crockford base
+ * 32>`, co-commit.ts); group 1 is the id without them, group 2 the bytes.
+ */
+export const OFFER_INLINE_BYTES =
+  /^(.*-[ow]\d[0-9a-f]{8}[0-9A-HJKMNP-TV-Z]{26})-d([0-9A-HJKMNP-TV-Z]+)$/
 
 /** Most carried records kept (the latest commits'). */
 export const MAX_CARRIED_RECORDS = 32
@@ -563,8 +572,7 @@ export function carriedAt(m: Manifest, key: string): number | undefined {
 function carriedId(key: string): string | undefined {
   const id = changesetId(key)
   if (id === undefined) return undefined
-  const m = /^(.*-[ow]\d[0-9a-f]{8}[0-9A-HJKMNP-TV-Z]{26})-d[0-9A-HJKMNP-TV-Z]+$/.exec(id)
-  return m ? m[1] : id
+  return OFFER_INLINE_BYTES.exec(id)?.[1] ?? id
 }
 
 /** Whether `m` records what the commit at `seq` carried. */
