@@ -507,28 +507,28 @@ export class S3db implements AsyncDisposable {
    * runs a synchronous read `fn` now, when the replica may answer as it is (a
    * pinned handle, or within `maxStalenessMs` of the last confirmation, with
    * the replica current) and nothing holds it exclusively; else returns
-   * undefined and the caller uses {@link view}. No BEGIN: nothing can change
-   * the replica while synchronous code runs (this process is its only writer,
-   * and its writes run on this thread), so every statement of `fn` reads the
-   * same state, as in a view.
+   * undefined and the caller uses {@link view}. Every statement of `fn` reads
+   * the same committed state, as in a view: the replica's read transaction,
+   * held from one such read to the next until the state changes
+   * (LocalReplica.readNow).
    */
   [viewNow]<T>(fn: (tx: Tx) => T): { value: T } | undefined {
     if (this.#closed || insideTransaction.getStore()?.db === this) return undefined
     const ctx = this.#ctx
     if (this.#pinnedSeq === undefined && !(this.#withinStaleness() && replicaIsCurrent(ctx)))
       return undefined
-    return ctx.readLock.sharedNow(() => {
-      const reader = ctx.replica.acquireReader()
-      const tx = new ConnectionTx(reader, true, undefined, {
-        safeIntegers: ctx.settings.safeIntegers,
-      })
-      try {
-        return fn(tx)
-      } finally {
-        tx.end()
-        ctx.replica.releaseReader(reader)
-      }
-    })
+    return ctx.readLock.sharedNow(() =>
+      ctx.replica.readNow((reader) => {
+        const tx = new ConnectionTx(reader, true, undefined, {
+          safeIntegers: ctx.settings.safeIntegers,
+        })
+        try {
+          return fn(tx)
+        } finally {
+          tx.end()
+        }
+      }),
+    )
   }
 
   /** Folds the log into a new snapshot (readers then start faster). */

@@ -354,7 +354,7 @@ export class WriteQueue {
               continue
             }
           }
-          if (writer().inTransaction) writer().exec('COMMIT')
+          if (writer().inTransaction) ctx.replica.commitInPlace()
           settleAll(batch)
           return
         }
