@@ -274,7 +274,6 @@ export class LocalReplica {
     await this.#damageMarked
     await this.#positionFile.markPending()
     this.#position = undefined
-    this.#changed()
     this.#closeConnections()
     // A WAL left from the old file must never be replayed onto the new one.
     await discardFiles(this.path)
