@@ -8,14 +8,28 @@
  * engine does, changeset() before COMMIT) and reports the median of several runs.
  * In-memory isolates the CPU cost capture adds; on a real file, I/O makes the ratio
  * smaller. Apply throughput applies the captured changesets to a fresh database.
+ *
+ * Reference: SQLite's own session extension (node:sqlite, which compiles it in;
+ * better-sqlite3 does not) on the same workloads, its plain transaction against
+ * the same transaction with a session attached and `changeset()` before COMMIT.
+ * It is what capture would cost with the extension itself.
  */
 
+import { DatabaseSync } from 'node:sqlite'
 import Database from 'better-sqlite3'
 import { applyChangeset, ChangeCapture } from '../packages/core/dist/changeset/index.js'
 import { median } from './lib/measure.ts'
 import { report } from './lib/report.ts'
 
 type Db = Database.Database
+/** What the workloads use of a connection: better-sqlite3's and node:sqlite's share it. */
+interface SqlDb {
+  exec(sql: string): unknown
+  prepare(sql: string): {
+    run(...params: unknown[]): unknown
+    get(...params: unknown[]): unknown
+  }
+}
 
 const ROWS = Number(process.env.BENCH_ROWS ?? 10_000)
 // `--quick` (as bench/run.ts passes it): fewer runs per scenario.
@@ -51,7 +65,7 @@ interface Workload {
   rows: number
   seed: boolean
   /** Runs the statements of the measured transaction(s); `after` follows each statement. */
-  run(db: Db, tx: (fn: () => void) => void, after: () => void): void
+  run(db: SqlDb, tx: (fn: () => void) => void, after: () => void): void
 }
 
 const workloads: Workload[] = [
@@ -125,6 +139,46 @@ const workloads: Workload[] = [
     },
   },
 ]
+
+/** The workload's start on node:sqlite (same schema and rows as {@link fresh}). */
+function freshNodeSqlite(seed: boolean): DatabaseSync {
+  const db = new DatabaseSync(':memory:')
+  db.exec(SCHEMA)
+  if (seed) {
+    const ins = db.prepare('INSERT INTO items VALUES (?, ?, ?, ?, ?)')
+    db.exec('BEGIN')
+    for (let i = 1; i <= ROWS; i++) ins.run(i, `item ${i}`, i % 100, i * 0.25, null)
+    db.exec('COMMIT')
+  }
+  return db
+}
+
+/** The workload on node:sqlite: plain (ms), and with a session (ms). */
+function measureSessionExtension(w: Workload): { plain: number; session: number } {
+  const plain: number[] = []
+  const session: number[] = []
+  for (let run = 0; run < RUNS; run++) {
+    for (const withSession of [false, true]) {
+      const db = freshNodeSqlite(w.seed)
+      const t0 = performance.now()
+      w.run(
+        db,
+        (fn) => {
+          db.exec('BEGIN IMMEDIATE')
+          const s = withSession ? db.createSession() : undefined
+          fn()
+          s?.changeset()
+          s?.close()
+          db.exec('COMMIT')
+        },
+        () => {},
+      )
+      ;(withSession ? session : plain).push(performance.now() - t0)
+      db.close()
+    }
+  }
+  return { plain: median(plain), session: median(session) }
+}
 
 interface Measured {
   baseline: number
@@ -218,6 +272,7 @@ const rows: Array<Record<string, string | number>> = []
 const applyRows: Array<Record<string, string | number>> = []
 for (const w of workloads) {
   const m = measure(w)
+  const ext = measureSessionExtension(w)
   const changes = countRows(m.bytes)
   rows.push({
     workload: w.name,
@@ -225,6 +280,7 @@ for (const w of workloads) {
     'capture ms': m.captured,
     'overhead x': m.captured / m.baseline,
     'of which changeset() ms': m.changesetMs,
+    'session ext. x': ext.session / ext.plain,
     'changed rows': changes,
     'changeset bytes': m.bytes.reduce((s, b) => s + b.length, 0),
   })
@@ -252,6 +308,7 @@ for (const w of workloads) {
 }
 
 report('capture', rows, {
+  note: "session ext. x: SQLite's session extension (node:sqlite), its own plain transaction as 1",
   rowsPerTable: ROWS,
   runs: RUNS,
   oltpTransactions: OLTP_TXNS,
