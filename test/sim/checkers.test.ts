@@ -280,11 +280,24 @@ describe('errors checker', () => {
       finalSchemaVersion: 0,
       recreated: true,
     })
+    h.segments.push({
+      index: 2,
+      start: 200,
+      initial: undefined,
+      final: dump({}),
+      finalSchemaVersion: 1,
+      recreated: false,
+    })
     const inFlight = missing({ straddles: true })
     const inside = missing({ segment: 1 })
     const before = missing({})
-    h.ops.push(inFlight, inside, before)
-    expect(checkErrors(h).map((x) => x.ops[0])).toEqual([before.id])
+    // Segment 2 began at 200: a read at 250 allowed 100 ms of staleness may still
+    // see segment 1's state; one allowed 20 ms, or none, may not.
+    const staleReach = missing({ segment: 2, start: 250, end: 251, staleMs: 100 })
+    const staleShort = missing({ segment: 2, start: 250, end: 251, staleMs: 20 })
+    const after = missing({ segment: 2, start: 250, end: 251 })
+    h.ops.push(inFlight, inside, before, staleReach, staleShort, after)
+    expect(checkErrors(h).map((x) => x.ops[0])).toEqual([before.id, staleShort.id, after.id])
   })
 })
 

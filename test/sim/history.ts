@@ -163,8 +163,19 @@ export function opsOf(h: History, segment: number): OpRecord[] {
  * segment it started in had begun less than that before.
  */
 export function mayReadEarlierSegment(h: History, o: OpRecord): boolean {
-  const staleMs = o.staleMs ?? 0
-  return staleMs > 0 && h.segments[o.segment]!.start > o.start - staleMs
+  return segmentsSeen(h, o)[0] !== h.segments[o.segment]
+}
+
+/**
+ * The segments whose state an op may have read or acted on: the one it started
+ * in, earlier ones a bounded-stale op's window reaches back into, and every
+ * later one when it was in flight at a boundary.
+ */
+export function segmentsSeen(h: History, o: OpRecord): Segment[] {
+  let from = o.segment
+  const earliest = o.start - (o.staleMs ?? 0)
+  while (from > 0 && h.segments[from]!.start > earliest) from--
+  return h.segments.slice(from, o.straddles ? undefined : o.segment + 1)
 }
 
 /** Whether an op's effects are certain in `segment`: ok/fail, started there, not straddling. */

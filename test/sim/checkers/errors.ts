@@ -5,7 +5,7 @@
  * reported as a plain failure (that part is enforced by the exactly-once and
  * list-append checkers, which treat every failure as "never applied").
  */
-import type { History, Violation } from '../history.ts'
+import { type History, segmentsSeen, type Violation } from '../history.ts'
 
 const CODES = new Set([
   'NotFound',
@@ -50,9 +50,9 @@ export function checkErrors(h: History): Violation[] {
     if (o.expects === 'fk' && /FOREIGN KEY/.test(e.message) && e.code === undefined) continue
     if (e.code === undefined || !CODES.has(e.code)) {
       // Tables are legitimately missing after the operator deleted the database
-      // (in the segment the op started in, or one it was in flight into).
-      const touched = o.straddles ? h.segments.slice(o.segment) : [h.segments[o.segment]]
-      if (touched.some((s) => s?.recreated) && /no such table/.test(e.message)) continue
+      // (in the segment the op started in, one it was in flight into, or one a
+      // bounded-stale read may still have seen).
+      if (segmentsSeen(h, o).some((s) => s.recreated) && /no such table/.test(e.message)) continue
       v('saw an untyped error')
       continue
     }
