@@ -234,6 +234,10 @@ for (const c of cases) {
       const partial = await keysUnder(store, 'list/p/0100')
       expect(partial).toEqual(keys.filter((k) => k.startsWith('list/p/0100')))
       expect(await keysUnder(store, 'list/none/')).toEqual([])
+      // A page size is a hint: every entry still comes, in order, across pages.
+      const paged: string[] = []
+      for await (const e of store.list('list/p/01', { pageSize: 7 })) paged.push(e.key)
+      expect(paged).toEqual(keys.filter((k) => k.startsWith('list/p/01')))
     })
 
     it('deletePrefix removes exactly the keys under the prefix (app/db/ never touches app/db2/)', async () => {

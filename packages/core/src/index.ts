@@ -43,6 +43,7 @@ export type {
   CallOptions,
   GetOptions,
   ListEntry,
+  ListOptions,
   NotModified,
   PutBody,
   PutOptions,

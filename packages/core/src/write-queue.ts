@@ -149,6 +149,9 @@ const MAX_EXPIRED = 3
 /** How many uncontended commits it takes to go back to optimistic commits. */
 const MAX_CONTENTION = 8
 
+/** Entries the first listing of a gathering asks for: enough to tell who leads. */
+const FIRST_LOOK = 2
+
 /**
  * A leading offer lists the offers on its base at once and then every round
  * trip, until as many as in the latest round are there, for at most this many
@@ -695,28 +698,44 @@ export class WriteQueue {
   /**
    * The offers made on a base (list prefix), other than ours: whether one was
    * made before ours (it leads), and those made after. Undefined when the
-   * store cannot list.
+   * store cannot list. A `firstLook` asks for the first key only: a follower
+   * learns that it follows from one entry, not a page of every process's
+   * offer (at 64 processes the pages' parsing was a large share of each
+   * process's CPU); when ours is first, `refs` is then incomplete.
    */
   async #listOffers(
     prefix: string,
     ownKey: string,
-  ): Promise<{ earlier: boolean; refs: { key: string; seq: number; size: number }[] } | undefined> {
+    firstLook: boolean,
+  ): Promise<
+    | { earlier: boolean; complete: boolean; refs: { key: string; seq: number; size: number }[] }
+    | undefined
+  > {
     const ctx = this.#ctx
     const refs: { key: string; seq: number; size: number }[] = []
-    let earlier = false
+    const incomplete = { earlier: false, complete: false, refs }
+    let seen = 0
     try {
       const now = ctx.runtime.now()
-      for await (const e of ctx.store.list(prefix)) {
-        if (e.key === ownKey || e.size <= 0 || e.size > MAX_OFFER_BYTES) continue
-        const at = offeredAt(e.key)
-        if (at === undefined || Math.abs(now - at) > MAX_OFFER_AGE_MS) continue
-        if (e.key < ownKey) earlier = true
-        else if (refs.length < MAX_OFFERS) refs.push({ key: e.key, seq: 0, size: e.size })
+      for await (const e of ctx.store.list(prefix, firstLook ? { pageSize: FIRST_LOOK } : {})) {
+        if (e.key === ownKey) {
+          if (firstLook) return incomplete
+          continue
+        }
+        const valid =
+          e.size > 0 &&
+          e.size <= MAX_OFFER_BYTES &&
+          Math.abs(now - (offeredAt(e.key) ?? Number.NaN)) <= MAX_OFFER_AGE_MS
+        // Keys list in order: the first valid one before ours decides.
+        if (valid && e.key < ownKey) return { earlier: true, complete: false, refs: [] }
+        if (valid && refs.length < MAX_OFFERS) refs.push({ key: e.key, seq: 0, size: e.size })
+        // Stop before the listing asks for another page.
+        if (firstLook && ++seen >= FIRST_LOOK) return incomplete
       }
     } catch {
       return undefined
     }
-    return { earlier, refs }
+    return { earlier: false, complete: true, refs }
   }
 
   /**
@@ -761,13 +780,13 @@ export class WriteQueue {
       return f
     }
     for (let round = 0; ; round++) {
-      const listed = await this.#listOffers(prefix, ownKey)
+      const listed = await this.#listOffers(prefix, ownKey, round === 0)
       if (listed === undefined) return { follow: false }
       if (listed.earlier) return { follow: true }
       // Offers on exactly our rows cannot travel with ours: not worth fetching.
       const ownRows = rowsHashOf(ownKey)
       refs = listed.refs.filter((r) => rowsHashOf(r.key) !== ownRows)
-      if (listed.refs.length > 0 && refs.length === 0) break
+      if (listed.complete && listed.refs.length > 0 && refs.length === 0) break
       for (const r of refs) void fetch(r)
       // Everyone who offered on the previous base, late ones included, is
       // likely to offer on this one: wait for them (a late process stays late
@@ -778,9 +797,10 @@ export class WriteQueue {
       }
       // As many offers as we expect, or waited long enough.
       const enough = refs.length + 1 >= this.#expectedOffers
-      if ((enough && round > 0) || ctx.runtime.monotonic() >= deadline) break
+      const late = ctx.runtime.monotonic() >= deadline
+      if (listed.complete && ((enough && round > 0) || late)) break
       previous = round === 0 ? this.#offersOnPrevious(epoch, base) : undefined
-      await ctx.runtime.sleep(rtt)
+      if (!late) await ctx.runtime.sleep(rtt)
     }
     // The most offers seen lately, forgotten one per round: a process that was
     // late once is waited for next time.

@@ -93,6 +93,26 @@ export interface PutOptions extends CallOptions {
   contentType?: string | undefined
 }
 
+/** Options of {@link BlobStore.list}. */
+export interface ListOptions extends CallOptions {
+  /**
+   * Entries per request, where the store lists in pages (S3's MaxKeys, at most
+   * {@link LIST_PAGE}). A hint that changes no result: the listing still
+   * yields every entry. A caller that stops after the first few saves the
+   * transfer and parsing of a full page.
+   */
+  pageSize?: number | undefined
+}
+
+/** Entries per page of a listing when not asked otherwise (S3's largest page). */
+export const LIST_PAGE = 1000
+
+/** The page size a listing with `options` uses on a store that lists in pages. */
+export function listPageOf(options: ListOptions | undefined): number {
+  const n = options?.pageSize
+  return n !== undefined && Number.isInteger(n) && n > 0 && n < LIST_PAGE ? n : LIST_PAGE
+}
+
 /** One entry of {@link BlobStore.list}. */
 export interface ListEntry {
   key: string
@@ -117,7 +137,7 @@ export interface BlobStore {
   /** Writes an object, optionally conditionally. Returns the new ETag. */
   put(key: string, body: PutBody, options?: PutOptions): Promise<{ etag: string }>
   /** Lists objects whose key starts with `prefix`, in key order, across all pages. */
-  list(prefix: string, options?: CallOptions): AsyncIterable<ListEntry>
+  list(prefix: string, options?: ListOptions): AsyncIterable<ListEntry>
   /** Deletes an object; deleting a missing key succeeds. */
   delete(key: string, options?: CallOptions): Promise<void>
   /** Deletes many objects (batched where the store can); fails if any single delete failed. */

@@ -6,10 +6,12 @@ import type {
   CallOptions,
   GetOptions,
   ListEntry,
+  ListOptions,
   NotModified,
   PutBody,
   PutOptions,
 } from './blob-store.js'
+import { listPageOf } from './blob-store.js'
 import { bodySize } from './body.js'
 import { deleteListed } from './store-util.js'
 
@@ -110,11 +112,14 @@ export class CountingBlobStore implements BlobStore {
     }
   }
 
-  async *list(prefix: string, options?: CallOptions): AsyncIterable<ListEntry> {
+  async *list(prefix: string, options?: ListOptions): AsyncIterable<ListEntry> {
     this.counts.list++
+    const page = listPageOf(options)
     let n = 0
     for await (const entry of this.inner.list(prefix, options)) {
-      if (++n % 1000 === 0) this.counts.list++
+      // The first entry of each later page took a request of its own.
+      if (n > 0 && n % page === 0) this.counts.list++
+      n++
       yield entry
     }
   }

@@ -25,17 +25,20 @@ import {
   StoreUnavailableError,
   throwIfAborted,
 } from '../errors.js'
-import type {
-  BlobData,
-  BlobInfo,
-  BlobStore,
-  BlobStream,
-  CallOptions,
-  GetOptions,
-  ListEntry,
-  NotModified,
-  PutBody,
-  PutOptions,
+import {
+  type BlobData,
+  type BlobInfo,
+  type BlobStore,
+  type BlobStream,
+  type CallOptions,
+  type GetOptions,
+  LIST_PAGE,
+  type ListEntry,
+  type ListOptions,
+  listPageOf,
+  type NotModified,
+  type PutBody,
+  type PutOptions,
 } from './blob-store.js'
 import { bodyBytes, normalizeEtag } from './body.js'
 import { validateKey, validatePrefix } from './keys.js'
@@ -240,8 +243,10 @@ export class S3BlobStore implements BlobStore {
     }
   }
 
-  async *list(prefix: string, options: CallOptions = {}): AsyncIterable<ListEntry> {
+  async *list(prefix: string, options: ListOptions = {}): AsyncIterable<ListEntry> {
     validatePrefix(prefix)
+    const page = listPageOf(options)
+    const maxKeys = page < LIST_PAGE ? page : undefined
     let token: string | undefined
     do {
       throwIfAborted(options.signal)
@@ -252,6 +257,7 @@ export class S3BlobStore implements BlobStore {
             Bucket: this.bucket,
             Prefix: prefix,
             ContinuationToken: token,
+            MaxKeys: maxKeys,
           }),
           { abortSignal: options.signal },
         )

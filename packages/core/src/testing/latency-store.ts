@@ -6,10 +6,12 @@ import type {
   CallOptions,
   GetOptions,
   ListEntry,
+  ListOptions,
   NotModified,
   PutBody,
   PutOptions,
 } from '../store/blob-store.js'
+import { listPageOf } from '../store/blob-store.js'
 import { bodySize } from '../store/body.js'
 import { deleteListed } from '../store/store-util.js'
 import { sleep } from '../util/sleep.js'
@@ -89,11 +91,14 @@ export class LatencyBlobStore implements BlobStore {
     }
   }
 
-  async *list(prefix: string, options?: CallOptions): AsyncIterable<ListEntry> {
+  async *list(prefix: string, options?: ListOptions): AsyncIterable<ListEntry> {
     await sleep(this.latencyMs, options?.signal)
+    const page = listPageOf(options)
     let n = 0
     for await (const entry of this.inner.list(prefix, options)) {
-      if (++n % 1000 === 0) await sleep(this.latencyMs, options?.signal)
+      // Each later page is a round trip of its own.
+      if (n > 0 && n % page === 0) await sleep(this.latencyMs, options?.signal)
+      n++
       yield entry
     }
   }

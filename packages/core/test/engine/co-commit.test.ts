@@ -27,7 +27,7 @@ import {
 } from '../../src/publish.js'
 import { systemRuntime } from '../../src/runtime.js'
 import { S3db } from '../../src/s3db.js'
-import type { BlobStore } from '../../src/store/blob-store.js'
+import type { BlobStore, ListOptions } from '../../src/store/blob-store.js'
 import { MemoryBlobStore } from '../../src/store/memory-store.js'
 import { storePublisher } from '../../src/sync.js'
 import { LatencyBlobStore } from '../../src/testing/latency-store.js'
@@ -41,9 +41,25 @@ class BatchRecordingStore extends MemoryBlobStore {
   /** GETs of offers (their bytes are in small offers' keys: a leader need not read them). */
   offerGets = 0
 
+  /** Listings of offers: the page size asked for, and the entries taken from them. */
+  readonly offerLists: { pageSize: number | undefined; taken: number }[] = []
+
   override async get(key: string, options?: Parameters<MemoryBlobStore['get']>[1]) {
     if (/-o\d/.test(key)) this.offerGets++
     return super.get(key, options)
+  }
+
+  override async *list(prefix: string, options?: ListOptions) {
+    if (!/\/cs-q\d+-[0-9a-f]+-o$/.test(prefix)) {
+      yield* super.list(prefix, options)
+      return
+    }
+    const record = { pageSize: options?.pageSize, taken: 0 }
+    this.offerLists.push(record)
+    for await (const e of super.list(prefix, options)) {
+      record.taken++
+      yield e
+    }
   }
 
   override async put(
@@ -317,6 +333,11 @@ describe('co-commit', () => {
     expect(store.carriedMax).toBeGreaterThan(0)
     // The offers were small: leaders took their bytes from the listing.
     expect(store.offerGets).toBe(0)
+    // A gathering's first listing asks for two entries and takes at most two:
+    // enough to tell who leads (a follower reads no page of everyone's offers).
+    const firstLooks = store.offerLists.filter((l) => l.pageSize === 2)
+    expect(firstLooks.length).toBeGreaterThan(n)
+    expect(Math.max(...firstLooks.map((l) => l.taken))).toBeLessThanOrEqual(2)
   })
 
   it('keeps offer keys within 1024 bytes under a long prefix and epoch (no bytes in them then)', async () => {
