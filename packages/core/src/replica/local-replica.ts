@@ -65,10 +65,8 @@ export class LocalReplica {
   /** Extra reader connections for views that overlap (async callbacks). */
   #idleReaders: Database.Database[] = []
   #readerBusy = false
-  /** Counts changes of the committed state (see {@link readNow}). */
-  #version = 0
-  /** The {@link #version} the reader's held read transaction shows; -1 when it holds none. */
-  #heldVersion = -1
+  /** The reader holds a read transaction open between {@link readNow} calls. */
+  #held = false
   #position: ReplicaPosition | undefined
   /** The pending mark written after damage was reported (awaited before the next change). */
   #damageMarked: Promise<void> = Promise.resolve()
@@ -196,10 +194,10 @@ export class LocalReplica {
       }
     }
     const reader = this.#reader
-    if (this.#heldVersion !== this.#version || !reader.inTransaction) {
+    if (!this.#held || !reader.inTransaction) {
       this.#dropHeld()
       reader.exec('BEGIN')
-      this.#heldVersion = this.#version
+      this.#held = true
     }
     this.#readerBusy = true
     try {
@@ -214,23 +212,18 @@ export class LocalReplica {
    * transaction whose net effect is nil.
    */
   commitInPlace(): void {
-    try {
-      this.#writer.exec('COMMIT')
-    } finally {
-      this.#changed()
-    }
-  }
-
-  /** The committed state changed (or may have): a held read transaction shows the past. */
-  #changed(): void {
-    this.#version++
     this.#dropHeld()
+    this.#writer.exec('COMMIT')
   }
 
-  /** Ends the reader's held read transaction, if it holds one. */
+  /**
+   * Ends the reader's held read transaction, if it holds one: before every
+   * change of the committed state (it would show the past), and before the
+   * reader is lent to a view (which opens its own).
+   */
   #dropHeld(): void {
-    if (this.#heldVersion === -1) return
-    this.#heldVersion = -1
+    if (!this.#held) return
+    this.#held = false
     if (this.#reader.open && this.#reader.inTransaction) this.#reader.exec('ROLLBACK')
   }
 
@@ -257,11 +250,10 @@ export class LocalReplica {
     await this.#damageMarked
     await this.#positionFile.markPending()
     this.#position = undefined
-    try {
-      mutate()
-    } finally {
-      this.#changed()
-    }
+    // Nothing can read between this and the commit (`mutate` is synchronous),
+    // and the commit's checkpoint is not held back by the reader.
+    this.#dropHeld()
+    mutate()
     await this.#record(to)
   }
 
