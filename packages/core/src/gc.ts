@@ -16,8 +16,13 @@
  */
 
 import { foldDirOf, foldsDir, isFoldRecordKey } from './format/history.js'
-import type { DatabaseKeys } from './format/manifest.js'
-import { epochOf } from './format/manifest.js'
+import {
+  type DatabaseKeys,
+  epochOf,
+  MAX_MANIFEST_BYTES,
+  type Manifest,
+  parseManifest,
+} from './format/manifest.js'
 import { ORPHAN_MIN_AGE_MS } from './format/protocol.js'
 import { type History, readHistory, readRetention } from './history.js'
 import type { BlobStore, ListEntry } from './store/blob-store.js'
@@ -122,6 +127,16 @@ export async function collectGarbage(
       deleted.push(entry)
     else kept.push(entry.key)
   }
+  if (
+    !options.dryRun &&
+    deleted.length > 0 &&
+    (await wentBack(store, keys, fetched, deleted, signal))
+  ) {
+    // An operator put back an older manifest.json while we listed: it may
+    // reference what this run found unreachable. Delete nothing this time.
+    kept.push(...deleted.map((e) => e.key))
+    deleted.length = 0
+  }
   if (!options.dryRun && deleted.length > 0) {
     // Fold records first: if the data deletes then fail half way, no record
     // is left pointing at objects already gone (a read stops at the chain's end).
@@ -136,6 +151,31 @@ export async function collectGarbage(
     bytes: deleted.reduce((n, e) => n + e.size, 0),
     history: { retainMs, oldestSeq: retained?.oldestSeq },
   }
+}
+
+/**
+ * Reads the manifest again, just before deleting: true when it is no longer the
+ * one the run started from and either went back in seq (a restored older
+ * manifest.json, a re-created database) or references a key about to go.
+ * Normal commits only move forward and never name an unreachable object.
+ */
+async function wentBack(
+  store: BlobStore,
+  keys: DatabaseKeys,
+  started: { manifest: Manifest; etag: string },
+  deleting: readonly ListEntry[],
+  signal: AbortSignal | undefined,
+): Promise<boolean> {
+  const res = await store.get(keys.manifest, {
+    ifNoneMatch: started.etag,
+    maxBytes: MAX_MANIFEST_BYTES,
+    signal,
+  })
+  if (res.notModified) return false
+  const now = parseManifest(res.body, keys.manifest, keys.prefix)
+  if (now.seq < started.manifest.seq) return true
+  const named = new Set([now.snapshot.key, ...now.log.map((e) => e.key)])
+  return deleting.some((e) => named.has(e.key))
 }
 
 /**

@@ -3,7 +3,7 @@ import type { S3dbEvent } from '../../src/events.js'
 import { DatabaseKeys } from '../../src/format/manifest.js'
 import { collectGarbage } from '../../src/gc.js'
 import type { S3db } from '../../src/s3db.js'
-import type { BlobStore } from '../../src/store/blob-store.js'
+import type { BlobStore, ListOptions } from '../../src/store/blob-store.js'
 import { MemoryBlobStore } from '../../src/store/memory-store.js'
 import { expectReplayMatches, manifestOf, PREFIX, useDatabases } from '../helpers.js'
 
@@ -13,6 +13,16 @@ async function keys(store: BlobStore, prefix = PREFIX): Promise<string[]> {
   const out: string[] = []
   for await (const e of store.list(prefix)) out.push(e.key)
   return out
+}
+
+/** A memory store that runs `afterList` once a listing has yielded its last entry. */
+class AfterListingStore extends MemoryBlobStore {
+  afterList: ((prefix: string) => Promise<void>) | undefined
+
+  override async *list(prefix: string, options?: ListOptions) {
+    yield* super.list(prefix, options)
+    await this.afterList?.(prefix)
+  }
 }
 
 async function seed(db: S3db, rows: number): Promise<void> {
@@ -163,6 +173,38 @@ describe('gc', () => {
     })
     expect(kept.deleted).toEqual([])
     expect(kept.retained.length).toBeGreaterThan(0)
+  })
+
+  it('deletes nothing when an older manifest.json is put back while it lists', async () => {
+    const inner = new AfterListingStore()
+    const db = await openDb(inner)
+    await seed(db, 3)
+    const old = await inner.get(`${PREFIX}manifest.json`)
+    if (old.notModified) throw new Error('notModified')
+    const oldManifest = await manifestOf(inner)
+    await db.compact()
+    // The operator restores the older manifest.json between gc's listing and its deletes.
+    let restored = false
+    inner.afterList = async (prefix) => {
+      if (restored || !prefix.endsWith('changesets/')) return
+      restored = true
+      await inner.put(`${PREFIX}manifest.json`, old.body)
+    }
+    const store = inner
+    const result = await collectGarbage(store, new DatabaseKeys(PREFIX), {
+      gracePeriodMs: 0,
+      minAgeMs: 0,
+    })
+    expect(restored).toBe(true)
+    expect(result.deleted).toEqual([])
+    expect(result.retained).toContain(oldManifest.snapshot.key)
+    const present = new Set(await keys(inner))
+    for (const k of [oldManifest.snapshot.key, ...oldManifest.log.map((e) => e.key)])
+      expect(present.has(k)).toBe(true)
+    // A run after the restore deletes what that manifest does not need, and it replays.
+    await collectGarbage(inner, new DatabaseKeys(PREFIX), { gracePeriodMs: 0, minAgeMs: 0 })
+    const reader = await openDb(inner)
+    expect(await reader.view((tx) => tx.get('SELECT count(*) AS n FROM t'))).toEqual({ n: 3 })
   })
 
   it('lets a reader holding an old manifest recover after gc removed what it referenced', async () => {
