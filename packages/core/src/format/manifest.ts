@@ -44,8 +44,8 @@ export interface BlobRef {
   time?: number | undefined
   /**
    * s3db-ts extension (optional field `data`, base64, dropped by the Go
-   * client): the changeset's bytes, on the newest log entry when it is at most
-   * MAX_INLINE_BYTES. A reader that learns of the commit from the manifest
+   * client): the changeset's bytes, on the newest log entries when at most
+   * MAX_INLINE_BYTES each and MAX_INLINE_TOTAL in all. A reader that learns of the commit from the manifest
    * applies it without fetching the object, which still exists (it is the
    * commit; other clients read it).
    */
@@ -54,6 +54,13 @@ export interface BlobRef {
 
 /** Largest changeset a log entry carries inline (`data`). */
 export const MAX_INLINE_BYTES = 4096
+/**
+ * Inline bytes a manifest carries in all: the newest entries keep theirs
+ * while the sum stays within it. A reader one or two commits behind (a
+ * co-commit follower whose leader's commit was followed at once by another)
+ * then applies them without a GET each.
+ */
+export const MAX_INLINE_TOTAL = 4 * MAX_INLINE_BYTES
 
 /**
  * s3db-ts extension (optional field `snapshot.folded`, tolerated and dropped by
@@ -584,13 +591,20 @@ export function recordsCarried(m: Manifest, seq: number): boolean {
 export function appendLog(m: Manifest, key: string, bytes: Uint8Array): Manifest {
   const seq = nextSeq(m)
   const size = bytes.byteLength
-  // Only the newest entry carries its bytes: readers are rarely further behind.
-  const log = m.log.map((e) => {
-    if (e.data === undefined) return e
-    const { data: _data, ...rest } = e
-    return rest
-  })
   const entry: BlobRef = { key, seq, size }
   if (size <= MAX_INLINE_BYTES) entry.data = bytes
-  return { ...m, seq, log: [...log, entry] }
+  // The newest entries keep their bytes within MAX_INLINE_TOTAL; older ones drop them.
+  let inline = entry.data?.byteLength ?? 0
+  const log = [...m.log, entry]
+  for (let i = log.length - 2; i >= 0; i--) {
+    const e = log[i]!
+    if (e.data === undefined) continue
+    if (inline + e.data.byteLength <= MAX_INLINE_TOTAL) {
+      inline += e.data.byteLength
+      continue
+    }
+    const { data: _data, ...rest } = e
+    log[i] = rest
+  }
+  return { ...m, seq, log }
 }

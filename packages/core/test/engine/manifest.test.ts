@@ -5,6 +5,7 @@ import {
   DatabaseKeys,
   epochOf,
   MAX_INLINE_BYTES,
+  MAX_INLINE_TOTAL,
   MAX_MANIFEST_BYTES,
   nextSeq,
   parseManifest,
@@ -166,15 +167,22 @@ describe('manifest', () => {
     expect(epochOf(`${P}snapshots/snap-147.sqlite`)).toBe('snap-147')
   })
 
-  it('carries the newest small changeset inline, checked against its size on read', () => {
+  it('carries the newest small changesets inline (16 KiB in all), checked against their sizes on read', () => {
     const bytes = new Uint8Array([84, 1, 2, 3, 4])
     const base = parseManifest(enc(valid), 'k', P)
     const one = appendLog(base, `${P}changesets/snap-147/cs-c.bin`, bytes)
     const two = appendLog(one, `${P}changesets/snap-147/cs-d.bin`, bytes.subarray(1))
     const read = parseManifest(serializeManifest(two), 'k', P)
-    // Only the newest entry keeps its bytes; they round-trip.
-    expect(read.log.at(-2)?.data).toBeUndefined()
+    // The newest entries keep their bytes; they round-trip.
+    expect(read.log.at(-2)?.data).toEqual(bytes)
     expect(read.log.at(-1)?.data).toEqual(bytes.subarray(1))
+    // Within MAX_INLINE_TOTAL in all: older entries drop theirs first.
+    const full = new Uint8Array(MAX_INLINE_BYTES)
+    const fit = MAX_INLINE_TOTAL / MAX_INLINE_BYTES
+    let m = two
+    for (let i = 0; i < fit; i++) m = appendLog(m, `${P}changesets/snap-147/cs-f${i}.bin`, full)
+    const inline = parseManifest(serializeManifest(m), 'k', P).log.map((e) => e.data?.byteLength)
+    expect(inline.slice(-fit - 2)).toEqual([undefined, undefined, ...Array(fit).fill(full.length)])
     // Damaged data is ignored (the object is read instead), never trusted.
     const raw = JSON.parse(new TextDecoder().decode(serializeManifest(two)))
     const last = raw.log.at(-1)

@@ -329,6 +329,12 @@ describe('update and view', () => {
     })
     // The changeset came with the manifest (the newest entry's inline bytes).
     if (sync?.type === 'sync') expect(sync.requests.get).toBe(0)
+    // Three commits behind: all three came with it too (small ones, newest first).
+    for (let i = 2; i <= 4; i++) await b.update((tx) => tx.run('INSERT INTO t VALUES (?)', [i]))
+    await a.view((tx) => tx.all('SELECT * FROM t'))
+    const behind = events.find((e) => e.type === 'sync' && e.toSeq === 5)
+    expect(behind).toMatchObject({ fromSeq: 2, changesets: 3 })
+    if (behind?.type === 'sync') expect(behind.requests.get).toBe(0)
   })
 
   it('rejects use after close', async () => {
