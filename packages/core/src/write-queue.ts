@@ -698,10 +698,10 @@ export class WriteQueue {
   /**
    * The offers made on a base (list prefix), other than ours: whether one was
    * made before ours (it leads), and those made after. Undefined when the
-   * store cannot list. A `firstLook` asks for the first key only: a follower
-   * learns that it follows from one entry, not a page of every process's
-   * offer (at 64 processes the pages' parsing was a large share of each
-   * process's CPU); when ours is first, `refs` is then incomplete.
+   * store cannot list. A `firstLook` reads one page of FIRST_LOOK entries: a
+   * follower learns that it follows from the first, not from a page of every
+   * process's offer (at 64 processes the pages' parsing was a large share of
+   * each process's CPU); when ours is first, `refs` is then incomplete.
    */
   async #listOffers(
     prefix: string,

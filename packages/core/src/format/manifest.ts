@@ -45,9 +45,9 @@ export interface BlobRef {
   /**
    * s3db-ts extension (optional field `data`, base64, dropped by the Go
    * client): the changeset's bytes, on the newest log entries when at most
-   * MAX_INLINE_BYTES each and MAX_INLINE_TOTAL in all. A reader that learns of the commit from the manifest
-   * applies it without fetching the object, which still exists (it is the
-   * commit; other clients read it).
+   * MAX_INLINE_BYTES each and MAX_INLINE_TOTAL in all. A reader that learns of
+   * the commit from the manifest applies it without fetching the object, which
+   * still exists (it is the commit; other clients read it).
    */
   data?: Uint8Array | undefined
 }
