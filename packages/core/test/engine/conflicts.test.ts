@@ -27,10 +27,14 @@ describe('conflicts', () => {
     const a = await openDb(store)
     const b = await openDb(store)
     await setupCounter(a)
+    await a.update((tx) => tx.exec('CREATE TABLE pad (id INTEGER PRIMARY KEY, b BLOB)'))
     await b.view(counter)
-    // b is two commits behind now (the newest one's bytes come with the
-    // manifest, the one before it is fetched).
-    await a.update((tx) => tx.run('UPDATE counter SET n = n + 1 WHERE id = 1'))
+    // b is two commits behind now (the small one's bytes come with the
+    // manifest, the one over 4 KiB is fetched).
+    await a.update((tx) => {
+      tx.run('UPDATE counter SET n = n + 1 WHERE id = 1')
+      tx.run('INSERT INTO pad VALUES (1, zeroblob(5000))')
+    })
     await a.update((tx) => tx.run('UPDATE counter SET n = n + 1 WHERE id = 1'))
     let viewed: Promise<number> | undefined
     store.beforeChangesetGet.push(async () => {
@@ -53,9 +57,13 @@ describe('conflicts', () => {
     const a = await openDb(store)
     const b = await openDb(store)
     await setupCounter(a)
+    await a.update((tx) => tx.exec('CREATE TABLE pad (id INTEGER PRIMARY KEY, b BLOB)'))
     await b.view(counter)
-    // Two commits: the older one is fetched (the newest comes with the manifest).
-    await a.update((tx) => tx.run('UPDATE counter SET n = n + 1 WHERE id = 1'))
+    // Two commits: the one over 4 KiB is fetched (the small one comes with the manifest).
+    await a.update((tx) => {
+      tx.run('UPDATE counter SET n = n + 1 WHERE id = 1')
+      tx.run('INSERT INTO pad VALUES (1, zeroblob(5000))')
+    })
     await a.update((tx) => tx.run('UPDATE counter SET n = n + 1 WHERE id = 1'))
     let viewed: Promise<number> | undefined
     store.beforeChangesetGet.push(async () => {

@@ -24,17 +24,18 @@ describe('local replica cache', () => {
     const store = new CountingBlobStore(new MemoryBlobStore())
     const localPath = join(dir, 'replica.sqlite')
     const writer = await S3db.open(store, PREFIX, { autoCompact: false })
-    await writer.update((tx) => tx.exec('CREATE TABLE t (id INTEGER PRIMARY KEY)'))
-    await writer.update((tx) => tx.run('INSERT INTO t VALUES (1)'))
+    await writer.update((tx) => tx.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, b BLOB)'))
+    await writer.update((tx) => tx.run('INSERT INTO t VALUES (1, NULL)'))
     const a = await S3db.open(store, PREFIX, { localPath })
     await a.close()
-    await writer.update((tx) => tx.run('INSERT INTO t VALUES (2)'))
-    await writer.update((tx) => tx.run('INSERT INTO t VALUES (3)'))
+    // One changeset too large to come inline with the manifest (over 4 KiB), one small.
+    await writer.update((tx) => tx.run('INSERT INTO t VALUES (2, zeroblob(5000))'))
+    await writer.update((tx) => tx.run('INSERT INTO t VALUES (3, NULL)'))
     const before = store.snapshot()
     const events: S3dbEvent[] = []
     const b = await S3db.open(store, PREFIX, { localPath, onEvent: (e) => events.push(e) })
     const cost = diffCounts(store.snapshot(), before)
-    // Manifest + the older new changeset (the newest comes inline with the
+    // Manifest + the large new changeset (the small one comes inline with the
     // manifest); no snapshot download.
     expect(cost.get).toBe(2)
     expect(events.find((e) => e.type === 'sync')).toMatchObject({ snapshot: false, changesets: 2 })
