@@ -19,7 +19,7 @@
  *   manifests (one LIST, in parallel with its next upload: no round trip added).
  *   A process that keeps losing leaves one there on every attempt. Only when the
  *   look finds one does the writer step aside (3 to 5 round trips) and start
- *   co-committing. Each look that finds nobody doubles the interval (8 to 128
+ *   co-committing. Each look that finds nobody doubles the interval (2 to 128
  *   round trips, and at least 500 ms), so a writer that is really alone pays a
  *   LIST now and then, and no wait. (Before co-commit this was a blind yield of
  *   3 to 5 round trips: 1 commit in 8 to 128 paid it, 7-9 round trips at p99.)
@@ -36,8 +36,13 @@
 
 /** Other writers count as active this long after we last took in one of their commits. */
 const ACTIVE_WINDOW_MS = 5000
-/** Back-to-back commits before the first blind yield, in round trips... */
-const FIRST_STREAK_RTTS = 8
+/**
+ * A busy streak this long (in round trips, and at least MIN_LOOK_MS) before the
+ * first look. Small, so MIN_LOOK_MS decides: round trips measured on a loaded
+ * store are long (after 64 processes raced at once, the winner's were 250 ms,
+ * and 8 of them let it end the others' co-commit rounds for 2 s)...
+ */
+const FIRST_STREAK_RTTS = 2
 /** ...doubling while nobody else shows up, up to this. */
 const MAX_STREAK_RTTS = 128
 /** Busy streaks shorter than this never look (a LIST at most this often). */
