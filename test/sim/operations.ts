@@ -198,6 +198,10 @@ export function startOp(sim: Sim, p: PlannedOp): void {
   const signal = controller?.signal
   /** Records the outcome: an error is indeterminate exactly when it says so. */
   const finish = (err?: unknown, status?: OpRecord['status']) => {
+    // Settled already: at the end of the run a pending op of a crashed process
+    // is recorded as never answered (outcome unknown); a late settlement of its
+    // abandoned call says nothing more.
+    if (rec.status !== 'pending') return
     rec.end = world.now
     if (err instanceof CrashedError) {
       rec.status = 'info'
