@@ -16,17 +16,11 @@
  */
 
 import { foldDirOf, foldsDir, isFoldRecordKey } from './format/history.js'
-import {
-  type DatabaseKeys,
-  epochOf,
-  MAX_MANIFEST_BYTES,
-  type Manifest,
-  parseManifest,
-} from './format/manifest.js'
+import { type DatabaseKeys, epochOf, type Manifest } from './format/manifest.js'
 import { ORPHAN_MIN_AGE_MS } from './format/protocol.js'
 import { type History, readHistory, readRetention } from './history.js'
 import type { BlobStore, ListEntry } from './store/blob-store.js'
-import { readManifest } from './sync.js'
+import { readManifest, readManifestIfChanged } from './sync.js'
 
 /** Options of {@link collectGarbage}. */
 export interface GcOptions {
@@ -166,13 +160,9 @@ async function wentBack(
   deleting: readonly ListEntry[],
   signal: AbortSignal | undefined,
 ): Promise<boolean> {
-  const res = await store.get(keys.manifest, {
-    ifNoneMatch: started.etag,
-    maxBytes: MAX_MANIFEST_BYTES,
-    signal,
-  })
-  if (res.notModified) return false
-  const now = parseManifest(res.body, keys.manifest, keys.prefix)
+  const again = await readManifestIfChanged(store, keys.manifest, keys.prefix, started.etag, signal)
+  if (!again) return false
+  const now = again.manifest
   if (now.seq < started.manifest.seq) return true
   const named = new Set([now.snapshot.key, ...now.log.map((e) => e.key)])
   return deleting.some((e) => named.has(e.key))

@@ -57,8 +57,21 @@ export async function readManifest(
   prefix: string,
   signal?: AbortSignal,
 ): Promise<FetchedManifest> {
-  const res = await store.get(key, { signal, maxBytes: MAX_MANIFEST_BYTES })
-  if (res.notModified) throw new Error('unexpected notModified')
+  const fetched = await readManifestIfChanged(store, key, prefix, undefined, signal)
+  if (!fetched) throw new Error('unexpected notModified')
+  return fetched
+}
+
+/** {@link readManifest}, or undefined when its ETag is still `etag` (a conditional GET). */
+export async function readManifestIfChanged(
+  store: BlobStore,
+  key: string,
+  prefix: string,
+  etag: string | undefined,
+  signal?: AbortSignal,
+): Promise<FetchedManifest | undefined> {
+  const res = await store.get(key, { ifNoneMatch: etag, signal, maxBytes: MAX_MANIFEST_BYTES })
+  if (res.notModified) return undefined
   return {
     manifest: parseManifest(res.body, key, prefix),
     etag: res.etag,
