@@ -9,7 +9,9 @@
  * names the manifest it ran on (`cs-q<seq>-<head hash>-<kind><rank><rows
  * hash><ulid>.bin`, still `changesets/<epoch>/cs-<id>.bin`): an *offer* (kind
  * `o`) when another process may carry it, a *waiting* upload (kind `w`)
- * otherwise. It then lists the offers made on the same manifest: the first one
+ * otherwise. A process that is not contended names its uploads the same way,
+ * kind `p` when it would offer the transaction if it were (`w` otherwise),
+ * and publishes them with its own CAS. A contended process then lists the offers made on the same manifest: the first one
  * (by key: most lost races first, then time) leads, the others follow
  * (write-queue.ts, #gatherOffers). The leader fetches the offers, applies
  * those still valid after its own changes in its local transaction, and
@@ -29,8 +31,11 @@
  *   Snapshot isolation: every changeset commit is offered (first committer
  *   wins, by row).
  *
- * A `w` upload is never carried by others; it only makes a waiting process
- * visible to a writer that would otherwise win every race (fair-share.ts).
+ * `w` and `p` uploads are never carried by others; they make a waiting process
+ * visible to a writer that would otherwise win every race (fair-share.ts),
+ * and a leader counts the `o` and `p` uploads made on the previous manifest to
+ * know how many offers to wait for (many processes that start at once race
+ * plain CASes first: their next offers should travel together).
  *
  * @module
  */
@@ -66,16 +71,22 @@ export function tagOf(seq: number, head: string): string {
   return `q${String(seq).padStart(SEQ_DIGITS, '0')}-${hash}-`
 }
 
+/** Kinds of uploads made on a manifest; see the module comment. */
+export type UploadKind = 'o' | 'w' | 'p'
+
+/** The rows hash of uploads nobody carries (only offers need theirs). */
+export const NO_ROWS_HASH = '00000000'
+
 /**
- * The id of an upload made on `manifest`: an offer (`o`) or a waiting upload
- * (`w`), by a commit on its `attempt`th run. A digit after the kind puts the
+ * The id of an upload made on `manifest`: an offer (`o`), a waiting upload
+ * (`w`) or a plain one (`p`), by a commit on its `attempt`th run. A digit after the kind puts the
  * offers of commits that lost more races first (9 - lost races, at least 0):
  * the first offer leads, so the process that waited longest leads (and, on a
  * hot row, commits).
  */
 export function offerId(
   manifest: Manifest,
-  kind: 'o' | 'w',
+  kind: UploadKind,
   attempt: number,
   rows: string,
   ulid: string,
@@ -163,7 +174,9 @@ export function rowsHash(bytes: Uint8Array): string {
 
 /** The rows hash in an offer's key, if it is one. */
 export function rowsHashOf(key: string): string | undefined {
-  return /-[ow]\d([0-9a-f]{8})[0-9A-HJKMNP-TV-Z]{26}(?:-d[0-9A-HJKMNP-TV-Z]*)?\.bin$/.exec(key)?.[1]
+  return /-[owp]\d([0-9a-f]{8})[0-9A-HJKMNP-TV-Z]{26}(?:-d[0-9A-HJKMNP-TV-Z]*)?\.bin$/.exec(
+    key,
+  )?.[1]
 }
 
 /**
@@ -182,7 +195,7 @@ export function recentPrefixes(changesetKeyPrefix: string, manifest: Manifest): 
 /** Whether `key` is an upload of another process made on a manifest near `manifest`. */
 export function isWaitingUpload(key: string, manifest: Manifest, own: string | undefined): boolean {
   if (key === own) return false
-  const m = /cs-q(\d+)-[0-9a-f]+-[ow][^/]*\.bin$/.exec(key)
+  const m = /cs-q(\d+)-[0-9a-f]+-[owp][^/]*\.bin$/.exec(key)
   if (!m) return false
   const seq = Number(m[1])
   // Not one a commit took in (its own CAS, or carried by a leader).

@@ -15,11 +15,12 @@
  *   round trips, for the processes its CAS carried to learn it and offer again;
  *   a process carried by another's CAS starts its next round at once.
  * - Look, do not yield blindly: with no sign of others, a writer that has
- *   committed back to back for a while lists the uploads made on recent
- *   manifests (one LIST, in parallel with its next upload: no round trip added).
- *   A process that keeps losing leaves one there on every attempt. Only when the
- *   look finds one does the writer step aside (3 to 5 round trips) and start
- *   co-committing. Each look that finds nobody doubles the interval (2 to 128
+ *   committed back to back for a while, or commits for the second time in its
+ *   life, lists the uploads made on recent manifests (one LIST, in parallel
+ *   with its next upload: no round trip added). A process that keeps losing
+ *   leaves one there on every attempt. Only when the look finds one does the
+ *   writer step aside (3 to 5 round trips, instead of sending its CAS) and
+ *   start co-committing. Each look that finds nobody doubles the interval (2 to 128
  *   round trips, and at least 500 ms), so a writer that is really alone pays a
  *   LIST now and then, and no wait. (Before co-commit this was a blind yield of
  *   3 to 5 round trips: 1 commit in 8 to 128 paid it, 7-9 round trips at p99.)
@@ -68,6 +69,8 @@ export class FairShare {
   #yieldedAt = Number.NEGATIVE_INFINITY
   #notBefore = 0
   #look = false
+  /** Whether this process has looked yet (its first busy run looks at once). */
+  #looked = false
   #casMeasured = false
 
   constructor(options: FairShareOptions = {}) {
@@ -121,10 +124,17 @@ export class FairShare {
       this.#notBefore = now + 1.5 * rtt
     } else if (now - foreignSeenAt < ACTIVE_WINDOW_MS) {
       this.#notBefore = now + rtt * (1 + 1.5 * this.#random())
-    } else if (now - this.#busySince >= Math.max(MIN_LOOK_MS, this.#streakRtts * rtt)) {
+    } else if (
+      !this.#looked ||
+      now - this.#busySince >= Math.max(MIN_LOOK_MS, this.#streakRtts * rtt)
+    ) {
       // Time to look for a process that keeps losing to us (one LIST, in
       // parallel with the next commit's upload); yield only if there is one.
+      // A process looks on its second commit first: processes started at once
+      // (a deploy, a burst of cold starts) race plain CASes, and the winner's
+      // next CAS would end the co-commit round the losers are forming.
       this.#look = true
+      this.#looked = true
       this.#busySince = now
       this.#yieldedAt = now
       this.#streakRtts = Math.min(MAX_STREAK_RTTS, this.#streakRtts * 2)

@@ -8,7 +8,7 @@ import { mkdtemp, rm, stat, unlink } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { decodeChangeset } from './changeset/index.js'
-import { offerId } from './co-commit.js'
+import { NO_ROWS_HASH, offerId } from './co-commit.js'
 import { DEFAULT_TRANSFER_SETTINGS, type TransferSettings } from './context.js'
 import {
   AlreadyExistsError,
@@ -268,7 +268,7 @@ async function markWaiting(
   manifest: Manifest,
   runtime: Runtime,
 ): Promise<string | undefined> {
-  const id = offerId(manifest, 'w', 1, '00000000', runtime.newId())
+  const id = offerId(manifest, 'w', 1, NO_ROWS_HASH, runtime.newId())
   const key = keys.changeset(epochOf(manifest.snapshot.key), id)
   try {
     await store.put(key, new Uint8Array(0), { contentType: 'application/octet-stream' })

@@ -22,6 +22,7 @@ import {
   MAX_OFFER_BYTES,
   MAX_OFFER_ID,
   MAX_OFFERS,
+  NO_ROWS_HASH,
   offeredAt,
   offerId,
   PlainTables,
@@ -374,8 +375,9 @@ export class WriteQueue {
           // Contended: uploads name their base, and point writes are offered (co-commit.ts).
           const contended = this.#contended()
           const tag = contended ? baseTag(base.manifest) : undefined
-          const offer =
-            contended && (this.#settings.isolation === 'snapshot' || executed.pointWrites)
+          // Another process could carry it (co-commit.ts); it is offered when contended.
+          const offerable = this.#settings.isolation === 'snapshot' || executed.pointWrites
+          const offer = contended && offerable
           // Re-use the previous attempt's upload when its bytes are unchanged and it
           // is young enough to publish (while contended: made on this base, as an
           // offer if this one is). An offer made on an older base can no longer be
@@ -386,25 +388,27 @@ export class WriteQueue {
             ctx.runtime.monotonic() - u.at < PUBLISH_WINDOW_MS / 2 &&
             (!contended || (u.tag === tag && u.offered === offer)) &&
             Buffer.from(u.bytes).equals(Buffer.from(executed.bytes))
-          // Alone for a while: look (in parallel) for a process that keeps losing to us.
+          // Alone for a while: look (in parallel with the upload, before the CAS)
+          // for a process that keeps losing to us.
           const look =
             !contended && this.#fairShare.takeLook()
               ? this.#lookForWaiting(epoch, base.manifest, signal)
               : undefined
           if (!reusable(uploaded)) {
-            const id = contended
-              ? offerId(
-                  base.manifest,
-                  offer ? 'o' : 'w',
-                  attempt,
-                  rowsHash(executed.bytes),
-                  ctx.runtime.newId(),
-                  // Bytes in the key only where a long prefix leaves room for them.
-                  Buffer.byteLength(ctx.keys.changeset(epoch, '')) + MAX_OFFER_ID <= MAX_KEY_BYTES
-                    ? executed.bytes
-                    : undefined,
-                )
-              : ctx.runtime.newId()
+            // Every upload names its base: a plain one is how a process that
+            // keeps losing to us shows (the look above, in another process).
+            const id = offerId(
+              base.manifest,
+              offer ? 'o' : !contended && offerable ? 'p' : 'w',
+              attempt,
+              offer ? rowsHash(executed.bytes) : NO_ROWS_HASH,
+              ctx.runtime.newId(),
+              // Bytes in the key only where a long prefix leaves room for them.
+              offer &&
+                Buffer.byteLength(ctx.keys.changeset(epoch, '')) + MAX_OFFER_ID <= MAX_KEY_BYTES
+                ? executed.bytes
+                : undefined,
+            )
             const key = ctx.keys.changeset(epoch, id)
             // The window counts from the upload's start: a store may date the object then.
             const at = ctx.runtime.monotonic()
@@ -415,6 +419,19 @@ export class WriteQueue {
                 contentType: 'application/octet-stream',
               })
             uploaded = { key, epoch, tag, offered: offer, bytes: executed.bytes, at }
+          }
+          if (look && (await look)) {
+            // A process keeps losing to us: our CAS would end the co-commit
+            // round it is forming. Step aside, then join it (contended now).
+            ctx.foreignSeenAt = ctx.runtime.monotonic()
+            this.#fairShare.sawWaiting()
+            writer().exec('ROLLBACK')
+            const unpublished = uploaded.key
+            uploaded = undefined
+            await ctx.store.delete(unpublished).catch(() => {})
+            await ctx.runtime.sleep(this.#fairShare.beforeCommit(), signal)
+            base = await syncReplica(ctx, signal)
+            continue
           }
           const own = uploaded
           // Others write too: carry the offers made on this base in our commit
@@ -481,11 +498,6 @@ export class WriteQueue {
           published = outcome.committed
             ? { committed: true, seq: outcome.seq, bytes: sent.bytes.byteLength }
             : outcome
-          if (look && (await look)) {
-            // A process keeps losing to us: co-commit with it from now on.
-            ctx.foreignSeenAt = ctx.runtime.monotonic()
-            this.#fairShare.sawWaiting()
-          }
         }
         if (published.committed) {
           this.#committed(batch, published.seq, executed.kind, published.bytes, attempt, done)
@@ -681,14 +693,21 @@ export class WriteQueue {
     return found.some(Boolean)
   }
 
-  /** How many offers were made on the manifest before `base` (one LIST), if known. */
+  /**
+   * How many offers were made on the manifest before `base`, plain uploads of
+   * point writes included (one LIST), if known: processes that start at once
+   * race plain CASes first, and offer on the next manifest.
+   */
   async #offersOnPrevious(epoch: string, base: Manifest): Promise<number | undefined> {
     const head = keyAtSeq(base, base.seq - 1)
     if (head === undefined) return undefined
-    const prefix = `${changesetKeyPrefix(this.#ctx, epoch)}${tagOf(base.seq - 1, head)}o`
+    const prefix = `${changesetKeyPrefix(this.#ctx, epoch)}${tagOf(base.seq - 1, head)}`
     let n = 0
     try {
-      for await (const _ of this.#ctx.store.list(prefix)) n++
+      for await (const e of this.#ctx.store.list(prefix)) {
+        const kind = e.key[prefix.length]
+        if (kind === 'o' || kind === 'p') n++
+      }
     } catch {
       return undefined
     }

@@ -116,7 +116,9 @@ describe('update and view', () => {
     m = await manifestOf(store)
     expect(m.seq).toBe(2)
     expect(m.log).toHaveLength(1)
-    expect(m.log[0]!.key).toMatch(/^app\/db\/changesets\/snap-[0-9A-Z]+\/cs-[0-9A-Z]+\.bin$/)
+    expect(m.log[0]!.key).toMatch(
+      /^app\/db\/changesets\/snap-[0-9A-Z]+\/cs-q\d{16}-[0-9a-f]{10}-p9[0-9a-f]{8}[0-9A-Z]{26}\.bin$/,
+    )
     expect(await b.view((tx) => tx.all('SELECT * FROM items'))).toEqual([{ id: 1, name: 'first' }])
     await expectReplayMatches(store, PREFIX, [a, b])
   })
