@@ -426,9 +426,11 @@ export class WriteQueue {
             ctx.foreignSeenAt = ctx.runtime.monotonic()
             this.#fairShare.sawWaiting()
             writer().exec('ROLLBACK')
-            const unpublished = uploaded.key
+            // Ours alone to publish, and not sent: removed (unless an earlier
+            // attempt's CAS of it may still land).
+            const unpublished = uploaded
             uploaded = undefined
-            await ctx.store.delete(unpublished).catch(() => {})
+            if (!unpublished.pinned) await ctx.store.delete(unpublished.key).catch(() => {})
             await ctx.runtime.sleep(this.#fairShare.beforeCommit(), signal)
             base = await syncReplica(ctx, signal)
             continue
