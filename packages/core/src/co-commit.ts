@@ -78,11 +78,20 @@ export type UploadKind = 'o' | 'w' | 'p'
 export const NO_ROWS_HASH = '00000000'
 
 /**
+ * The rank of a commit that lost no race: two base-36 characters after the
+ * kind, MAX_RANK less the races lost. Keys list in order, so the offers of
+ * commits that lost more races come first. (One decimal digit saturated after
+ * 9 losses: on one hot row 16 processes each lose about 15 rounds between
+ * commits, and the longest-waiting ones then tied, decided by offer time.)
+ */
+const MAX_RANK = 36 * 36 - 1
+
+/**
  * The id of an upload made on `manifest`: an offer (`o`), a waiting upload
- * (`w`) or a plain one (`p`), by a commit on its `attempt`th run. A digit after the kind puts the
- * offers of commits that lost more races first (9 - lost races, at least 0):
- * the first offer leads, so the process that waited longest leads (and, on a
- * hot row, commits).
+ * (`w`) or a plain one (`p`), by a commit on its `attempt`th run. The rank
+ * after the kind puts the offers of commits that lost more races first: the
+ * first offer leads, so the process that waited longest leads (and, on a hot
+ * row, commits).
  */
 export function offerId(
   manifest: Manifest,
@@ -92,8 +101,8 @@ export function offerId(
   ulid: string,
   bytes?: Uint8Array,
 ): string {
-  const rank = 9 - Math.min(9, Math.max(0, attempt - 1))
-  const id = `${baseTag(manifest)}${kind}${rank}${rows}${ulid}`
+  const lost = Math.min(MAX_RANK, Math.max(0, attempt - 1))
+  const id = `${baseTag(manifest)}${kind}${(MAX_RANK - lost).toString(36).padStart(2, '0')}${rows}${ulid}`
   return kind === 'o' && bytes && bytes.byteLength <= MAX_KEY_INLINE_BYTES
     ? `${id}${INLINE_MARK}${base32(bytes)}`
     : id
@@ -174,7 +183,7 @@ export function rowsHash(bytes: Uint8Array): string {
 
 /** The rows hash in an offer's key, if it is one. */
 export function rowsHashOf(key: string): string | undefined {
-  return /-[owp]\d([0-9a-f]{8})[0-9A-HJKMNP-TV-Z]{26}(?:-d[0-9A-HJKMNP-TV-Z]*)?\.bin$/.exec(
+  return /-[owp][0-9a-z]{2}([0-9a-f]{8})[0-9A-HJKMNP-TV-Z]{26}(?:-d[0-9A-HJKMNP-TV-Z]*)?\.bin$/.exec(
     key,
   )?.[1]
 }
@@ -211,7 +220,7 @@ const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ'
  * its key), or undefined for a key that is not an offer.
  */
 export function offeredAt(key: string): number | undefined {
-  const m = /-o\d[0-9a-f]{8}([0-9A-HJKMNP-TV-Z]{10})[^/]*\.bin$/.exec(key)
+  const m = /-o[0-9a-z]{2}[0-9a-f]{8}([0-9A-HJKMNP-TV-Z]{10})[^/]*\.bin$/.exec(key)
   if (!m) return undefined
   let t = 0
   for (const ch of m[1]!) t = t * 32 + CROCKFORD.indexOf(ch)

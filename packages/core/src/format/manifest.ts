@@ -112,7 +112,7 @@ const CARRIED_ID = new RegExp(`^[A-Za-z0-9-]{1,${MAX_CARRIED_ID}}$`)
  * 32>`, co-commit.ts); group 1 is the id without them, group 2 the bytes.
  */
 export const OFFER_INLINE_BYTES =
-  /^(.*-[ow]\d[0-9a-f]{8}[0-9A-HJKMNP-TV-Z]{26})-d([0-9A-HJKMNP-TV-Z]+)$/
+  /^(.*-[ow][0-9a-z]{2}[0-9a-f]{8}[0-9A-HJKMNP-TV-Z]{26})-d([0-9A-HJKMNP-TV-Z]+)$/
 
 /** Most carried records kept (the latest commits'). */
 export const MAX_CARRIED_RECORDS = 32

@@ -4,6 +4,7 @@ import {
   keyInlineBytes,
   MAX_KEY_INLINE_BYTES,
   MAX_OFFER_ID,
+  offeredAt,
   offerId,
   rowsHashOf,
 } from '../../src/co-commit.js'
@@ -45,7 +46,7 @@ class BatchRecordingStore extends MemoryBlobStore {
   readonly offerLists: { pageSize: number | undefined; taken: number }[] = []
 
   override async get(key: string, options?: Parameters<MemoryBlobStore['get']>[1]) {
-    if (/-o\d/.test(key)) this.offerGets++
+    if (/-o[0-9a-z]{2}[0-9a-f]{8}/.test(key)) this.offerGets++
     return super.get(key, options)
   }
 
@@ -94,7 +95,8 @@ class GatedStore extends LatencyBlobStore {
 /** How many offers (co-commit changesets, `-o` in their id) the store holds. */
 async function offerCount(store: MemoryBlobStore): Promise<number> {
   let n = 0
-  for await (const e of store.list(`${PREFIX}changesets/`)) if (/-o\d/.test(e.key)) n++
+  for await (const e of store.list(`${PREFIX}changesets/`))
+    if (/-o[0-9a-z]{2}[0-9a-f]{8}/.test(e.key)) n++
   return n
 }
 
@@ -179,6 +181,22 @@ describe('offer keys', () => {
   const ulid = '01JA0000000000000000000000'
   const keys = new DatabaseKeys(PREFIX)
 
+  it('rank offers by races lost, first the longest-waiting, far beyond 9 losses', () => {
+    // 64 processes on one hot row each lose about 63 rounds between commits.
+    const ids = Array.from({ length: 200 }, (_, i) =>
+      offerId(manifest, 'o', i + 1, 'deadbeef', ulid),
+    )
+    expect(new Set(ids).size).toBe(ids.length)
+    const byKey = [...ids].sort()
+    expect(byKey).toEqual([...ids].reverse())
+    for (const id of ids) {
+      const key = keys.changeset('snap-A', id)
+      expect(rowsHashOf(key)).toBe('deadbeef')
+      expect(offeredAt(key)).toBe(offeredAt(keys.changeset('snap-A', ids[0]!)))
+    }
+    expect(offeredAt(keys.changeset('snap-A', ids[0]!))).toBeGreaterThan(1_700_000_000_000)
+  })
+
   it('carry small offers in the key, read back only when exact', () => {
     for (const size of [1, 2, 3, 4, 5, 17, MAX_KEY_INLINE_BYTES]) {
       const bytes = Uint8Array.from({ length: size }, (_, i) => (i * 37 + size) & 0xff)
@@ -237,7 +255,7 @@ describe('carried records', () => {
     'm',
     PREFIX,
   )
-  const offer = `${PREFIX}changesets/snap-a/cs-q0000000000000005-0123456789-o90123abcd01J0000000000000000000000.bin`
+  const offer = `${PREFIX}changesets/snap-a/cs-q0000000000000005-0123456789-ozz0123abcd01J0000000000000000000000.bin`
 
   it('records every commit that advances seq, round-trips, and proves both ways', () => {
     const next = {
@@ -376,7 +394,8 @@ describe('co-commit', () => {
         }),
       )
       const offers: string[] = []
-      for await (const e of store.list(prefix)) if (/-o\d/.test(e.key)) offers.push(e.key)
+      for await (const e of store.list(prefix))
+        if (/-o[0-9a-z]{2}[0-9a-f]{8}/.test(e.key)) offers.push(e.key)
       expect(offers.length).toBeGreaterThan(0)
       for (const key of offers) {
         expect(Buffer.byteLength(key)).toBeLessThanOrEqual(1024)

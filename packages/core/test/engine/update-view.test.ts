@@ -117,7 +117,7 @@ describe('update and view', () => {
     expect(m.seq).toBe(2)
     expect(m.log).toHaveLength(1)
     expect(m.log[0]!.key).toMatch(
-      /^app\/db\/changesets\/snap-[0-9A-Z]+\/cs-q\d{16}-[0-9a-f]{10}-p9[0-9a-f]{8}[0-9A-Z]{26}\.bin$/,
+      /^app\/db\/changesets\/snap-[0-9A-Z]+\/cs-q\d{16}-[0-9a-f]{10}-pzz[0-9a-f]{8}[0-9A-Z]{26}\.bin$/,
     )
     expect(await b.view((tx) => tx.all('SELECT * FROM items'))).toEqual([{ id: 1, name: 'first' }])
     await expectReplayMatches(store, PREFIX, [a, b])
