@@ -11,11 +11,12 @@
  * `o`) when another process may carry it, a *waiting* upload (kind `w`)
  * otherwise. A process that is not contended names its uploads the same way,
  * kind `p` when it would offer the transaction if it were (`w` otherwise),
- * and publishes them with its own CAS. A contended process then lists the offers made on the same manifest: the first one
- * (by key: most lost races first, then time) leads, the others follow
- * (write-queue.ts, #gatherOffers). The leader fetches the offers, applies
- * those still valid after its own changes in its local transaction, and
- * publishes the changes of all of them as one changeset:
+ * and publishes them with its own CAS. A contended process then lists the
+ * offers made on the same manifest: the first one (by key: most lost races
+ * first, then time) leads, the others follow (write-queue.ts, #gatherOffers).
+ * The leader fetches the offers, applies those still valid after its own
+ * changes in its local transaction, and publishes the changes of all of them
+ * as one changeset:
  *
  * - Same base only. An offer is carried only in a commit over the exact
  *   manifest it ran on. Only one CAS over a manifest can win, so an offer lands

@@ -20,9 +20,9 @@
  *   with its next upload: no round trip added). A process that keeps losing
  *   leaves one there on every attempt. Only when the look finds one does the
  *   writer step aside (3 to 5 round trips, instead of sending its CAS) and
- *   start co-committing. Each look that finds nobody doubles the interval (2 to 128
- *   round trips, and at least 500 ms), so a writer that is really alone pays a
- *   LIST now and then, and no wait. (Before co-commit this was a blind yield of
+ *   start co-committing. Each look that finds nobody doubles the interval (2
+ *   to 128 round trips, and at least 500 ms), so a writer that is really alone
+ *   pays a LIST now and then, and no wait. (Before co-commit this was a blind yield of
  *   3 to 5 round trips: 1 commit in 8 to 128 paid it, 7-9 round trips at p99.)
  * - Losers retry at once: a retry already costs 3 round trips, and a loser that
  *   sleeps misses the gap the winner leaves (in the bench, backing off from the
