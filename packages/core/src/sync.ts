@@ -87,16 +87,18 @@ export async function readManifestIfChanged(
 export async function refreshManifest(ctx: EngineContext, signal?: AbortSignal): Promise<boolean> {
   const ticket = takeTicket(ctx)
   const known = ctx.remote
-  const res = await ctx.store.get(ctx.keys.manifest, {
-    ifNoneMatch: known.etag,
+  const fetched = await readManifestIfChanged(
+    ctx.store,
+    ctx.keys.manifest,
+    ctx.keys.prefix,
+    known.etag,
     signal,
-    maxBytes: MAX_MANIFEST_BYTES,
-  })
-  if (res.notModified) {
+  )
+  if (!fetched) {
     adoptRemote(ctx, known.manifest, known.etag, ticket)
     return false
   }
-  adoptRemote(ctx, parseManifest(res.body, ctx.keys.manifest, ctx.keys.prefix), res.etag, ticket)
+  adoptRemote(ctx, fetched.manifest, fetched.etag, ticket)
   return true
 }
 
